@@ -1,0 +1,225 @@
+//! Registered relying parties and how they authenticate.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use url::{Host, Url};
+
+/// Shortest client secret accepted. Secrets are hashed with a fast hash so the
+/// token endpoint costs microseconds, which is only safe for secrets with
+/// enough entropy that guessing is hopeless.
+pub const MIN_CLIENT_SECRET_LEN: usize = 32;
+
+const HASH_PREFIX: &str = "sha256:";
+
+/// The stored form of a client secret: `sha256:<base64url digest>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecretHash([u8; 32]);
+
+impl ClientSecretHash {
+    /// Hashes a secret for the configuration. Refuses short secrets.
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        if secret.chars().count() < MIN_CLIENT_SECRET_LEN {
+            return Err(format!(
+                "client secret is shorter than {MIN_CLIENT_SECRET_LEN} characters; use a random one (hash-secret --generate)"
+            ));
+        }
+        Ok(Self(Sha256::digest(secret.as_bytes()).into()))
+    }
+
+    /// Parses the stored form written by [`ClientSecretHash`]'s `Display`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let digest = text
+            .strip_prefix(HASH_PREFIX)
+            .ok_or_else(|| format!("client secret hash must start with {HASH_PREFIX:?}"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(digest)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+            .ok_or("client secret hash is not a base64url SHA-256 digest")?;
+        Ok(Self(bytes))
+    }
+
+    /// A new random secret of 43 base64url characters (256 bits).
+    pub fn generate_secret() -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `presented` is the secret, compared in constant time.
+    pub fn verify(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.0.ct_eq(&digest).into()
+    }
+}
+
+impl fmt::Display for ClientSecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{HASH_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for ClientSecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecretHash(<redacted>)")
+    }
+}
+
+/// Why a redirect URI cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("redirect URI {uri:?} {reason}")]
+pub struct InvalidRedirectUri {
+    uri: String,
+    reason: String,
+}
+
+/// A registered redirect URI. Requests must match one exactly, byte for byte.
+///
+/// Registration is strict so that exact matching stays meaningful: the URI must
+/// be absolute, already in canonical form (no dot segments, no odd escapes),
+/// `https` (or `http` on a loopback address, for native and development
+/// clients, RFC 8252 7.3), and free of a fragment and of userinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Validates a URI for registration.
+    pub fn parse(uri: &str) -> Result<Self, InvalidRedirectUri> {
+        let invalid = |reason: &str| InvalidRedirectUri {
+            uri: uri.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed =
+            Url::parse(uri).map_err(|e| invalid(&format!("is not an absolute URL ({e})")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => return Err(invalid("uses http on a non-loopback host; use https")),
+            _ => return Err(invalid("must use https")),
+        }
+        if parsed.fragment().is_some() {
+            return Err(invalid("has a fragment, which RFC 6749 3.1.2 forbids"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(invalid("has userinfo"));
+        }
+        if parsed.as_str() != uri {
+            return Err(invalid(&format!(
+                "is not in canonical form; write it as {:?}",
+                parsed.as_str()
+            )));
+        }
+        Ok(Self(uri.to_owned()))
+    }
+
+    /// The URI as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
+}
+
+/// A registered client (relying party).
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The public identifier.
+    pub client_id: String,
+    /// The hash of its secret.
+    pub secret_hash: ClientSecretHash,
+    /// Where it may receive codes; never empty.
+    pub redirect_uris: Vec<RedirectUri>,
+}
+
+impl Client {
+    /// Whether `uri` is registered for this client, by exact string match.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| registered.as_str() == uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_registration() {
+        let good = [
+            "https://app.example.com/callback",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1:9000/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+        ];
+        for uri in good {
+            assert!(RedirectUri::parse(uri).is_ok(), "refused {uri}");
+        }
+        let bad = [
+            "/callback",
+            "app.example.com/cb",
+            "http://app.example.com/cb",
+            "ftp://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://user@app.example.com/cb",
+            "https://app.example.com/a/../cb",
+            "https://APP.example.com/cb",
+            "https://app.example.com",
+            "http://127.0.0.1.evil.com/cb",
+            "javascript:alert(1)",
+        ];
+        for uri in bad {
+            assert!(RedirectUri::parse(uri).is_err(), "accepted {uri}");
+        }
+    }
+
+    #[test]
+    fn redirect_matching_is_exact() {
+        let client = Client {
+            client_id: "c".into(),
+            secret_hash: ClientSecretHash::from_secret(&ClientSecretHash::generate_secret())
+                .unwrap(),
+            redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+        };
+        assert!(client.allows_redirect("https://app.example.com/cb"));
+        for other in [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com/CB",
+            "https://app.example.com:443/cb",
+            "https://app.example.com/cb#",
+        ] {
+            assert!(!client.allows_redirect(other), "matched {other}");
+        }
+    }
+
+    #[test]
+    fn client_secret_hash() {
+        let secret = ClientSecretHash::generate_secret();
+        assert_eq!(secret.len(), 43);
+        let hash = ClientSecretHash::from_secret(&secret).unwrap();
+        assert!(hash.verify(&secret));
+        assert!(!hash.verify(&secret[..42]));
+        assert!(!hash.verify(&format!("{secret}x")));
+        let reparsed = ClientSecretHash::parse(&hash.to_string()).unwrap();
+        assert_eq!(reparsed, hash);
+        assert!(!format!("{hash:?}").contains(&hash.to_string()[7..]));
+        assert!(ClientSecretHash::from_secret("short").is_err());
+        assert!(ClientSecretHash::parse("plain-text").is_err());
+        assert!(ClientSecretHash::parse("sha256:AAAA").is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! Porthor's domain: the values an OpenID Connect provider reasons about.
+//!
+//! This crate owns the shapes of credentials (authorization codes, access
+//! tokens, session tokens), the records stored behind them, clients, users,
+//! scopes, the protocol documents (discovery, JWKS, token reply), the OAuth and
+//! OpenID Connect error codes, and the [`AuthorizationStore`] port that the
+//! storage layer implements.
+//!
+//! It must not know about I/O, the clock (callers pass [`Timestamp`]s in), HTTP,
+//! Redis, JWT libraries or configuration files. Everything here is plain data
+//! plus the validation that keeps it well formed.
+#![warn(missing_docs)]
+
+mod client;
+mod credential;
+mod documents;
+mod error;
+mod records;
+mod scope;
+mod store;
+mod time;
+mod user;
+
+pub use client::{
+    Client, ClientSecretHash, InvalidRedirectUri, MIN_CLIENT_SECRET_LEN, RedirectUri,
+};
+pub use credential::{
+    AccessToken, AuthorizationCode, Credential, CredentialKind, MalformedCredential, RecordKey,
+    SecretHash, SessionToken,
+};
+pub use documents::{Jwk, Jwks, ProviderMetadata, TokenResponse};
+pub use error::ErrorCode;
+pub use records::{AccessTokenData, Authorization, SessionData};
+pub use scope::{Scope, Scopes};
+pub use store::{AuthorizationStore, Keyspace, StoreError};
+pub use time::Timestamp;
+pub use user::{User, UserClaims};

@@ -1,0 +1,133 @@
+//! OAuth scopes that Porthor understands.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A scope Porthor grants. Scopes it does not know are ignored, as OpenID
+/// Connect Core 5.4 asks, so they never reach this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `openid`: this is an OpenID Connect request; grants `sub`.
+    OpenId,
+    /// `profile`: grants `name` and `preferred_username`.
+    Profile,
+    /// `email`: grants `email`.
+    Email,
+}
+
+impl Scope {
+    /// Every scope, in the order they are advertised and written out.
+    pub const ALL: [Scope; 3] = [Scope::OpenId, Scope::Profile, Scope::Email];
+
+    /// The scope's protocol name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::OpenId => "openid",
+            Scope::Profile => "profile",
+            Scope::Email => "email",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of granted scopes. Written out space-separated in canonical order.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// Parses a `scope` parameter: space-delimited, case-sensitive, unknown
+    /// names dropped, duplicates folded.
+    pub fn parse(text: &str) -> Self {
+        text.split(' ').filter_map(Scope::from_name).collect()
+    }
+
+    /// Whether `scope` is in the set.
+    pub const fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    /// The scopes in canonical order.
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(move |scope| self.contains(*scope))
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, scope| bits | scope.bit()))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, scope) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scopes({self})")
+    }
+}
+
+impl Serialize for Scopes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Self::parse(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_ignores_unknown_and_orders_canonically() {
+        let cases = [
+            ("openid", "openid"),
+            ("email openid", "openid email"),
+            ("profile openid email", "openid profile email"),
+            ("openid openid address phone", "openid"),
+            ("OPENID", ""),
+            ("", ""),
+            ("openid  email", "openid email"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                Scopes::parse(input).to_string(),
+                expected,
+                "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn contains() {
+        let scopes = Scopes::parse("openid email");
+        assert!(scopes.contains(Scope::OpenId));
+        assert!(scopes.contains(Scope::Email));
+        assert!(!scopes.contains(Scope::Profile));
+    }
+}

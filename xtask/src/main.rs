@@ -1,0 +1,2 @@
+//! Porthor's automation, run as `cargo xtask <command>`.
+fn main() {}
