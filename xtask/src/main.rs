@@ -1,2 +1,132 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
-fn main() {}
+//!
+//! `cargo xtask ci` is exactly what CI runs; `cargo xtask test` runs the
+//! workspace's tests against a throwaway `redis-server`; `cargo xtask lint`
+//! checks formatting and runs clippy. Each task is a plain function over
+//! [`std::process::Command`], so adding one (say `bench`) means adding a
+//! [`Task`] variant and a function.
+#![allow(
+    clippy::print_stderr,
+    reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
+)]
+
+mod process;
+mod redis;
+mod testing;
+#[cfg(test)]
+mod tidy;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::process::{cargo, run, step};
+
+/// Porthor's build and test automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run the workspace's tests against a throwaway redis-server.
+    ///
+    /// Starts `redis-server` on a free loopback port, exports
+    /// PORTHOR_TEST_REDIS_URL, runs `cargo nextest run --workspace
+    /// --no-fail-fast` and then `cargo test --workspace --doc --no-fail-fast`
+    /// (or just `cargo test --workspace --no-fail-fast` when cargo-nextest is
+    /// not installed), and stops the server again.
+    Test(TestArgs),
+    /// Check formatting and run clippy with warnings denied.
+    Lint,
+    /// Run exactly what CI runs: `lint`, then `test`.
+    Ci,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Extra arguments for the test runner, after `--`.
+    ///
+    /// All of them go to `cargo nextest run` (or `cargo test`). Package,
+    /// feature and profile selection (`-p`, `--exclude`, `-F`,
+    /// `--all-features`, `--no-default-features`, `--release`, `--locked`,
+    /// `--frozen`, `--offline`, `--target-dir`) also goes to the doctest run.
+    /// Selecting packages with `-p` replaces `--workspace`.
+    /// Example: `cargo xtask test -- -p porthor-models`.
+    #[arg(last = true, value_name = "RUNNER_ARGS")]
+    runner_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run_task(&cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task(task: &Task) -> Result<()> {
+    match task {
+        Task::Test(args) => test(&args.runner_args),
+        Task::Lint => lint(),
+        Task::Ci => {
+            lint()?;
+            test(&[])
+        }
+    }
+}
+
+fn lint() -> Result<()> {
+    step("fmt", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    step("clippy", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })
+}
+
+fn test(runner_args: &[String]) -> Result<()> {
+    step("test", || testing::run_with_redis(runner_args))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runner_args_come_after_a_double_dash() {
+        let cli = Cli::try_parse_from(["xtask", "test", "--", "-p", "porthor-models", "--", "x"])
+            .unwrap();
+        let Task::Test(args) = cli.task else {
+            panic!("parsed as {:?}", cli.task);
+        };
+        assert_eq!(args.runner_args, ["-p", "porthor-models", "--", "x"]);
+    }
+
+    #[test]
+    fn runner_args_without_a_double_dash_are_rejected() {
+        assert!(Cli::try_parse_from(["xtask", "test", "-p", "porthor-models"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "ci", "--", "-p", "porthor-models"]).is_err());
+    }
+}

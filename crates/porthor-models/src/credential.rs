@@ -75,6 +75,13 @@ impl RecordKey {
     pub fn parse(key: &str) -> Option<Self> {
         is_base64url(key, KEY_LEN).then(|| Self(key.to_owned()))
     }
+
+    /// A fresh random key, also fit as a unique identifier such as a `jti`.
+    pub fn random() -> Self {
+        let mut key = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut key);
+        Self(URL_SAFE_NO_PAD.encode(key))
+    }
 }
 
 impl fmt::Display for RecordKey {
@@ -104,13 +111,10 @@ pub struct Credential<K> {
 impl<K: CredentialKind> Credential<K> {
     /// A fresh credential from the thread's CSPRNG (ChaCha, seeded by the OS).
     pub fn generate() -> Self {
-        let mut rng = rand::rng();
-        let mut key = [0u8; KEY_BYTES];
         let mut secret = [0u8; SECRET_BYTES];
-        rng.fill_bytes(&mut key);
-        rng.fill_bytes(&mut secret);
+        rand::rng().fill_bytes(&mut secret);
         Self {
-            key: RecordKey(URL_SAFE_NO_PAD.encode(key)),
+            key: RecordKey::random(),
             secret: URL_SAFE_NO_PAD.encode(secret),
             kind: PhantomData,
         }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Scope, Scopes};
 
@@ -30,7 +30,7 @@ impl fmt::Debug for User {
 
 /// The identity claims about a user that a set of scopes releases: the
 /// userinfo response, and the identity part of an ID token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserClaims {
     /// Subject: the username.
     pub sub: String,

@@ -1,0 +1,141 @@
+//! The typed layer: records in, encrypted bytes at namespaced keys out.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use porthor_models::{Keyspace, RecordKey, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::Backend;
+use crate::cipher::Cipher;
+
+/// The longest TTL stored. Longer ones are clamped: a century is "forever"
+/// for any credential, and it keeps millisecond and `Instant` arithmetic far
+/// from overflow in both backends.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// One kind of record (`code`, `session` or `token`) under one key prefix.
+pub(crate) struct EncryptedKeyspace<T> {
+    backend: Arc<dyn Backend>,
+    cipher: Arc<Cipher>,
+    /// `{key_prefix}:v1:{kind}:`, built once so each operation appends the
+    /// record key and nothing else.
+    namespace: String,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T> EncryptedKeyspace<T> {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        cipher: Arc<Cipher>,
+        key_prefix: &str,
+        kind: &str,
+    ) -> Self {
+        Self {
+            backend,
+            cipher,
+            namespace: crate::namespace(key_prefix, kind),
+            record: PhantomData,
+        }
+    }
+
+    fn storage_key(&self, key: &RecordKey) -> String {
+        let key = key.as_str();
+        let mut storage_key = String::with_capacity(self.namespace.len() + key.len());
+        storage_key.push_str(&self.namespace);
+        storage_key.push_str(key);
+        storage_key
+    }
+}
+
+impl<T: DeserializeOwned> EncryptedKeyspace<T> {
+    fn open(&self, storage_key: String, sealed: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+        sealed
+            .map(|sealed| {
+                self.cipher
+                    .open(&storage_key, sealed)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: storage_key,
+                        source: e.into(),
+                    })
+            })
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl<T> Keyspace<T> for EncryptedKeyspace<T>
+where
+    T: Serialize + DeserializeOwned + Send + Sync,
+{
+    async fn create(&self, key: &RecordKey, value: &T, ttl: Duration) -> Result<(), StoreError> {
+        let storage_key = self.storage_key(key);
+        if ttl.is_zero() {
+            // Already expired: storing it would only let it be read until the
+            // backend noticed. Deleting keeps "replaces any previous value".
+            return self
+                .backend
+                .delete(&storage_key)
+                .await
+                .map(drop)
+                .map_err(StoreError::Unavailable);
+        }
+        let sealed = self
+            .cipher
+            .seal(&storage_key, value)
+            .map_err(|e| StoreError::Corrupt {
+                key: storage_key.clone(),
+                source: e.into(),
+            })?;
+        self.backend
+            .put(storage_key, sealed, ttl.min(MAX_TTL))
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+
+    async fn get(&self, key: &RecordKey) -> Result<Option<T>, StoreError> {
+        let storage_key = self.storage_key(key);
+        let sealed = self
+            .backend
+            .get(&storage_key)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        self.open(storage_key, sealed)
+    }
+
+    async fn take(&self, key: &RecordKey) -> Result<Option<T>, StoreError> {
+        let storage_key = self.storage_key(key);
+        let sealed = self
+            .backend
+            .take(&storage_key)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        self.open(storage_key, sealed)
+    }
+
+    async fn delete(&self, key: &RecordKey) -> Result<bool, StoreError> {
+        self.backend
+            .delete(&self.storage_key(key))
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+
+    async fn delete_all(&self) -> Result<u64, StoreError> {
+        self.backend
+            .delete_matching(&self.namespace)
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+impl<T> fmt::Debug for EncryptedKeyspace<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedKeyspace")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,334 @@
+//! Porthor's authorization store: where codes, sessions and access tokens live
+//! between requests. Implements [`porthor_models::AuthorizationStore`] twice,
+//! on Redis and in memory, behind one type, [`Store`].
+//!
+//! # What this crate owns
+//!
+//! - **Key layout.** Every record lives at
+//!
+//!   ```text
+//!   {key_prefix}:v1:code:{record_key}      authorization codes  (Authorization)
+//!   {key_prefix}:v1:session:{record_key}   login sessions       (SessionData)
+//!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
+//!   ```
+//!
+//!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
+//!   test runs can share one Redis), `v1` is the layout version, and
+//!   `record_key` is the credential's public [`RecordKey`](porthor_models::RecordKey).
+//!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
+//!   else; the prefix is matched literally even if it contains glob characters.
+//!
+//! - **Encryption at rest.** Each value is the JSON record sealed with
+//!   AES-256-GCM under the [`EncryptionKey`]: one format-version byte (`1`), a
+//!   fresh random 96-bit nonce, then ciphertext and tag. The full storage key
+//!   is the associated data, so a record copied to another key does not
+//!   decrypt. Anything that fails to decrypt or decode (wrong key, tampering,
+//!   unknown version, garbage) is reported as
+//!   [`StoreError::Corrupt`], never a panic.
+//!   Random nonces stay safe for about 2^32 writes per key; rotate the key
+//!   (which invalidates the live records) well before that.
+//!
+//! - **TTLs.** Records expire in the backend (`SET … PX` on Redis, a deadline
+//!   checked on every read in memory). A zero TTL means already expired: the
+//!   record is not stored and any previous value at its key is removed. TTLs
+//!   above a century are clamped to one.
+//!
+//! - **The Redis connection pool**, its timeouts (a few seconds at most for
+//!   connecting, queuing and each reply, so a down Redis fails requests with
+//!   [`StoreError::Unavailable`]
+//!   quickly instead of hanging them) and the startup `PING` in [`Store::open`].
+//!
+//! # What it must not know
+//!
+//! HTTP, the OpenID Connect protocol rules (what a record means, when a code
+//! may be redeemed, the records' own `expires_at`: that is `porthor-oidc`),
+//! signing keys and JWTs, and configuration files or environment variables:
+//! callers build a [`StoreConfig`] and hand it in. `deadpool-redis` appears in
+//! this crate and nowhere else.
+#![warn(missing_docs)]
+
+mod backend;
+mod cipher;
+mod key;
+mod keyspace;
+mod memory;
+mod redis_backend;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use porthor_models::{
+    AccessTokenData, Authorization, AuthorizationStore, Keyspace, SessionData, StoreError,
+};
+
+pub use key::EncryptionKey;
+
+use cipher::Cipher;
+use keyspace::EncryptedKeyspace;
+use memory::MemoryBackend;
+use redis_backend::RedisBackend;
+
+/// The version of the key layout, the `v1` in every storage key.
+const LAYOUT_VERSION: &str = "v1";
+const CODE: &str = "code";
+const SESSION: &str = "session";
+const TOKEN: &str = "token";
+
+/// `{key_prefix}:v1:{kind}:`, the part of a storage key before the record key.
+fn namespace(key_prefix: &str, kind: &str) -> String {
+    format!("{key_prefix}:{LAYOUT_VERSION}:{kind}:")
+}
+
+/// Everything [`Store::open`] needs. Built by the caller from its own
+/// configuration; this crate reads no files and no environment.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Where records are kept.
+    pub backend: Backend,
+    /// Starts every storage key; must not be empty.
+    pub key_prefix: String,
+    /// Encrypts every record at rest.
+    pub encryption_key: EncryptionKey,
+}
+
+/// Which backend keeps the records.
+#[derive(Clone)]
+pub enum Backend {
+    /// A map in this process: lost on restart and not shared between
+    /// processes. For tests, development and single-instance setups.
+    Memory,
+    /// A Redis server (6.2 or later, for `GETDEL`).
+    Redis {
+        /// `redis://[user:password@]host[:port][/db]` or
+        /// `redis+unix:///path/to/socket`; TLS (`rediss://`) is not compiled
+        /// in. `Debug` hides the password.
+        url: String,
+        /// Connections in the pool, at least 1. Each connection multiplexes
+        /// concurrent commands, so a handful serves thousands of requests per
+        /// second.
+        pool_size: usize,
+    },
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Memory => f.write_str("Memory"),
+            Backend::Redis { url, pool_size } => f
+                .debug_struct("Redis")
+                .field("url", &redis_backend::redact(url))
+                .field("pool_size", pool_size)
+                .finish(),
+        }
+    }
+}
+
+/// Why the store could not be opened, or a key not parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The encryption key text is unusable; says why without echoing it.
+    #[error("invalid store encryption key: {0}")]
+    InvalidKey(String),
+    /// The key prefix is unusable.
+    #[error("invalid store key prefix: {0}")]
+    InvalidKeyPrefix(&'static str),
+    /// The Redis pool size is zero.
+    #[error("invalid redis pool size: it must be at least 1")]
+    InvalidPoolSize,
+    /// The Redis URL does not parse, or names an unsupported scheme.
+    #[error("invalid redis url {url}")]
+    InvalidRedisUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What the Redis client objected to.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The connection pool could not be built.
+    #[error("cannot build the redis connection pool")]
+    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Redis did not answer the startup `PING`.
+    #[error("cannot reach redis at {url}")]
+    Unreachable {
+        /// The URL, password redacted.
+        url: String,
+        /// Why the connection or the `PING` failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// The authorization store: encrypted records with TTLs on Redis or in memory.
+///
+/// `Debug` shows the backend and prefix, never the key or a Redis password.
+pub struct Store {
+    backend: Arc<dyn backend::Backend>,
+    key_prefix: String,
+    codes: EncryptedKeyspace<Authorization>,
+    sessions: EncryptedKeyspace<SessionData>,
+    access_tokens: EncryptedKeyspace<AccessTokenData>,
+}
+
+impl Store {
+    /// Opens the store. For Redis this builds the pool and sends one `PING`,
+    /// so a bad URL or an unreachable server is an error here, at startup.
+    pub async fn open(config: StoreConfig) -> Result<Store, Error> {
+        if config.key_prefix.is_empty() {
+            return Err(Error::InvalidKeyPrefix("it is empty"));
+        }
+        let backend: Arc<dyn backend::Backend> = match &config.backend {
+            Backend::Memory => Arc::new(MemoryBackend::default()),
+            Backend::Redis { url, pool_size } => {
+                Arc::new(RedisBackend::open(url, *pool_size).await?)
+            }
+        };
+        let cipher = Arc::new(Cipher::new(&config.encryption_key));
+        let prefix = &config.key_prefix;
+        Ok(Store {
+            codes: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, CODE),
+            sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
+            access_tokens: EncryptedKeyspace::new(backend.clone(), cipher, prefix, TOKEN),
+            backend,
+            key_prefix: config.key_prefix,
+        })
+    }
+
+    /// The prefix that starts every storage key of this store.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+}
+
+/// Raw access below the encryption layer, for tests that plant corrupt
+/// records. Compiled only with the `testing` feature, which only
+/// `porthor-test-support` enables.
+#[cfg(feature = "testing")]
+impl Store {
+    /// Writes `bytes` as they are at the full `storage_key`.
+    pub async fn put_raw(
+        &self,
+        storage_key: &str,
+        bytes: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.backend
+            .put(storage_key.to_owned(), bytes.to_vec(), ttl)
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+
+    /// Whether anything live is stored at the full `storage_key`.
+    pub async fn exists_raw(&self, storage_key: &str) -> Result<bool, StoreError> {
+        self.backend
+            .get(storage_key)
+            .await
+            .map(|value| value.is_some())
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+#[async_trait]
+impl AuthorizationStore for Store {
+    fn codes(&self) -> &dyn Keyspace<Authorization> {
+        &self.codes
+    }
+
+    fn sessions(&self) -> &dyn Keyspace<SessionData> {
+        &self.sessions
+    }
+
+    fn access_tokens(&self) -> &dyn Keyspace<AccessTokenData> {
+        &self.access_tokens
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await.map_err(StoreError::Unavailable)
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(backend: Backend) -> StoreConfig {
+        StoreConfig {
+            backend,
+            key_prefix: "porthor-unit".into(),
+            encryption_key: EncryptionKey::generate(),
+        }
+    }
+
+    #[test]
+    fn namespaces_follow_the_documented_layout() {
+        assert_eq!(namespace("p", CODE), "p:v1:code:");
+        assert_eq!(namespace("p", SESSION), "p:v1:session:");
+        assert_eq!(namespace("p", TOKEN), "p:v1:token:");
+    }
+
+    #[test]
+    fn debug_hides_key_and_password() {
+        let config = config(Backend::Redis {
+            url: "redis://:hunter2@127.0.0.1:1/0".into(),
+            pool_size: 4,
+        });
+        let key = config.encryption_key.to_base64();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains(&key), "{debug}");
+        assert!(debug.contains("127.0.0.1:1"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn memory_store_debug_hides_key() {
+        let config = config(Backend::Memory);
+        let key = config.encryption_key.to_base64();
+        let store = Store::open(config).await.unwrap();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("porthor-unit"), "{debug}");
+        assert!(!debug.contains(&key), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn configuration_errors() {
+        let mut empty_prefix = config(Backend::Memory);
+        empty_prefix.key_prefix.clear();
+        assert!(matches!(
+            Store::open(empty_prefix).await,
+            Err(Error::InvalidKeyPrefix(_))
+        ));
+        let zero_pool = config(Backend::Redis {
+            url: "redis://127.0.0.1:1/0".into(),
+            pool_size: 0,
+        });
+        assert!(matches!(
+            Store::open(zero_pool).await,
+            Err(Error::InvalidPoolSize)
+        ));
+        for url in [
+            "not a url",
+            "http://127.0.0.1:1/0",
+            "redis://:pw@h/not-a-db",
+        ] {
+            let bad = config(Backend::Redis {
+                url: url.into(),
+                pool_size: 1,
+            });
+            let error = Store::open(bad).await.unwrap_err();
+            assert!(
+                matches!(error, Error::InvalidRedisUrl { .. }),
+                "{url}: {error}"
+            );
+            assert!(!error.to_string().contains("pw@"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The in-memory backend: for tests, development and single-process setups.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::backend::{Backend, BackendError};
+
+/// Sweeping never runs more often than once per this many writes, so that a
+/// small store does not rescan itself on every insert.
+const MIN_WRITES_BETWEEN_SWEEPS: usize = 1024;
+
+/// A map guarded by one mutex. Every operation is a single short critical
+/// section with no `.await` inside, which is what makes `take` atomic.
+#[derive(Default)]
+pub(crate) struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    writes_since_sweep: usize,
+}
+
+struct Entry {
+    bytes: Vec<u8>,
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at > now
+    }
+}
+
+impl MemoryBackend {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // No operation can panic half-way through changing the map, so a
+        // poisoned lock still guards a consistent map: keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Expired entries are skipped on read but only freed here. Sweeping when
+    /// the writes since the last sweep reach half the map's size keeps the
+    /// cost amortised O(1) per write while bounding the map to about twice its
+    /// live entries (plus [`MIN_WRITES_BETWEEN_SWEEPS`]).
+    fn sweep_if_due(&mut self, now: Instant) {
+        self.writes_since_sweep += 1;
+        if self.writes_since_sweep >= MIN_WRITES_BETWEEN_SWEEPS.max(self.entries.len() / 2) {
+            self.entries.retain(|_, entry| entry.is_live(now));
+            self.writes_since_sweep = 0;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
+        let now = Instant::now();
+        // The caller clamps TTLs to a century, far below where this overflows.
+        let expires_at = now
+            .checked_add(ttl)
+            .ok_or("ttl is beyond the range of the monotonic clock")?;
+        let mut state = self.state();
+        state.entries.insert(key, Entry { bytes, expires_at });
+        state.sweep_if_due(now);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let now = Instant::now();
+        Ok(self
+            .state()
+            .entries
+            .get(key)
+            .filter(|entry| entry.is_live(now))
+            .map(|entry| entry.bytes.clone()))
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let now = Instant::now();
+        Ok(self
+            .state()
+            .entries
+            .remove(key)
+            .filter(|entry| entry.is_live(now))
+            .map(|entry| entry.bytes))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        let now = Instant::now();
+        Ok(self
+            .state()
+            .entries
+            .remove(key)
+            .is_some_and(|entry| entry.is_live(now)))
+    }
+
+    async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+        let now = Instant::now();
+        let mut removed = 0;
+        self.state().entries.retain(|key, entry| {
+            if !key.starts_with(prefix) {
+                return true;
+            }
+            if entry.is_live(now) {
+                removed += 1;
+            }
+            false
+        });
+        Ok(removed)
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("entries", &self.state().entries.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_entries_are_invisible_and_swept() {
+        let backend = MemoryBackend::default();
+        let short = Duration::from_millis(1);
+        for i in 0..MIN_WRITES_BETWEEN_SWEEPS - 1 {
+            backend.put(format!("k{i}"), vec![1], short).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(backend.get("k0").await.unwrap(), None);
+        assert!(!backend.delete("k1").await.unwrap());
+        assert_eq!(backend.take("k2").await.unwrap(), None);
+        assert_eq!(backend.delete_matching("k1").await.unwrap(), 0);
+        let before = backend.state().entries.len();
+        assert!(before > MIN_WRITES_BETWEEN_SWEEPS / 2);
+
+        // This write reaches the sweep threshold and frees every expired entry.
+        backend
+            .put("live".into(), vec![2], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(backend.state().entries.len(), 1);
+        assert_eq!(backend.get("live").await.unwrap(), Some(vec![2]));
+    }
+
+    #[tokio::test]
+    async fn churn_does_not_grow_the_map_without_bound() {
+        let backend = MemoryBackend::default();
+        let short = Duration::from_millis(1);
+        for round in 0..5 {
+            for i in 0..2 * MIN_WRITES_BETWEEN_SWEEPS {
+                backend
+                    .put(format!("r{round}:{i}"), vec![0], short)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(backend.state().entries.len() <= 3 * MIN_WRITES_BETWEEN_SWEEPS);
+    }
+}

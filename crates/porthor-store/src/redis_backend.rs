@@ -1,0 +1,249 @@
+//! The Redis backend: a deadpool of multiplexed connections.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, Object, Pool, RecycleResult};
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, cmd};
+use url::Url;
+
+use crate::Error;
+use crate::backend::{Backend, BackendError};
+
+/// How long opening a TCP connection (and the handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one command may wait for its reply. Every command here is O(1)
+/// or a bounded SCAN batch, so a slower reply means Redis is in trouble, and
+/// the request should fail rather than hang.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request may queue for a pooled connection.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bounds connection creation as seen by the pool (covers the connect above).
+const POOL_CREATE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Recycling is a no-op (see [`ConnectionManager`]), but deadpool wants a bound.
+const POOL_RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Keys per SCAN call in `delete_matching`: large enough for few round trips,
+/// small enough that Redis is never blocked for long.
+const SCAN_BATCH: usize = 1000;
+
+/// Creates connections through deadpool-redis, but recycles them for free.
+///
+/// deadpool-redis's own manager sends `UNWATCH` + `PING` every time a
+/// connection leaves the pool, doubling the round trips of every store
+/// operation. Here a dead connection is instead noticed when a command fails
+/// on it, and discarded then (see [`RedisBackend::query`]), so each operation
+/// costs exactly one round trip.
+#[derive(Debug)]
+struct ConnectionManager(deadpool_redis::Manager);
+
+impl managed::Manager for ConnectionManager {
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
+        managed::Manager::create(&self.0).await
+    }
+
+    async fn recycle(
+        &self,
+        _connection: &mut MultiplexedConnection,
+        _metrics: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        Ok(())
+    }
+}
+
+pub(crate) struct RedisBackend {
+    pool: Pool<ConnectionManager>,
+    /// The URL without its password, for messages.
+    url: String,
+}
+
+impl RedisBackend {
+    /// Builds the pool and sends one `PING`, so that a wrong URL or an
+    /// unreachable server stops the process at startup, not at first login.
+    pub(crate) async fn open(url: &str, pool_size: usize) -> Result<Self, Error> {
+        let shown = redact(url);
+        if pool_size == 0 {
+            return Err(Error::InvalidPoolSize);
+        }
+        let connection = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let manager = deadpool_redis::Manager::new_with_config(url, connection).map_err(|e| {
+            Error::InvalidRedisUrl {
+                url: shown.clone(),
+                source: e.into(),
+            }
+        })?;
+        let pool = Pool::builder(ConnectionManager(manager))
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(POOL_CREATE_TIMEOUT))
+            .recycle_timeout(Some(POOL_RECYCLE_TIMEOUT))
+            .build()
+            .map_err(|e| Error::Pool(e.into()))?;
+        let backend = Self { pool, url: shown };
+        backend.ping().await.map_err(|source| Error::Unreachable {
+            url: backend.url.clone(),
+            source,
+        })?;
+        Ok(backend)
+    }
+
+    async fn connection(&self) -> Result<Object<ConnectionManager>, BackendError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Runs one command on a pooled connection.
+    ///
+    /// A connection that failed beyond repair (Redis restarted, socket reset)
+    /// is taken out of the pool rather than returned to it, and the command is
+    /// retried once on a fresh connection. That retry is safe for every
+    /// command this backend sends: SET, GET, UNLINK and SCAN are idempotent,
+    /// and a GETDEL whose first reply was lost can only lose the record on the
+    /// retry, never hand it out twice.
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, BackendError> {
+        let mut connection = self.connection().await?;
+        match command.query_async(&mut *connection).await {
+            Err(e) if e.is_unrecoverable_error() => {
+                drop(Object::take(connection));
+                let mut connection = self.connection().await?;
+                command.query_async(&mut *connection).await.map_err(|e| {
+                    if e.is_unrecoverable_error() {
+                        drop(Object::take(connection));
+                    }
+                    e.into()
+                })
+            }
+            result => Ok(result?),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
+        // Round sub-millisecond TTLs up: the caller has already turned a zero
+        // TTL into a delete, and a non-zero one must not become PX 0, which
+        // Redis rejects.
+        let millis = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        self.query(cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis))
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.query(cmd("GET").arg(key)).await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        // GETDEL (Redis 6.2+) is atomic on the server: no race between reading
+        // and deleting, so one code can be redeemed only once.
+        self.query(cmd("GETDEL").arg(key)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        let removed: u64 = self.query(cmd("UNLINK").arg(key)).await?;
+        Ok(removed > 0)
+    }
+
+    async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+        // SCAN rather than KEYS, which would block Redis for the whole
+        // keyspace. Not atomic: a key written during the scan may survive.
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut cursor = 0u64;
+        let mut removed = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .query(
+                    cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_BATCH),
+                )
+                .await?;
+            if !keys.is_empty() {
+                let unlinked: u64 = self.query(cmd("UNLINK").arg(&keys)).await?;
+                removed += unlinked;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.query(&cmd("PING")).await
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("RedisBackend")
+            .field("url", &self.url)
+            .field("pool_size", &status.max_size)
+            .field("connections", &status.size)
+            .finish()
+    }
+}
+
+/// Makes every character of `literal` match only itself in a Redis glob.
+fn glob_escape(literal: &str) -> String {
+    let mut escaped = String::with_capacity(literal.len() + 8);
+    for c in literal.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The URL with any password replaced, safe for logs and error messages.
+pub(crate) fn redact(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Fails only for URLs that cannot have a password, and this
+                // one has one.
+                let _ = parsed.set_password(Some("redacted"));
+            }
+            parsed.into()
+        }
+        // Unparseable text may still hold a password: show none of it.
+        Err(_) => "<unparseable>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_escape_makes_patterns_literal() {
+        assert_eq!(glob_escape("porthor:v1:code:"), "porthor:v1:code:");
+        assert_eq!(glob_escape(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f");
+    }
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            redact("redis://user:hunter2@redis.internal:6379/0"),
+            "redis://user:redacted@redis.internal:6379/0"
+        );
+        assert_eq!(redact("redis://:hunter2@h/1"), "redis://:redacted@h/1");
+        assert_eq!(
+            redact("redis://127.0.0.1:6390/0"),
+            "redis://127.0.0.1:6390/0"
+        );
+        assert_eq!(redact("hunter2 not a url"), "<unparseable>");
+    }
+}

@@ -1,0 +1,321 @@
+//! A throwaway `redis-server` for the tests, stopped when its guard drops.
+//!
+//! The server listens on a free loopback port (never the usual 6379, which
+//! may belong to a shared or distro-started instance), keeps nothing on disk
+//! and logs to `target/xtask/redis-<port>.log`.
+
+use std::fs::{self, File};
+use std::io::{self, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::process::run;
+
+/// The environment variable the tests read the server's URL from.
+pub const URL_VAR: &str = "PORTHOR_TEST_REDIS_URL";
+
+/// How long a fresh server may take to answer `PING`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often to pick another port when the chosen one was taken meanwhile.
+const PORT_ATTEMPTS: u32 = 3;
+
+/// A running `redis-server` child process; dropping it kills and reaps it.
+#[derive(Debug)]
+pub struct Redis {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    /// Startup failed: the error already reported the log, so keep it quietly.
+    failed: bool,
+}
+
+impl Redis {
+    /// Installs `redis-server` if missing (as root only) and starts one whose
+    /// log goes under `target_dir/xtask`, waiting until it answers `PING`.
+    pub fn start(target_dir: &Path) -> Result<Self> {
+        ensure_installed()?;
+        let dir = target_dir.join("xtask");
+        fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+        let mut attempt = 1;
+        loop {
+            let port = free_port()?;
+            let mut redis = Self::spawn(port, &dir)?;
+            match redis.wait_until_ready(STARTUP_TIMEOUT) {
+                Ok(Startup::Ready) => return Ok(redis),
+                Ok(Startup::PortTaken) if attempt < PORT_ATTEMPTS => {
+                    eprintln!("port {port} was taken before redis-server bound it; retrying");
+                    attempt += 1;
+                }
+                Ok(Startup::PortTaken) => {
+                    bail!("redis-server could not bind a free port in {PORT_ATTEMPTS} attempts")
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The URL the tests connect to (database 0).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    fn spawn(port: u16, dir: &Path) -> Result<Self> {
+        let log = dir.join(format!("redis-{port}.log"));
+        let stdout =
+            File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
+        let stderr = stdout.try_clone()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .context("could not start redis-server")?;
+        Ok(Self {
+            child,
+            port,
+            log,
+            failed: false,
+        })
+    }
+
+    fn wait_until_ready(&mut self, timeout: Duration) -> Result<Startup> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.failed = true;
+                let tail = log_tail(&self.log);
+                if tail.contains("Address already in use") {
+                    return Ok(Startup::PortTaken);
+                }
+                bail!(
+                    "redis-server exited during startup ({status})\n{}",
+                    self.describe_log(&tail)
+                );
+            }
+            let Err(last_error) = ping(address) else {
+                return Ok(Startup::Ready);
+            };
+            if Instant::now() >= deadline {
+                self.failed = true;
+                bail!(
+                    "redis-server on {address} did not answer PING within {timeout:?} \
+                     (last attempt: {last_error})\n{}",
+                    self.describe_log(&log_tail(&self.log))
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn describe_log(&self, tail: &str) -> String {
+        format!("--- end of {} ---\n{tail}", self.log.display())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                if !self.failed {
+                    eprintln!(
+                        "warning: redis-server stopped on its own during the tests ({status}); \
+                         see {}",
+                        self.log.display()
+                    );
+                }
+            }
+            _ => {
+                if let Err(error) = self.child.kill() {
+                    eprintln!("warning: could not kill redis-server: {error}");
+                }
+                // Reap it so that no zombie outlives us.
+                if let Err(error) = self.child.wait() {
+                    eprintln!("warning: could not wait for redis-server: {error}");
+                }
+                if !self.failed {
+                    // A clean run's log holds nothing worth keeping.
+                    let _ = fs::remove_file(&self.log);
+                }
+            }
+        }
+    }
+}
+
+/// How a startup attempt ended, short of an error.
+#[derive(Debug)]
+enum Startup {
+    Ready,
+    /// Someone took the port between our probe and redis-server's bind.
+    PortTaken,
+}
+
+/// A loopback TCP port that was free a moment ago.
+///
+/// The OS picks it; the listener closes again before returning, so another
+/// process could in principle grab it first (the caller retries).
+pub fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Sends `PING` and expects `+PONG`.
+fn ping(address: SocketAddr) -> io::Result<()> {
+    let timeout = Duration::from_millis(500);
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(b"PING\r\n")?;
+    let mut reply = Vec::new();
+    let mut buffer = [0; 64];
+    while !reply.contains(&b'\n') && reply.len() < 256 {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        reply.extend_from_slice(buffer.get(..read).unwrap_or_default());
+    }
+    if reply.starts_with(b"+PONG") {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "unexpected reply {:?}",
+            String::from_utf8_lossy(&reply).trim_end()
+        )))
+    }
+}
+
+/// The last lines of a log file, or why it could not be read.
+fn log_tail(log: &Path) -> String {
+    match fs::read(log) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .get(lines.len().saturating_sub(20)..)
+                .unwrap_or_default()
+                .join("\n")
+        }
+        Err(error) => format!("(could not read the log: {error})"),
+    }
+}
+
+fn is_installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn is_root() -> bool {
+    match Command::new("id").arg("-u").output() {
+        Ok(output) if output.status.success() => output.stdout.trim_ascii() == b"0",
+        _ => std::env::var("USER").is_ok_and(|user| user == "root"),
+    }
+}
+
+/// Makes sure `redis-server` is on the PATH, installing Debian's package
+/// when running as root.
+fn ensure_installed() -> Result<()> {
+    if is_installed() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "redis-server is not installed, and the tests need it. Install it \
+             (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: \
+             `brew install redis`) so that `redis-server` is on the PATH, then re-run"
+        );
+    }
+    eprintln!("redis-server is not installed; installing Debian's package as root");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends", "redis-server"]))?;
+    if !is_installed() {
+        bail!("installed the redis-server package, but `redis-server --version` still fails");
+    }
+    // The package may start a system-wide service on 6379; it does no harm,
+    // as the tests only ever talk to the throwaway server on its own port.
+    eprintln!("note: any redis service the package started on port 6379 is not used");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_port_can_be_bound_again() {
+        let port = free_port().unwrap();
+        assert_ne!(port, 0);
+        // Free means free: the probe's own listener is gone.
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+    }
+
+    /// Serves one connection with `reply` after reading a line.
+    fn fake_server(reply: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut line = [0; 6];
+            stream.read_exact(&mut line).unwrap();
+            assert_eq!(&line, b"PING\r\n");
+            stream.write_all(reply).unwrap();
+        });
+        address
+    }
+
+    #[test]
+    fn ping_accepts_pong() {
+        ping(fake_server(b"+PONG\r\n")).unwrap();
+    }
+
+    #[test]
+    fn ping_rejects_anything_else() {
+        let error = ping(fake_server(b"-LOADING Redis is loading\r\n")).unwrap_err();
+        assert!(error.to_string().contains("LOADING"), "{error}");
+    }
+
+    #[test]
+    fn ping_fails_without_a_server() {
+        let port = free_port().unwrap();
+        ping(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).unwrap_err();
+    }
+
+    #[test]
+    fn the_log_tail_keeps_the_last_twenty_lines() {
+        let dir = std::env::temp_dir().join(format!("xtask-log-tail-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("redis.log");
+        let text: String = (1..=30).map(|n| format!("line {n}\n")).collect();
+        fs::write(&log, text).unwrap();
+        let tail = log_tail(&log);
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(tail.starts_with("line 11\n"), "{tail}");
+        assert!(tail.ends_with("line 30"), "{tail}");
+    }
+}
