@@ -15,6 +15,8 @@
     reason = "test support code fails loudly"
 )]
 
+pub mod logs;
+
 use std::time::Duration;
 
 use porthor_models::{
@@ -151,6 +153,16 @@ pub async fn raw_get(url: &str, key: &str) -> Option<Vec<u8>> {
         .query_async::<Option<Vec<u8>>>(&mut connection)
         .await
         .expect("raw GET")
+}
+
+/// The keys matching `pattern` in Redis (`KEYS`; fine on a test Redis).
+pub async fn raw_keys(url: &str, pattern: &str) -> Vec<String> {
+    let mut connection = connection(url).await;
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async::<Vec<String>>(&mut connection)
+        .await
+        .expect("raw KEYS")
 }
 
 /// The milliseconds `key` has left to live in Redis (`PTTL`): -2 if absent,

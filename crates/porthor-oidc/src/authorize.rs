@@ -1,0 +1,321 @@
+//! The authorization endpoint's rules (RFC 6749 4.1.1, OpenID Connect Core
+//! 3.1.2): validating a request and shaping the redirect back to the client.
+
+use porthor_models::{Scope, Scopes};
+use url::Url;
+
+use crate::{Issuer, OidcError};
+
+/// An authorization request's parameters as received. Empty values count as
+/// absent (RFC 6749 3.1); parameters Porthor does not use are not carried.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationRequest {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// `response_type`.
+    pub response_type: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `state`, echoed back verbatim.
+    pub state: Option<String>,
+    /// `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The first single-valued parameter that the request repeated, if any
+    /// (RFC 6749 3.1: such a request is invalid).
+    pub repeated: Option<String>,
+}
+
+/// A request that passed validation: the code may be issued once the user is
+/// authenticated.
+#[derive(Debug, Clone)]
+pub struct ValidAuthorization {
+    /// The requesting client.
+    pub client_id: String,
+    /// Where the user returns; registered for the client.
+    pub redirect_uri: String,
+    /// The granted scopes (always include `openid`).
+    pub scopes: Scopes,
+    /// The client's `state`.
+    pub state: Option<String>,
+    /// The client's `nonce`.
+    pub nonce: Option<String>,
+}
+
+/// Why an authorization request failed, and where the user should see it.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show the user an error
+    /// page and never redirect (RFC 6749 4.1.2.1).
+    Page(OidcError),
+    /// The redirect URI is trusted: send the user back to the client with
+    /// `error`, `error_description`, `state` and `iss` at `url`.
+    Redirect {
+        /// The complete redirect URL.
+        url: String,
+        /// The error, for logging.
+        error: OidcError,
+    },
+}
+
+/// Appends `params` to `redirect_uri`'s query, keeping what it already has
+/// (RFC 6749 3.1.2: the query component must be retained).
+pub(crate) fn redirect_url(
+    redirect_uri: &str,
+    params: &[(&str, Option<&str>)],
+) -> Result<String, OidcError> {
+    let mut url = Url::parse(redirect_uri).map_err(|e| {
+        OidcError::Internal(format!("registered redirect URI does not parse: {e}").into())
+    })?;
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    Ok(url.into())
+}
+
+pub(crate) fn error_redirect(
+    issuer: &Issuer,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: OidcError,
+) -> AuthorizeError {
+    let description = error.description();
+    let params = [
+        ("error", Some(error.code().as_str())),
+        ("error_description", Some(description.as_str())),
+        ("state", state),
+        ("iss", Some(issuer.as_str())),
+    ];
+    match redirect_url(redirect_uri, &params) {
+        Ok(url) => AuthorizeError::Redirect { url, error },
+        Err(internal) => AuthorizeError::Page(internal),
+    }
+}
+
+/// Checks everything that can be checked before the user logs in, in the
+/// order that decides whether a failure may redirect.
+pub(crate) fn validate(
+    issuer: &Issuer,
+    client_allows: impl Fn(&str, &str) -> Option<bool>,
+    request: AuthorizationRequest,
+) -> Result<ValidAuthorization, AuthorizeError> {
+    let page = |detail: &str| AuthorizeError::Page(OidcError::invalid_request(detail));
+    // Until client_id and redirect_uri are known good, nothing may redirect.
+    if let Some(name) = request
+        .repeated
+        .as_deref()
+        .filter(|name| matches!(*name, "client_id" | "redirect_uri"))
+    {
+        return Err(page(&format!("the {name} parameter is repeated")));
+    }
+    let client_id = request
+        .client_id
+        .ok_or_else(|| page("the client_id parameter is missing"))?;
+    let redirect_uri = request
+        .redirect_uri
+        .ok_or_else(|| page("the redirect_uri parameter is missing"))?;
+    match client_allows(&client_id, &redirect_uri) {
+        None => {
+            return Err(AuthorizeError::Page(OidcError::invalid_request(
+                "unknown client",
+            )));
+        }
+        Some(false) => {
+            return Err(page("the redirect_uri is not registered for this client"));
+        }
+        Some(true) => {}
+    }
+
+    // From here on the redirect URI is trusted, so errors go back to it.
+    let state = request.state;
+    let fail = |error| {
+        Err(error_redirect(
+            issuer,
+            &redirect_uri,
+            state.as_deref(),
+            error,
+        ))
+    };
+    if let Some(name) = request.repeated {
+        return fail(OidcError::invalid_request(format!(
+            "the {name} parameter is repeated"
+        )));
+    }
+    match request.response_type.as_deref() {
+        None => {
+            return fail(OidcError::invalid_request(
+                "the response_type parameter is missing",
+            ));
+        }
+        Some("code") => {}
+        Some(_) => return fail(OidcError::UnsupportedResponseType),
+    }
+    let scopes = Scopes::parse(request.scope.as_deref().unwrap_or_default());
+    if !scopes.contains(Scope::OpenId) {
+        return fail(OidcError::InvalidScope);
+    }
+    Ok(ValidAuthorization {
+        client_id,
+        redirect_uri,
+        scopes,
+        state,
+        nonce: request.nonce,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CB: &str = "https://app.example.com/cb";
+
+    fn check(request: AuthorizationRequest) -> Result<ValidAuthorization, AuthorizeError> {
+        let issuer = Issuer::parse("https://auth.example.com").unwrap();
+        validate(
+            &issuer,
+            |client, uri| (client == "app").then_some(uri == CB),
+            request,
+        )
+    }
+
+    fn request() -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: Some("app".into()),
+            redirect_uri: Some(CB.into()),
+            response_type: Some("code".into()),
+            scope: Some("openid email".into()),
+            state: Some("s t".into()),
+            nonce: Some("n".into()),
+            repeated: None,
+        }
+    }
+
+    fn redirect_of(result: Result<ValidAuthorization, AuthorizeError>) -> Url {
+        match result {
+            Err(AuthorizeError::Redirect { url, .. }) => Url::parse(&url).unwrap(),
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    fn query(url: &Url, name: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    #[test]
+    fn valid_request() {
+        let valid = check(request()).unwrap();
+        assert_eq!(valid.scopes.to_string(), "openid email");
+        assert_eq!(valid.state.as_deref(), Some("s t"));
+    }
+
+    #[test]
+    fn untrusted_client_or_uri_never_redirects() {
+        let cases = [
+            AuthorizationRequest {
+                client_id: None,
+                ..request()
+            },
+            AuthorizationRequest {
+                client_id: Some("other".into()),
+                ..request()
+            },
+            AuthorizationRequest {
+                redirect_uri: None,
+                ..request()
+            },
+            AuthorizationRequest {
+                redirect_uri: Some("https://evil.example/cb".into()),
+                ..request()
+            },
+            AuthorizationRequest {
+                redirect_uri: Some(format!("{CB}?x=1")),
+                ..request()
+            },
+            AuthorizationRequest {
+                repeated: Some("redirect_uri".into()),
+                ..request()
+            },
+            AuthorizationRequest {
+                repeated: Some("client_id".into()),
+                ..request()
+            },
+        ];
+        for case in cases {
+            let debug = format!("{case:?}");
+            assert!(
+                matches!(check(case), Err(AuthorizeError::Page(_))),
+                "{debug}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_errors_redirect_with_state_and_iss() {
+        let cases = [
+            (
+                AuthorizationRequest {
+                    response_type: None,
+                    ..request()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizationRequest {
+                    response_type: Some("token".into()),
+                    ..request()
+                },
+                "unsupported_response_type",
+            ),
+            (
+                AuthorizationRequest {
+                    scope: None,
+                    ..request()
+                },
+                "invalid_scope",
+            ),
+            (
+                AuthorizationRequest {
+                    scope: Some("profile email".into()),
+                    ..request()
+                },
+                "invalid_scope",
+            ),
+            (
+                AuthorizationRequest {
+                    repeated: Some("scope".into()),
+                    ..request()
+                },
+                "invalid_request",
+            ),
+        ];
+        for (case, code) in cases {
+            let url = redirect_of(check(case));
+            assert_eq!(url.as_str().split('?').next(), Some(CB));
+            assert_eq!(query(&url, "error").as_deref(), Some(code));
+            assert_eq!(query(&url, "state").as_deref(), Some("s t"));
+            assert_eq!(
+                query(&url, "iss").as_deref(),
+                Some("https://auth.example.com")
+            );
+            assert!(query(&url, "error_description").is_some());
+        }
+    }
+
+    #[test]
+    fn redirect_keeps_existing_query() {
+        let url = redirect_url(
+            "https://app.example.com/cb?a=1",
+            &[("code", Some("c")), ("state", None)],
+        )
+        .unwrap();
+        assert_eq!(url, "https://app.example.com/cb?a=1&code=c");
+    }
+}

@@ -1,0 +1,160 @@
+//! The service's settings, already validated by whoever loaded them.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use porthor_models::{Client, User};
+use url::{Host, Url};
+
+/// The issuer identifier: an `https` URL (or `http` on loopback, for trying
+/// Porthor out) with no query or fragment. Used verbatim as `iss`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    text: String,
+    url: Url,
+}
+
+impl Issuer {
+    /// Validates an issuer identifier (OpenID Connect Core 2, Discovery 3).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url =
+            Url::parse(text).map_err(|e| format!("issuer {text:?} is not an absolute URL: {e}"))?;
+        let loopback = match url.host() {
+            Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+            Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+            Some(Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(format!(
+                    "issuer {text:?} must use https (http is allowed only on loopback)"
+                ));
+            }
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("issuer {text:?} must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("issuer {text:?} must not have userinfo"));
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            url,
+        })
+    }
+
+    /// The identifier exactly as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed URL, for origin checks.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Whether the issuer is plain http on a loopback host, where cookies
+    /// cannot be `Secure`.
+    pub fn is_insecure_loopback(&self) -> bool {
+        self.url.scheme() == "http"
+    }
+
+    /// The absolute URL of `path` under the issuer, with exactly one slash
+    /// between them whether or not the issuer ends in `/`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.text.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+impl fmt::Display for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// How long each kind of credential lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Authorization codes; RFC 6749 4.1.2 recommends at most ten minutes.
+    pub code: Duration,
+    /// ID tokens, capped by the session.
+    pub id_token: Duration,
+    /// Access tokens, capped by the session.
+    pub access_token: Duration,
+    /// Login sessions.
+    pub session: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            code: Duration::from_secs(60),
+            id_token: Duration::from_secs(3600),
+            access_token: Duration::from_secs(3600),
+            session: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Everything the service needs to know, in plain values.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The issuer identifier.
+    pub issuer: Issuer,
+    /// Credential lifetimes.
+    pub lifetimes: Lifetimes,
+    /// Registered clients; ids must be unique.
+    pub clients: Vec<Client>,
+    /// User accounts; usernames must be unique.
+    pub users: Vec<User>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_validation() {
+        for good in [
+            "https://auth.example.com",
+            "https://auth.example.com/",
+            "https://x.example/idp",
+            "http://127.0.0.1:8080",
+        ] {
+            assert!(Issuer::parse(good).is_ok(), "refused {good}");
+        }
+        for bad in [
+            "auth.example.com",
+            "http://auth.example.com",
+            "https://a.example?x=1",
+            "https://a.example#f",
+            "ftp://a",
+        ] {
+            assert!(Issuer::parse(bad).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_have_no_double_slash() {
+        for issuer in ["https://auth.example.com", "https://auth.example.com/"] {
+            let issuer = Issuer::parse(issuer).unwrap();
+            assert_eq!(
+                issuer.endpoint("/auth/openid/login"),
+                "https://auth.example.com/auth/openid/login"
+            );
+        }
+        let issuer = Issuer::parse("https://x.example/idp/").unwrap();
+        assert_eq!(
+            issuer.endpoint("/.well-known/jwks.json"),
+            "https://x.example/idp/.well-known/jwks.json"
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! [`OidcError`]: every way an operation can fail, with its protocol code.
+
+use porthor_models::{ErrorCode, StoreError};
+
+/// A failed OpenID Connect operation.
+///
+/// Each variant maps to one protocol error code ([`OidcError::code`]) and a
+/// description safe to show the client ([`OidcError::description`]). Details
+/// that would help an attacker (why a code was refused, whether a client id
+/// exists) are logged by the service, never put in the description.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The request is missing a parameter, repeats one, or is malformed.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed: unknown client, wrong secret, or none.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The authorization code is invalid, expired, used, or not this client's.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    /// The client may not use this grant or response type.
+    #[error("unauthorized client")]
+    UnauthorizedClient,
+    /// `grant_type` is not one Porthor supports.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// `response_type` is not `code`.
+    #[error("unsupported response type")]
+    UnsupportedResponseType,
+    /// `scope` lacks `openid`.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// The username or password is wrong.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The bearer token is missing, malformed, expired or revoked.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// The store could not be reached; the request may be retried.
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] StoreError),
+    /// The settings handed to [`crate::OidcService::new`] contradict each other.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A bug or an impossible state; details are in the source.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl OidcError {
+    /// The protocol error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            OidcError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            OidcError::InvalidClient => ErrorCode::InvalidClient,
+            OidcError::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            OidcError::UnauthorizedClient => ErrorCode::UnauthorizedClient,
+            OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
+            OidcError::InvalidScope => ErrorCode::InvalidScope,
+            OidcError::InvalidCredentials => ErrorCode::AccessDenied,
+            OidcError::InvalidToken(_) => ErrorCode::InvalidToken,
+            OidcError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+            OidcError::InvalidConfig(_) | OidcError::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// Text for `error_description`: specific where that helps a client
+    /// developer, generic where detail would help an attacker.
+    pub fn description(&self) -> String {
+        match self {
+            OidcError::InvalidRequest(detail) => detail.clone(),
+            OidcError::InvalidClient => "client authentication failed".to_owned(),
+            OidcError::InvalidGrant(_) => "invalid authorization code".to_owned(),
+            OidcError::UnauthorizedClient => "client is not authorized for this request".to_owned(),
+            OidcError::UnsupportedGrantType => {
+                "only the authorization_code grant is supported".to_owned()
+            }
+            OidcError::UnsupportedResponseType => {
+                "only the code response type is supported".to_owned()
+            }
+            OidcError::InvalidScope => "scope must include openid".to_owned(),
+            OidcError::InvalidCredentials => "invalid username or password".to_owned(),
+            OidcError::InvalidToken(_) => "the access token is invalid or expired".to_owned(),
+            OidcError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
+            OidcError::InvalidConfig(_) | OidcError::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    pub(crate) fn invalid_request(detail: impl Into<String>) -> Self {
+        OidcError::InvalidRequest(detail.into())
+    }
+}
+
+/// Reads from the store, deciding what an unreadable record means here. A
+/// record that cannot be decrypted or decoded is as good as absent for the
+/// client, but it means tampering or a key mix-up, so it is logged loudly,
+/// once, here.
+pub(crate) fn or_if_corrupt<T>(
+    result: Result<T, StoreError>,
+    if_corrupt: impl FnOnce() -> Result<T, OidcError>,
+) -> Result<T, OidcError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(error @ StoreError::Corrupt { .. }) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "corrupt record in the authorization store");
+            if_corrupt()
+        }
+        Err(error) => Err(OidcError::Unavailable(error)),
+    }
+}
+
+impl From<StoreError> for OidcError {
+    /// For writes and deletes, where no record is decoded: only availability
+    /// can fail, and a corruption report would be a bug in the store.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => OidcError::Unavailable(error),
+            StoreError::Corrupt { .. } => OidcError::Internal(error.into()),
+        }
+    }
+}

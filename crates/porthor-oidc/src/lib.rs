@@ -1,0 +1,36 @@
+//! The OpenID Connect service: Porthor's protocol rules.
+//!
+//! This crate owns what an authorization request must contain, how codes are
+//! issued and redeemed, how clients and users authenticate, what an ID token
+//! says, which claims userinfo releases, and which protocol error each failure
+//! becomes ([`OidcError`]). Its operations follow the seed's `OIDCService`:
+//! [`OidcService::delete_all_codes`], [`OidcService::get_jwks`],
+//! [`OidcService::get_openid_configuration`], [`OidcService::is_valid_client`],
+//! [`OidcService::issue_code`], [`OidcService::issue_token`],
+//! [`OidcService::redeem_code`], [`OidcService::verify_token`] and
+//! [`OidcService::userinfo`].
+//!
+//! It must not know about HTTP (no request or response types: the server crate
+//! parses requests into the plain structs here and renders the results), the
+//! Redis client (storage is the [`porthor_models::AuthorizationStore`] port),
+//! configuration files or the environment, or the clock: every operation that
+//! depends on time takes `now`.
+#![warn(missing_docs)]
+
+mod authorize;
+mod claims;
+mod config;
+mod error;
+mod login;
+mod service;
+mod token;
+
+pub use authorize::{AuthorizationRequest, AuthorizeError, ValidAuthorization};
+pub use claims::IdTokenClaims;
+pub use config::{Issuer, Lifetimes, OidcConfig};
+pub use error::OidcError;
+pub use login::{LoginSession, hash_password, is_valid_password_hash};
+pub use service::{
+    AUTHORIZATION_PATH, DISCOVERY_PATH, JWKS_PATH, OidcService, TOKEN_PATH, USERINFO_PATH,
+};
+pub use token::{ClientCredentials, TokenRequest};

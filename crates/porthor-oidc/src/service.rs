@@ -1,0 +1,264 @@
+//! [`OidcService`]: the provider's state and its read-only operations.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use porthor_models::{
+    AuthorizationCode, AuthorizationStore, Client, ClientSecretHash, Jwks, ProviderMetadata, Scope,
+    Timestamp, User,
+};
+use porthor_signer::Signer;
+
+use crate::authorize::{self, error_redirect, redirect_url};
+use crate::error::or_if_corrupt;
+use crate::login::hash_password;
+use crate::{
+    AuthorizationRequest, AuthorizeError, IdTokenClaims, Issuer, Lifetimes, LoginSession,
+    OidcConfig, OidcError, ValidAuthorization,
+};
+
+/// Path of the authorization endpoint under the issuer.
+pub const AUTHORIZATION_PATH: &str = "/auth/openid/login";
+/// Path of the token endpoint under the issuer.
+pub const TOKEN_PATH: &str = "/auth/openid/token";
+/// Path of the userinfo endpoint under the issuer.
+pub const USERINFO_PATH: &str = "/auth/openid/userinfo";
+/// Path of the discovery document under the issuer.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// Path of the JWKS under the issuer.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// The OpenID Connect provider. Cheap to clone: clones share one state.
+#[derive(Debug, Clone)]
+pub struct OidcService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) issuer: Issuer,
+    pub(crate) lifetimes: Lifetimes,
+    pub(crate) clients: HashMap<String, Client>,
+    pub(crate) users: HashMap<String, Arc<User>>,
+    /// Verified against when the username is unknown, so that a login for a
+    /// missing account costs the same as one with a wrong password.
+    pub(crate) dummy_user: Arc<User>,
+    /// Likewise for client authentication with an unknown client id.
+    pub(crate) dummy_client_secret: ClientSecretHash,
+    pub(crate) store: Arc<dyn AuthorizationStore>,
+    pub(crate) signer: Signer,
+    metadata: ProviderMetadata,
+}
+
+impl OidcService {
+    /// Builds the service. Fails if client ids or usernames repeat.
+    pub fn new(
+        config: OidcConfig,
+        store: Arc<dyn AuthorizationStore>,
+        signer: Signer,
+    ) -> Result<Self, OidcError> {
+        let mut clients = HashMap::new();
+        for client in config.clients {
+            if client.redirect_uris.is_empty() {
+                return Err(OidcError::InvalidConfig(format!(
+                    "client {:?} has no redirect_uris",
+                    client.client_id
+                )));
+            }
+            if let Some(old) = clients.insert(client.client_id.clone(), client) {
+                return Err(OidcError::InvalidConfig(format!(
+                    "client_id {:?} is registered twice",
+                    old.client_id
+                )));
+            }
+        }
+        let mut users = HashMap::new();
+        for user in config.users {
+            if let Some(old) = users.insert(user.username.clone(), Arc::new(user)) {
+                return Err(OidcError::InvalidConfig(format!(
+                    "username {:?} is configured twice",
+                    old.username
+                )));
+            }
+        }
+        let dummy_hash = hash_password(&ClientSecretHash::generate_secret())?;
+        let dummy_user = Arc::new(User {
+            username: String::new(),
+            name: None,
+            email: None,
+            password_hash: dummy_hash,
+        });
+        let dummy_client_secret =
+            ClientSecretHash::from_secret(&ClientSecretHash::generate_secret())
+                .map_err(|e| OidcError::Internal(e.into()))?;
+        let metadata = provider_metadata(&config.issuer, &signer);
+        let inner = Inner {
+            issuer: config.issuer,
+            lifetimes: config.lifetimes,
+            clients,
+            users,
+            dummy_user,
+            dummy_client_secret,
+            store,
+            signer,
+            metadata,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &Issuer {
+        &self.inner.issuer
+    }
+
+    /// The configured lifetimes.
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.inner.lifetimes
+    }
+
+    /// The discovery document, built once at start.
+    pub fn get_openid_configuration(&self) -> &ProviderMetadata {
+        &self.inner.metadata
+    }
+
+    /// The public signing keys.
+    pub fn get_jwks(&self) -> &Jwks {
+        self.inner.signer.jwks()
+    }
+
+    /// Whether `client_id` names a registered client.
+    pub fn is_valid_client(&self, client_id: &str) -> bool {
+        self.inner.clients.contains_key(client_id)
+    }
+
+    /// Checks an authorization request as far as possible before the user
+    /// logs in, so that a bad request never reaches the login page and an
+    /// anonymous request never writes to the store.
+    pub fn validate_authorization(
+        &self,
+        request: AuthorizationRequest,
+    ) -> Result<ValidAuthorization, AuthorizeError> {
+        let clients = &self.inner.clients;
+        authorize::validate(
+            &self.inner.issuer,
+            |id, uri| clients.get(id).map(|c| c.allows_redirect(uri)),
+            request,
+        )
+    }
+
+    /// Issues an authorization code for a validated request and a live
+    /// session, and returns the URL that delivers it to the client.
+    pub async fn issue_code(
+        &self,
+        request: &ValidAuthorization,
+        session: &LoginSession,
+        now: Timestamp,
+    ) -> Result<String, AuthorizeError> {
+        let code = AuthorizationCode::generate();
+        let authorization = porthor_models::Authorization {
+            secret_hash: code.secret_hash(),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            session_key: session.key.clone(),
+            username: session.data.username.clone(),
+            scopes: request.scopes,
+            nonce: request.nonce.clone(),
+            auth_time: session.data.auth_time,
+            expires_at: now.after(self.inner.lifetimes.code),
+        };
+        let stored = self
+            .inner
+            .store
+            .codes()
+            .create(code.key(), &authorization, self.inner.lifetimes.code)
+            .await;
+        if let Err(error) = stored {
+            let error = OidcError::from(error);
+            tracing::error!(client.id = %request.client_id, user = %session.data.username, error = %error, "cannot store authorization code");
+            return Err(self.error_redirect(request, error));
+        }
+        tracing::info!(client.id = %request.client_id, user = %session.data.username, scope = %request.scopes, outcome = "issued", "authorization code issued");
+        let code = code.expose();
+        let params = [
+            ("code", Some(code.as_str())),
+            ("state", request.state.as_deref()),
+            ("iss", Some(self.inner.issuer.as_str())),
+        ];
+        redirect_url(&request.redirect_uri, &params).map_err(AuthorizeError::Page)
+    }
+
+    /// The redirect that reports `error` to the client of a validated request.
+    pub fn error_redirect(&self, request: &ValidAuthorization, error: OidcError) -> AuthorizeError {
+        error_redirect(
+            &self.inner.issuer,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            error,
+        )
+    }
+
+    /// Invalidates every outstanding authorization code; returns how many.
+    pub async fn delete_all_codes(&self) -> Result<u64, OidcError> {
+        let deleted = self.inner.store.codes().delete_all().await?;
+        tracing::info!(deleted, "deleted all authorization codes");
+        Ok(deleted)
+    }
+
+    /// Verifies an ID token this provider issued: signature, issuer, expiry,
+    /// and an audience that is a registered client.
+    pub fn verify_token(&self, token: &str, now: Timestamp) -> Result<IdTokenClaims, OidcError> {
+        let claims: IdTokenClaims = self
+            .inner
+            .signer
+            .verify(token, self.inner.issuer.as_str(), now.as_unix())
+            .map_err(|_| OidcError::InvalidToken("signature, issuer or expiry check failed"))?;
+        if !self.is_valid_client(&claims.aud) {
+            return Err(OidcError::InvalidToken(
+                "audience is not a registered client",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Checks that the store answers, for readiness probes.
+    pub async fn ready(&self) -> Result<(), OidcError> {
+        or_if_corrupt(self.inner.store.ping().await, || Ok(()))
+    }
+}
+
+fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    ProviderMetadata {
+        issuer: issuer.as_str().to_owned(),
+        authorization_endpoint: issuer.endpoint(AUTHORIZATION_PATH),
+        token_endpoint: issuer.endpoint(TOKEN_PATH),
+        userinfo_endpoint: issuer.endpoint(USERINFO_PATH),
+        jwks_uri: issuer.endpoint(JWKS_PATH),
+        scopes_supported: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        grant_types_supported: strings(&["authorization_code"]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: vec![signer.algorithm().as_str().to_owned()],
+        token_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        claims_supported: strings(&[
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "jti",
+            "nonce",
+            "name",
+            "preferred_username",
+            "email",
+        ]),
+        authorization_response_iss_parameter_supported: true,
+    }
+}

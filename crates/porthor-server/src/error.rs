@@ -1,0 +1,131 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Each endpoint family reports errors in its own dialect: the token
+//! endpoint as RFC 6749 5.2 JSON, userinfo as an RFC 6750 3 `WWW-Authenticate`
+//! challenge, browser-facing pages as HTML. The status for each protocol
+//! error code is decided here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use porthor_models::ErrorCode;
+use porthor_oidc::OidcError;
+use serde::Serialize;
+
+use crate::html;
+
+/// How long a client should wait before retrying when the store is down.
+const RETRY_AFTER_SECS: &str = "5";
+
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken | ErrorCode::AccessDenied => {
+            StatusCode::UNAUTHORIZED
+        }
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidGrant
+        | ErrorCode::UnauthorizedClient
+        | ErrorCode::UnsupportedGrantType
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::InvalidScope
+        | ErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Starts a response for `error`: logs what the client will not see and
+/// sets the status and the headers every error shares.
+fn builder(error: &OidcError, status: StatusCode) -> HttpResponseBuilder {
+    match error {
+        OidcError::Internal(_) | OidcError::InvalidConfig(_) => {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(error), "internal error");
+        }
+        OidcError::Unavailable(source) => {
+            tracing::warn!(error = %source, cause = ?std::error::Error::source(source), "authorization store unavailable");
+        }
+        _ => {}
+    }
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+    }
+    response
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: String,
+}
+
+/// A token endpoint error (RFC 6749 5.2). A client that tried HTTP Basic
+/// and failed gets 401 with a Basic challenge; otherwise invalid_client is
+/// a plain 400 like the other codes.
+pub(crate) fn token_error(error: &OidcError, used_basic: bool) -> HttpResponse {
+    let code = error.code();
+    let status = match code {
+        ErrorCode::InvalidClient if used_basic => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient | ErrorCode::AccessDenied | ErrorCode::InvalidToken => {
+            StatusCode::BAD_REQUEST
+        }
+        other => status(other),
+    };
+    let mut response = builder(error, status);
+    response.insert_header((header::PRAGMA, "no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="porthor""#));
+    }
+    response.json(ErrorBody {
+        error: code.as_str(),
+        error_description: error.description(),
+    })
+}
+
+/// A userinfo error (RFC 6750 3). `None` means the request carried no
+/// token at all, which gets a bare challenge with no error code (3.1).
+pub(crate) fn bearer_error(error: Option<&OidcError>) -> HttpResponse {
+    let Some(error) = error else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="porthor""#))
+            .finish();
+    };
+    let code = error.code();
+    let mut response = builder(error, status(code));
+    match code {
+        ErrorCode::InvalidToken | ErrorCode::InvalidRequest => {
+            let challenge = format!(
+                r#"Bearer realm="porthor", error="{}", error_description="{}""#,
+                code.as_str(),
+                error.description()
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+            response.finish()
+        }
+        _ => response.json(ErrorBody {
+            error: code.as_str(),
+            error_description: error.description(),
+        }),
+    }
+}
+
+/// An error shown to the user's browser as a page (never a redirect).
+pub(crate) fn page_error(error: &OidcError) -> HttpResponse {
+    let status = match error.code() {
+        // A page is not an API: a refused login is re-shown by the login
+        // handler, so anything reaching here that would be 401 is a 400.
+        ErrorCode::InvalidClient | ErrorCode::AccessDenied | ErrorCode::InvalidToken => {
+            StatusCode::BAD_REQUEST
+        }
+        other => status(other),
+    };
+    let mut response = builder(error, status);
+    html::page(
+        &mut response,
+        &html::error_page(error.code().as_str(), &error.description()),
+    )
+}

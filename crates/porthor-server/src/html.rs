@@ -1,0 +1,146 @@
+//! The few HTML pages a user sees: login, logout, errors. Every value put in
+//! a page goes through [`escape`].
+
+use std::fmt::Write as _;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+
+/// Sends `body` as an HTML page that must not be cached, framed, or leak its
+/// URL (which may carry an authorization request) in a `Referer`.
+pub(crate) fn page(response: &mut HttpResponseBuilder, body: &str) -> HttpResponse {
+    response
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body.to_owned())
+}
+
+/// Escapes text for an HTML element body or a double-quoted attribute.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn layout(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Porthor</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}}\
+         label,input,button{{display:block;width:100%;margin:.3rem 0}}\
+         input{{padding:.4rem}}button{{padding:.5rem;margin-top:1rem}}.error{{color:#a00}}</style>\
+         </head><body><h1>{title}</h1>\n{content}\n</body></html>\n",
+        title = escape(title),
+    )
+}
+
+/// The login form. `rd` is where to go afterwards (already validated).
+pub(crate) fn login_form(
+    action: &str,
+    rd: Option<&str>,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> String {
+    let mut content = String::new();
+    if let Some(error) = error {
+        let _ = write!(
+            content,
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            escape(error)
+        );
+    }
+    let _ = write!(
+        content,
+        "<form method=\"post\" action=\"{action}\">\
+         <label for=\"username\">Username</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus value=\"{username}\">\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">",
+        action = escape(action),
+        username = escape(username),
+        csrf = escape(csrf),
+    );
+    if let Some(rd) = rd {
+        let _ = write!(
+            content,
+            "<input type=\"hidden\" name=\"rd\" value=\"{}\">",
+            escape(rd)
+        );
+    }
+    content.push_str("<button type=\"submit\">Log in</button></form>");
+    layout("Log in", &content)
+}
+
+/// Shown at `/login` to a user who already has a session and nowhere to go.
+pub(crate) fn logged_in(username: &str, logout: &str) -> String {
+    let content = format!(
+        "<p>You are logged in as <strong>{}</strong>.</p><p><a href=\"{}\">Log out</a></p>",
+        escape(username),
+        escape(logout)
+    );
+    layout("Logged in", &content)
+}
+
+/// The logout confirmation form.
+pub(crate) fn logout_form(action: &str, csrf: &str, username: Option<&str>) -> String {
+    let who = username.map_or_else(String::new, |u| {
+        format!(" as <strong>{}</strong>", escape(u))
+    });
+    let content = format!(
+        "<p>You are logged in{who}. Log out?</p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <button type=\"submit\">Log out</button></form>",
+        action = escape(action),
+        csrf = escape(csrf),
+    );
+    layout("Log out", &content)
+}
+
+/// An error the user must see here because it cannot be sent anywhere safe.
+pub(crate) fn error_page(code: &str, description: &str) -> String {
+    let content = format!(
+        "<p class=\"error\">{}</p><p><code>{}</code></p>",
+        escape(description),
+        escape(code)
+    );
+    layout("Request refused", &content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn values_in_forms_are_escaped() {
+        let form = login_form("/login", Some("\"><script>"), "c", "<u>", Some("<e>"));
+        assert!(!form.contains("<script>") && !form.contains("<u>") && !form.contains("<e>"));
+    }
+}

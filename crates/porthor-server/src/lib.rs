@@ -1,0 +1,205 @@
+//! Porthor's HTTP face: the actix-web application.
+//!
+//! This crate owns the routes and their paths, parsing query strings, forms
+//! and headers into the plain request structs of `porthor-oidc`, the login and
+//! logout pages with their CSRF protection and session cookie, and the one
+//! place where errors become HTTP responses ([`error`]). It also owns the clock:
+//! handlers read the time once per request and pass it down.
+//!
+//! It must not know the protocol rules themselves (which request is valid,
+//! what a code is bound to: that is `porthor-oidc`), how anything is stored,
+//! or where its settings come from (the binary builds [`ServerConfig`] and the
+//! service).
+#![warn(missing_docs)]
+
+mod authorize;
+mod error;
+mod html;
+mod login;
+mod params;
+mod token;
+mod wellknown;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::{App, HttpServer, web};
+use porthor_models::Timestamp;
+use porthor_oidc::{
+    AUTHORIZATION_PATH, DISCOVERY_PATH, JWKS_PATH, OidcService, TOKEN_PATH, USERINFO_PATH,
+};
+
+/// How the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The socket address to bind.
+    pub listen: SocketAddr,
+    /// Request workers; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+/// A failure to start or run the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listening socket could not be bound or configured.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server failed")]
+    Run(#[source] std::io::Error),
+}
+
+/// A bound, not yet running, Porthor server.
+pub struct Server {
+    server: actix_web::dev::Server,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a running [`Server`].
+#[derive(Debug, Clone)]
+pub struct ServerHandle(actix_web::dev::ServerHandle);
+
+impl ServerHandle {
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn stop(&self) {
+        self.0.stop(true).await;
+    }
+}
+
+impl Server {
+    /// Binds `config.listen` and prepares the application.
+    pub fn bind(config: &ServerConfig, service: OidcService) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        Self::from_listener(listener, config.workers, service)
+    }
+
+    /// Serves on an already bound listener (tests bind port 0 first, so
+    /// that the issuer can name the port).
+    pub fn from_listener(
+        listener: TcpListener,
+        workers: Option<usize>,
+        service: OidcService,
+    ) -> Result<Self, ServerError> {
+        let addr = || {
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: addr(),
+            source,
+        })?;
+        let state = web::Data::new(AppState::new(service));
+        let mut server =
+            HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())));
+        if let Some(workers) = workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| ServerError::Bind {
+                addr: local_addr.to_string(),
+                source,
+            })?
+            .run();
+        Ok(Self { server, local_addr })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can stop the server once it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle(self.server.handle())
+    }
+
+    /// Serves until stopped by [`ServerHandle::stop`], SIGINT or SIGTERM.
+    pub async fn run(self) -> Result<(), ServerError> {
+        self.server.await.map_err(ServerError::Run)
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) service: OidcService,
+    /// The discovery document and JWKS never change while the process runs,
+    /// so they are serialized once.
+    pub(crate) discovery: web::Bytes,
+    pub(crate) jwks: web::Bytes,
+    /// The issuer's path ("" or "/idp"): every route lives under it.
+    pub(crate) base_path: String,
+    /// Cookies are `Secure` unless the issuer is plain-http loopback.
+    pub(crate) secure_cookies: bool,
+}
+
+impl AppState {
+    fn new(service: OidcService) -> Self {
+        // Serializing these plain structs cannot fail.
+        let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
+        let discovery = json(serde_json::to_vec(service.get_openid_configuration()));
+        let jwks = json(serde_json::to_vec(service.get_jwks()));
+        let issuer = service.issuer();
+        let base_path = issuer.url().path().trim_end_matches('/').to_owned();
+        let secure_cookies = !issuer.is_insecure_loopback();
+        Self {
+            service,
+            discovery,
+            jwks,
+            base_path,
+            secure_cookies,
+        }
+    }
+
+    /// The path of a route under the issuer, for cookies and redirects.
+    pub(crate) fn path(&self, route: &str) -> String {
+        format!("{}{route}", self.base_path)
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let base = state.base_path.clone();
+    cfg.app_data(state).service(
+        web::scope(&base)
+            .route(DISCOVERY_PATH, web::get().to(wellknown::discovery))
+            .route(JWKS_PATH, web::get().to(wellknown::jwks))
+            .route(AUTHORIZATION_PATH, web::get().to(authorize::get))
+            .route(AUTHORIZATION_PATH, web::post().to(authorize::post))
+            .route(TOKEN_PATH, web::post().to(token::token))
+            .route(USERINFO_PATH, web::get().to(token::userinfo))
+            .route(USERINFO_PATH, web::post().to(token::userinfo))
+            .route(login::LOGIN_PATH, web::get().to(login::login_form))
+            .route(login::LOGIN_PATH, web::post().to(login::login))
+            .route(login::LOGOUT_PATH, web::get().to(login::logout_form))
+            .route(login::LOGOUT_PATH, web::post().to(login::logout))
+            .route("/health", web::get().to(wellknown::health))
+            .route("/ready", web::get().to(wellknown::ready)),
+    );
+}
+
+/// The current time. The server is the only layer that reads the clock.
+pub(crate) fn now() -> Timestamp {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Timestamp::from_unix(secs)
+}

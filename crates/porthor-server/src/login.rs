@@ -1,0 +1,259 @@
+//! The login and logout pages, the session cookie and CSRF protection.
+//!
+//! CSRF uses the double-submit pattern: a random token in a `SameSite=Strict`
+//! cookie must come back, equal, in the form. A cross-site page can make the
+//! browser post the form but can neither read nor set the cookie.
+
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use porthor_models::RecordKey;
+use porthor_oidc::{LoginSession, OidcError};
+use subtle::ConstantTimeEq as _;
+
+use crate::error::page_error;
+use crate::params::Params;
+use crate::{AppState, html, now};
+
+/// Where users log in; the authorization endpoint sends them here.
+pub(crate) const LOGIN_PATH: &str = "/login";
+/// Where users log out.
+pub(crate) const LOGOUT_PATH: &str = "/logout";
+
+const SESSION_COOKIE: &str = "porthor_session";
+const CSRF_COOKIE: &str = "porthor_csrf";
+
+/// The live login session of the browser making `req`, if any.
+pub(crate) async fn current_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<LoginSession>, OidcError> {
+    match req.cookie(SESSION_COOKIE) {
+        Some(cookie) => state.service.session(cookie.value(), now()).await,
+        None => Ok(None),
+    }
+}
+
+/// `rd` resolved against the issuer, if it stays on the issuer: same origin
+/// and under the issuer's path. Anything else would make `/login` an open
+/// redirect.
+fn return_url(state: &AppState, rd: &str) -> Option<String> {
+    if rd.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
+    }
+    let issuer = state.service.issuer().url();
+    let target = issuer.join(rd).ok()?;
+    let prefix = format!("{}/", state.base_path);
+    (target.origin() == issuer.origin() && target.path().starts_with(&prefix))
+        .then(|| target.into())
+}
+
+/// The CSRF token for the form about to be shown: the browser's current one,
+/// or a fresh one (returned with the cookie that carries it).
+fn csrf_token<'a>(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'a>>) {
+    if let Some(cookie) = req
+        .cookie(CSRF_COOKIE)
+        .filter(|c| RecordKey::parse(c.value()).is_some())
+    {
+        return (cookie.value().to_owned(), None);
+    }
+    let token = RecordKey::random().as_str().to_owned();
+    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
+        .path(state.path("/"))
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Strict)
+        .finish();
+    (token, Some(cookie))
+}
+
+/// Whether the form's `csrf_token` matches the browser's CSRF cookie.
+fn csrf_ok(req: &HttpRequest, form: &Params) -> bool {
+    match (req.cookie(CSRF_COOKIE), form.get("csrf_token")) {
+        (Some(cookie), Some(sent)) => bool::from(cookie.value().as_bytes().ct_eq(sent.as_bytes())),
+        _ => false,
+    }
+}
+
+struct LoginPage<'a> {
+    status: StatusCode,
+    rd: Option<&'a str>,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_page(state: &AppState, req: &HttpRequest, page: LoginPage<'_>) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(state, req);
+    let body = html::login_form(
+        &state.path(LOGIN_PATH),
+        page.rd,
+        &csrf,
+        page.username,
+        page.error,
+    );
+    let mut response = HttpResponse::build(page.status);
+    if let Some(cookie) = cookie {
+        response.cookie(cookie);
+    }
+    html::page(&mut response, &body)
+}
+
+fn bad_request(detail: &str) -> HttpResponse {
+    page_error(&OidcError::InvalidRequest(detail.to_owned()))
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `GET /login`: the login form, or straight on to `rd` for a user who is
+/// already logged in.
+pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let query = Params::parse(req.query_string().as_bytes());
+    if query.repeated(&["rd"]).is_some() {
+        return bad_request("the rd parameter is repeated");
+    }
+    let rd = match query.get("rd") {
+        Some(rd) => match return_url(&state, rd) {
+            Some(url) => Some(url),
+            None => return bad_request("rd must be a URL on this issuer"),
+        },
+        None => None,
+    };
+    let session = match current_session(&state, &req).await {
+        Ok(session) => session,
+        Err(error) => return page_error(&error),
+    };
+    match (session, rd) {
+        (Some(_), Some(rd)) => see_other(&rd),
+        (Some(session), None) => {
+            let body = html::logged_in(&session.data.username, &state.path(LOGOUT_PATH));
+            html::page(&mut HttpResponse::Ok(), &body)
+        }
+        (None, rd) => login_page(
+            &state,
+            &req,
+            LoginPage {
+                status: StatusCode::OK,
+                rd: rd.as_deref(),
+                username: "",
+                error: None,
+            },
+        ),
+    }
+}
+
+/// `POST /login`: checks the password, starts a session and returns to `rd`.
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = Params::parse(&body);
+    if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
+        return bad_request(&format!("the {name} parameter is repeated"));
+    }
+    let rd = match form.get("rd").map(|rd| return_url(&state, rd)) {
+        Some(Some(url)) => Some(url),
+        Some(None) => return bad_request("rd must be a URL on this issuer"),
+        None => None,
+    };
+    let username = form.get("username").unwrap_or_default();
+    let page = |status, error| LoginPage {
+        status,
+        rd: rd.as_deref(),
+        username,
+        error: Some(error),
+    };
+    if !csrf_ok(&req, &form) {
+        tracing::info!(
+            outcome = "refused",
+            reason = "CSRF token mismatch",
+            "login refused"
+        );
+        let error = "Your login form expired. Please try again.";
+        return login_page(&state, &req, page(StatusCode::FORBIDDEN, error));
+    }
+    let (false, Some(password)) = (username.is_empty(), form.get("password")) else {
+        return login_page(
+            &state,
+            &req,
+            page(StatusCode::BAD_REQUEST, "Enter a username and password."),
+        );
+    };
+    let token = match state.service.login(username, password, now()).await {
+        Ok(token) => token,
+        Err(OidcError::InvalidCredentials) => {
+            return login_page(
+                &state,
+                &req,
+                page(StatusCode::UNAUTHORIZED, "Invalid username or password."),
+            );
+        }
+        Err(error) => return page_error(&error),
+    };
+    let max_age = i64::try_from(state.service.lifetimes().session.as_secs()).unwrap_or(i64::MAX);
+    let cookie = Cookie::build(SESSION_COOKIE, token.expose())
+        .path(state.path("/"))
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(max_age))
+        .finish();
+    let mut response = see_other(&rd.unwrap_or_else(|| state.path(LOGIN_PATH)));
+    // Adding a cookie to a response that was just built cannot fail.
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+/// `GET /logout`: a confirmation form, so that a link or an image cannot log
+/// the user out.
+pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let session = match current_session(&state, &req).await {
+        Ok(session) => session,
+        Err(error) => return page_error(&error),
+    };
+    let (csrf, cookie) = csrf_token(&state, &req);
+    let username = session.as_ref().map(|s| s.data.username.as_str());
+    let body = html::logout_form(&state.path(LOGOUT_PATH), &csrf, username);
+    let mut response = HttpResponse::Ok();
+    if let Some(cookie) = cookie {
+        response.cookie(cookie);
+    }
+    html::page(&mut response, &body)
+}
+
+/// `POST /logout`: ends the session (and so every token issued under it).
+pub(crate) async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = Params::parse(&body);
+    if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&req, &form) {
+        tracing::info!(
+            outcome = "refused",
+            reason = "CSRF token mismatch",
+            "logout refused"
+        );
+        return page_error(&OidcError::InvalidRequest(
+            "the logout form expired; please try again".to_owned(),
+        ));
+    }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE)
+        && let Err(error) = state.service.logout(cookie.value(), now()).await
+    {
+        return page_error(&error);
+    }
+    let mut response = see_other(&state.path(LOGIN_PATH));
+    let mut removal = Cookie::build(SESSION_COOKIE, "")
+        .path(state.path("/"))
+        .finish();
+    removal.make_removal();
+    let _ = response.add_cookie(&removal);
+    response
+}

@@ -1,0 +1,235 @@
+//! The authorization endpoint (RFC 6749 4.1.1-4.1.2, OpenID Connect Core
+//! 3.1.2).
+
+use porthor_test_support::{raw_keys, redis_url};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+
+use crate::harness::{CLIENT_ID, Harness, REDIRECT_URI, location, query};
+
+fn valid() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", CLIENT_ID),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid profile"),
+        ("state", "st&te"),
+        ("nonce", "n0nce"),
+    ]
+}
+
+fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut params: Vec<_> = valid().into_iter().filter(|(n, _)| *n != name).collect();
+    params.push((name, value));
+    params
+}
+
+fn without(name: &str) -> Vec<(&'static str, &'static str)> {
+    valid().into_iter().filter(|(n, _)| *n != name).collect()
+}
+
+/// Every key the server's store holds (Redis only), to prove a request
+/// wrote nothing.
+async fn stored_keys(h: &Harness) -> Vec<String> {
+    match &h.redis_prefix {
+        Some(prefix) => raw_keys(&redis_url(), &format!("{prefix}:*")).await,
+        None => Vec::new(),
+    }
+}
+
+async fn anonymous_user_is_sent_to_login_and_nothing_is_stored(h: Harness) {
+    let response = h.authorize(None, &valid()).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let login = location(&response);
+    assert_eq!(login.path(), "/login");
+    let rd = url::Url::parse(&query(&login, "rd").unwrap()).unwrap();
+    assert_eq!(
+        rd.as_str().split('?').next(),
+        Some(h.url("/auth/openid/login").as_str())
+    );
+    let original: Vec<(String, String)> = valid()
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    let carried: Vec<(String, String)> = rd
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(carried, original);
+    for _ in 0..20 {
+        assert_eq!(
+            h.authorize(None, &valid()).await.status(),
+            StatusCode::FOUND
+        );
+    }
+    assert_eq!(stored_keys(&h).await, Vec::<String>::new());
+}
+
+/// Without a trusted client and redirect URI the user sees an error page
+/// and is never redirected, logged in or not.
+async fn untrusted_client_or_redirect_uri_gets_an_error_page(h: Harness) {
+    let session = h.login().await;
+    let repeated_client = {
+        let mut p = valid();
+        p.push(("client_id", "other"));
+        p
+    };
+    let repeated_redirect = {
+        let mut p = valid();
+        p.push(("redirect_uri", REDIRECT_URI));
+        p
+    };
+    let cases = [
+        ("unknown client", with("client_id", "nobody")),
+        ("missing client_id", without("client_id")),
+        ("missing redirect_uri", without("redirect_uri")),
+        (
+            "unregistered redirect_uri",
+            with("redirect_uri", "https://evil.example/callback"),
+        ),
+        (
+            "trailing slash",
+            with("redirect_uri", "https://app.example.com/callback/"),
+        ),
+        (
+            "extra query",
+            with("redirect_uri", "https://app.example.com/callback?x=1"),
+        ),
+        (
+            "other client's uri",
+            with("redirect_uri", "http://127.0.0.1:9999/cb"),
+        ),
+        (
+            "case changed",
+            with("redirect_uri", "https://APP.example.com/callback"),
+        ),
+        (
+            "fragment",
+            with("redirect_uri", "https://app.example.com/callback#f"),
+        ),
+        ("repeated client_id", repeated_client),
+        ("repeated redirect_uri", repeated_redirect),
+    ];
+    for (what, params) in cases {
+        for cookie in [None, Some(session.as_str())] {
+            let response = h.authorize(cookie, &params).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+            assert!(
+                response.headers().get(LOCATION).is_none(),
+                "{what} redirected"
+            );
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            let body = response.text().await.unwrap();
+            assert!(body.contains("invalid_request"), "{what}: {body}");
+        }
+    }
+}
+
+/// With a trusted redirect URI, errors go back to the client with the
+/// state, before any login.
+async fn other_errors_redirect_to_the_client(h: Harness) {
+    let repeated_state = {
+        let mut p = valid();
+        p.push(("state", "again"));
+        p
+    };
+    let cases = [
+        (without("response_type"), "invalid_request"),
+        (with("response_type", "token"), "unsupported_response_type"),
+        (
+            with("response_type", "code id_token"),
+            "unsupported_response_type",
+        ),
+        (without("scope"), "invalid_scope"),
+        (with("scope", "profile email"), "invalid_scope"),
+        (repeated_state, "invalid_request"),
+    ];
+    for (params, code) in cases {
+        let response = h.authorize(None, &params).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{code}");
+        let url = location(&response);
+        assert!(url.as_str().starts_with(REDIRECT_URI), "{url}");
+        assert_eq!(query(&url, "error").as_deref(), Some(code), "{url}");
+        assert!(query(&url, "error_description").is_some());
+        assert_eq!(query(&url, "iss").as_deref(), Some(h.issuer.as_str()));
+        assert!(query(&url, "code").is_none());
+        if code != "invalid_request" {
+            assert_eq!(query(&url, "state").as_deref(), Some("st&te"));
+        }
+    }
+}
+
+async fn logged_in_user_gets_a_code(h: Harness) {
+    let session = h.login().await;
+    let response = h.authorize(Some(&session), &valid()).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let url = location(&response);
+    assert!(
+        url.as_str().starts_with(&format!("{REDIRECT_URI}?")),
+        "{url}"
+    );
+    assert!(query(&url, "code").unwrap().starts_with("pc-"));
+    assert_eq!(query(&url, "state").as_deref(), Some("st&te"));
+    assert_eq!(query(&url, "iss").as_deref(), Some(h.issuer.as_str()));
+    if h.redis_prefix.is_some() {
+        let keys = stored_keys(&h).await;
+        assert_eq!(
+            keys.iter().filter(|k| k.contains(":code:")).count(),
+            1,
+            "{keys:?}"
+        );
+    }
+
+    // A registered redirect URI's own query is kept.
+    let response = h
+        .authorize(
+            Some(&session),
+            &with("redirect_uri", "https://app.example.com/other?keep=1"),
+        )
+        .await;
+    let url = location(&response);
+    assert_eq!(query(&url, "keep").as_deref(), Some("1"));
+    assert!(query(&url, "code").is_some());
+}
+
+async fn post_form_is_accepted(h: Harness) {
+    let session = h.login().await;
+    let response = h
+        .http
+        .post(h.url("/auth/openid/login"))
+        .header("cookie", format!("porthor_session={session}"))
+        .form(&valid())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(query(&location(&response), "code").is_some());
+}
+
+async fn unknown_or_forged_session_is_anonymous(h: Harness) {
+    let session = h.login().await;
+    let (head, _) = session.split_once('.').unwrap();
+    for cookie in [
+        "garbage",
+        &format!("{head}.forgedsecretforgedsecretforgedsecret0"),
+    ] {
+        let response = h.authorize(Some(cookie), &valid()).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(location(&response).path(), "/login", "{cookie}");
+    }
+}
+
+crate::on_both_stores!(
+    anonymous_user_is_sent_to_login_and_nothing_is_stored,
+    untrusted_client_or_redirect_uri_gets_an_error_page,
+    other_errors_redirect_to_the_client,
+    logged_in_user_gets_a_code,
+    post_form_is_accepted,
+    unknown_or_forged_session_is_anonymous,
+);

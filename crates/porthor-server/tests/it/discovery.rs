@@ -1,0 +1,133 @@
+//! Discovery, JWKS and the probes.
+
+use reqwest::StatusCode;
+
+use crate::harness::{Backend, Harness, Options, json};
+
+async fn discovery_document(h: Harness) {
+    let response = h.get("/.well-known/openid-configuration").await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let doc = json(response, StatusCode::OK).await;
+    assert_eq!(doc["issuer"], h.issuer.as_str());
+    assert_eq!(doc["authorization_endpoint"], h.url("/auth/openid/login"));
+    assert_eq!(doc["token_endpoint"], h.url("/auth/openid/token"));
+    assert_eq!(doc["userinfo_endpoint"], h.url("/auth/openid/userinfo"));
+    assert_eq!(doc["jwks_uri"], h.url("/.well-known/jwks.json"));
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    assert_eq!(
+        doc["scopes_supported"],
+        serde_json::json!(["openid", "profile", "email"])
+    );
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    for claim in [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "name",
+        "email",
+        "preferred_username",
+    ] {
+        assert!(
+            doc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&claim.into()),
+            "{claim}"
+        );
+    }
+}
+
+async fn jwks_publishes_the_signing_key(h: Harness) {
+    let jwks = json(h.get("/.well-known/jwks.json").await, StatusCode::OK).await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["alg"], "ES256");
+    assert_eq!(key["crv"], "P-256");
+    assert_eq!(key["kid"], h.service.get_jwks().keys[0].kid.as_str());
+    assert!(
+        key.get("d").is_none(),
+        "private key material published: {key}"
+    );
+}
+
+async fn health_and_ready(h: Harness) {
+    assert_eq!(h.get("/health").await.status(), StatusCode::OK);
+    assert_eq!(h.get("/ready").await.status(), StatusCode::OK);
+}
+
+crate::on_both_stores!(
+    discovery_document,
+    jwks_publishes_the_signing_key,
+    health_and_ready
+);
+
+/// An issuer with a path and a trailing slash: endpoints live under the
+/// path, with exactly one slash between the parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_with_path_and_trailing_slash() {
+    let h = Harness::start_with(Options {
+        issuer_path: "/idp/",
+        ..Options::new(Backend::Memory)
+    })
+    .await;
+    assert!(h.issuer.ends_with("/idp/"));
+    let doc = json(
+        h.get("/.well-known/openid-configuration").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(doc["issuer"], h.issuer.as_str());
+    let base = h.issuer.trim_end_matches('/');
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{base}/auth/openid/login")
+    );
+    assert_eq!(doc["jwks_uri"], format!("{base}/.well-known/jwks.json"));
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+    ] {
+        let url = doc[key].as_str().unwrap();
+        assert!(
+            !url.trim_start_matches("http://").contains("//"),
+            "{key}: {url}"
+        );
+    }
+    // The documents are served where they say they are.
+    assert_eq!(
+        h.get("/.well-known/jwks.json").await.status(),
+        StatusCode::OK
+    );
+    let root = base.trim_end_matches("/idp");
+    let outside = h
+        .http
+        .get(format!("{root}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+}

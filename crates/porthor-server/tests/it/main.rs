@@ -1,0 +1,20 @@
+//! Porthor over HTTP: a real server on a loopback port, on the memory store
+//! and on the test Redis (`cargo xtask test` provides it), driven by a real
+//! HTTP client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+mod harness;
+
+mod authorize;
+mod discovery;
+mod login;
+mod relying_party;
+mod token;
+mod unavailable;
+mod userinfo;

@@ -1,0 +1,409 @@
+//! The token endpoint (RFC 6749 4.1.3, 5; OpenID Connect Core 3.1.3).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use porthor_models::{AuthorizationCode, Timestamp};
+use porthor_oidc::Lifetimes;
+use porthor_test_support::{logs, raw_exists, raw_set, redis_url};
+use reqwest::StatusCode;
+
+use crate::harness::{
+    Backend, CLIENT_ID, CLIENT_SECRET, Harness, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET,
+    OTHER_REDIRECT_URI, Options, REDIRECT_URI, SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, json,
+    token_error,
+};
+
+fn now() -> Timestamp {
+    Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+}
+
+fn form<'a>(code: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+    ]
+}
+
+fn jwt_header(token: &str) -> serde_json::Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}
+
+async fn code_is_redeemed_for_tokens(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let response = h.redeem(&code).await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let body = json(response, StatusCode::OK).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "openid profile email");
+    let expires_in = body["expires_in"].as_u64().unwrap();
+    assert!((3590..=3600).contains(&expires_in), "{expires_in}");
+    let access_token = body["access_token"].as_str().unwrap();
+    let id_token = body["id_token"].as_str().unwrap();
+    assert!(access_token.starts_with("pat-"));
+    assert_ne!(access_token, id_token);
+
+    assert_eq!(
+        jwt_header(id_token)["kid"],
+        h.service.get_jwks().keys[0].kid.as_str()
+    );
+    assert_eq!(jwt_header(id_token)["alg"], "ES256");
+    let claims = h.service.verify_token(id_token, now()).unwrap();
+    assert_eq!(claims.iss, h.issuer);
+    assert_eq!(claims.aud, CLIENT_ID);
+    assert_eq!(claims.user.sub, "alice");
+    assert_eq!(claims.nonce.as_deref(), Some("n-1"));
+    assert_eq!(claims.user.name.as_deref(), Some("Alice Example"));
+    assert_eq!(claims.user.email.as_deref(), Some("alice@example.com"));
+    assert!(claims.exp > claims.iat && claims.iat >= claims.auth_time);
+    assert!(!claims.jti.is_empty());
+}
+
+async fn client_secret_post_works(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let mut form = form(&code);
+    form.extend([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]);
+    json(h.token(None, &form).await, StatusCode::OK).await;
+}
+
+async fn basic_credentials_are_form_urldecoded(h: Harness) {
+    let session = h.login().await;
+    let code = h
+        .code_for(&session, SPECIAL_CLIENT_ID, REDIRECT_URI, "openid")
+        .await;
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let (id, secret) = (encode(SPECIAL_CLIENT_ID), encode(SPECIAL_CLIENT_SECRET));
+    assert!(id.contains('+') && secret.contains("%3A"), "{id} {secret}");
+    let response = h.token(Some((&id, &secret)), &form(&code)).await;
+    json(response, StatusCode::OK).await;
+}
+
+async fn client_authentication_failures(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    // Over HTTP Basic: 401 with a Basic challenge, whatever went wrong.
+    let mut descriptions = Vec::new();
+    for (id, secret) in [
+        (CLIENT_ID, "wrong-secret-wrong-secret-wrong-secret"),
+        ("nobody", CLIENT_SECRET),
+        (CLIENT_ID, ""),
+    ] {
+        let response = h.token(Some((id, secret)), &form(&code)).await;
+        assert_eq!(
+            response.headers()["www-authenticate"].to_str().unwrap(),
+            r#"Basic realm="porthor""#
+        );
+        descriptions.push(token_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await);
+    }
+    // Unknown client and wrong secret read the same.
+    assert!(
+        descriptions.windows(2).all(|pair| pair[0] == pair[1]),
+        "{descriptions:?}"
+    );
+    // A malformed Authorization header is a failed Basic attempt too.
+    let response = h
+        .http
+        .post(h.url("/auth/openid/token"))
+        .header("authorization", "Basic !!!not-base64")
+        .form(&form(&code))
+        .send()
+        .await
+        .unwrap();
+    token_error(response, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // In the form, or not at all: 400.
+    let mut wrong = form(&code);
+    wrong.extend([
+        ("client_id", CLIENT_ID),
+        ("client_secret", "wrong-secret-wrong-secret-wrong-secret"),
+    ]);
+    let body = token_error(
+        h.token(None, &wrong).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(body, descriptions[0]);
+    let mut id_only = form(&code);
+    id_only.push(("client_id", CLIENT_ID));
+    token_error(
+        h.token(None, &id_only).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+    )
+    .await;
+    token_error(
+        h.token(None, &form(&code)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+    )
+    .await;
+    // None of that spent the code.
+    json(h.redeem(&code).await, StatusCode::OK).await;
+}
+
+async fn two_authentication_methods_are_invalid_request(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let mut both = form(&code);
+    both.extend([("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]);
+    token_error(
+        h.token(Some((CLIENT_ID, CLIENT_SECRET)), &both).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // A client_id in the form naming the Basic client is harmless.
+    let mut same_id = form(&code);
+    same_id.push(("client_id", CLIENT_ID));
+    json(
+        h.token(Some((CLIENT_ID, CLIENT_SECRET)), &same_id).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+async fn malformed_requests(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let basic = Some((CLIENT_ID, CLIENT_SECRET));
+    let drop = |name: &str| {
+        form(&code)
+            .into_iter()
+            .filter(|(n, _)| *n != name)
+            .collect::<Vec<_>>()
+    };
+    token_error(
+        h.token(basic, &drop("grant_type")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    token_error(
+        h.token(basic, &drop("code")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    token_error(
+        h.token(basic, &drop("redirect_uri")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    let mut password = drop("grant_type");
+    password.push(("grant_type", "password"));
+    token_error(
+        h.token(basic, &password).await,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+    )
+    .await;
+    for name in ["code", "grant_type", "redirect_uri"] {
+        let mut repeated = form(&code);
+        repeated.push((
+            name,
+            if name == "grant_type" {
+                "authorization_code"
+            } else {
+                "x"
+            },
+        ));
+        token_error(
+            h.token(basic, &repeated).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+    }
+    // A JSON body is not a form.
+    let response = h
+        .http
+        .post(h.url("/auth/openid/token"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .json(&serde_json::json!({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}))
+        .send()
+        .await
+        .unwrap();
+    token_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // None of these reached the code.
+    json(h.redeem(&code).await, StatusCode::OK).await;
+}
+
+async fn malformed_codes_are_invalid_grant(h: Harness) {
+    let unknown = AuthorizationCode::generate().expose();
+    let (key, _) = unknown.split_once('.').unwrap();
+    let wrong_secret = format!("{key}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    for code in [
+        "garbage",
+        "pc-",
+        "pc-abc.def",
+        "pat-AAAA.BBBB",
+        "pc-\u{e9}\u{e9}.x",
+        &unknown,
+        &wrong_secret,
+    ] {
+        token_error(
+            h.redeem(code).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+}
+
+async fn code_is_single_use(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    json(h.redeem(&code).await, StatusCode::OK).await;
+    token_error(
+        h.redeem(&code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn concurrent_redemptions_one_wins(h: Harness) {
+    let session = h.login().await;
+    for _ in 0..10 {
+        let code = h.code(&session).await;
+        let (a, b, c) = tokio::join!(h.redeem(&code), h.redeem(&code), h.redeem(&code));
+        let statuses = [a.status(), b.status(), c.status()];
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(ok, 1, "{statuses:?}");
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::BAD_REQUEST)
+                .count(),
+            2,
+            "{statuses:?}"
+        );
+    }
+}
+
+async fn code_is_bound_to_its_client(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let mut other = form(&code);
+    other.retain(|(n, _)| *n != "redirect_uri");
+    other.push(("redirect_uri", OTHER_REDIRECT_URI));
+    let response = h
+        .token(Some((OTHER_CLIENT_ID, OTHER_CLIENT_SECRET)), &other)
+        .await;
+    token_error(response, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    // The attempt spent the code: a stolen code is dead once tried.
+    token_error(
+        h.redeem(&code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn code_is_bound_to_its_redirect_uri(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let mut moved = form(&code);
+    moved.retain(|(n, _)| *n != "redirect_uri");
+    moved.push(("redirect_uri", "https://app.example.com/other?keep=1"));
+    token_error(
+        h.token(Some((CLIENT_ID, CLIENT_SECRET)), &moved).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn code_dies_with_its_session(h: Harness) {
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    h.logout(&session).await;
+    token_error(
+        h.redeem(&code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+crate::on_both_stores!(
+    code_is_redeemed_for_tokens,
+    client_secret_post_works,
+    basic_credentials_are_form_urldecoded,
+    client_authentication_failures,
+    two_authentication_methods_are_invalid_request,
+    malformed_requests,
+    malformed_codes_are_invalid_grant,
+    code_is_single_use,
+    concurrent_redemptions_one_wins,
+    code_is_bound_to_its_client,
+    code_is_bound_to_its_redirect_uri,
+    code_dies_with_its_session,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_code_is_invalid_grant() {
+    for backend in [Backend::Memory, Backend::Redis] {
+        let lifetimes = Lifetimes {
+            code: Duration::from_secs(1),
+            ..Lifetimes::default()
+        };
+        let h = Harness::start_with(Options {
+            lifetimes,
+            ..Options::new(backend)
+        })
+        .await;
+        let session = h.login().await;
+        let code = h.code(&session).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        token_error(
+            h.redeem(&code).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+}
+
+/// A record that does not decrypt is refused as invalid_grant, logged as
+/// an error, and deleted; the server does not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_record_in_redis_is_invalid_grant() {
+    let h = Harness::start(Backend::Redis).await;
+    let session = h.login().await;
+    for garbage in [
+        &b"not a record"[..],
+        &[0x01; 64][..],
+        &[][..],
+        &[0x02, 0, 0][..],
+    ] {
+        let code = h.code(&session).await;
+        let key = h.code_storage_key(&code);
+        raw_set(&redis_url(), &key, garbage).await;
+        token_error(
+            h.redeem(&code).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+        assert!(
+            !raw_exists(&redis_url(), &key).await,
+            "corrupt record left behind"
+        );
+        let logged = logs::capture().matching("ERROR", &["corrupt record", &key]);
+        assert_eq!(logged.len(), 1, "{:?}", logs::capture().lines());
+    }
+    assert_eq!(h.get("/ready").await.status(), StatusCode::OK);
+}
