@@ -29,7 +29,7 @@ pub use authorize::{AuthorizationRequest, AuthorizeError, ValidAuthorization};
 pub use claims::IdTokenClaims;
 pub use config::{Issuer, Lifetimes, OidcConfig};
 pub use error::OidcError;
-pub use login::{LoginSession, hash_password, is_valid_password_hash};
+pub use login::{LoginSession, check_password_hash, hash_password};
 pub use service::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, JWKS_PATH, OidcService, TOKEN_PATH, USERINFO_PATH,
 };

@@ -106,12 +106,52 @@ pub fn hash_password(password: &str) -> Result<String, OidcError> {
         .map_err(|e| OidcError::Internal(e.to_string().into()))
 }
 
-/// Whether `hash` is a PHC string this service can verify passwords against.
-pub fn is_valid_password_hash(hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"))
+/// Accepts an Argon2 hash in PHC string form with valid parameters, such as
+/// [`hash_password`] makes. Errors never echo the hash.
+pub fn check_password_hash(text: &str) -> Result<(), String> {
+    const HINT: &str = "make one with `porthor hash-password`";
+    let hash = PasswordHash::new(text)
+        .map_err(|error| format!("not a PHC password hash ({error}); {HINT}"))?;
+    argon2::Algorithm::try_from(hash.algorithm).map_err(|_| {
+        format!(
+            "uses {:?}, not an argon2 algorithm; {HINT}",
+            hash.algorithm.as_str()
+        )
+    })?;
+    argon2::Params::try_from(&hash)
+        .map_err(|error| format!("has invalid argon2 parameters ({error}); {HINT}"))?;
+    if hash.salt.is_none() || hash.hash.is_none() {
+        return Err(format!("has no salt or no hash; {HINT}"));
+    }
+    Ok(())
 }
 
 fn verify_password(hash: &str, password: &[u8]) -> bool {
     PasswordHash::new(hash)
         .is_ok_and(|hash| Argon2::default().verify_password(password, &hash).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_check() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(check_password_hash(&hash).is_ok());
+        assert!(verify_password(&hash, b"correct horse"));
+        assert!(!verify_password(&hash, b"wrong horse"));
+        for bad in [
+            "",
+            "plain",
+            "$argon2id$",
+            "$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ",
+            "$argon2id$v=19$m=1,t=0,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            let error = check_password_hash(bad).unwrap_err();
+            assert!(error.contains("hash-password"), "{bad:?}: {error}");
+        }
+    }
 }

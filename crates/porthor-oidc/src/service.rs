@@ -11,7 +11,7 @@ use porthor_signer::Signer;
 
 use crate::authorize::{self, error_redirect, redirect_url};
 use crate::error::or_if_corrupt;
-use crate::login::hash_password;
+use crate::login::{check_password_hash, hash_password};
 use crate::{
     AuthorizationRequest, AuthorizeError, IdTokenClaims, Issuer, Lifetimes, LoginSession,
     OidcConfig, OidcError, ValidAuthorization,
@@ -74,6 +74,12 @@ impl OidcService {
         }
         let mut users = HashMap::new();
         for user in config.users {
+            check_password_hash(&user.password_hash).map_err(|problem| {
+                OidcError::InvalidConfig(format!(
+                    "password hash of user {:?} {problem}",
+                    user.username
+                ))
+            })?;
             if let Some(old) = users.insert(user.username.clone(), Arc::new(user)) {
                 return Err(OidcError::InvalidConfig(format!(
                     "username {:?} is configured twice",

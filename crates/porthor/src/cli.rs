@@ -1,0 +1,144 @@
+//! The command line: subcommands and their flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use porthor_signer::SigningAlgorithm;
+
+/// Porthor, an OpenID Connect provider.
+///
+/// Settings come from the TOML file given by --config, overridden by
+/// PORTHOR_* environment variables: PORTHOR_ISSUER, PORTHOR_SERVER__LISTEN,
+/// PORTHOR_STORE__REDIS_URL, PORTHOR_TOKENS__CODE_LIFETIME and so on (the key
+/// path in capitals, `__` between levels).
+#[derive(Debug, Parser)]
+#[command(name = "porthor", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider.
+    ///
+    /// Without --config it runs on embedded demo
+    /// defaults: an in-memory store, a fresh signing key, issuer
+    /// http://127.0.0.1:8080, and a client `demo` (redirect URI
+    /// http://127.0.0.1:9000/callback) and user `demo` with random
+    /// credentials printed at start. That mode is for trying Porthor out,
+    /// not for production.
+    Serve(ServeArgs),
+    /// Write a new signing key (PEM) or store encryption key to a file
+    /// readable only by its owner.
+    Keygen(KeygenArgs),
+    /// Hash a client secret read from stdin, for `client_secret_hash`.
+    HashSecret(HashSecretArgs),
+    /// Hash a password read from stdin with Argon2id, for `password_hash`.
+    HashPassword,
+    /// Invalidate every outstanding authorization code in the store.
+    DeleteAllCodes(ConfigArgs),
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML configuration file.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The TOML configuration file.
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key; refused if it exists, unless --force.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: PathBuf,
+    /// The signing algorithm: RS256 (RSA 2048), ES256 (P-256) or EdDSA
+    /// (Ed25519).
+    #[arg(long, default_value = "RS256", value_parser = parse_algorithm, conflicts_with = "store_key")]
+    pub alg: SigningAlgorithm,
+    /// Write a store encryption key (32 random bytes, base64) instead of a
+    /// signing key, for `store.encryption_key_file`.
+    #[arg(long)]
+    pub store_key: bool,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HashSecretArgs {
+    /// Make a new random secret instead of reading one, and print both the
+    /// secret and its hash.
+    #[arg(long)]
+    pub generate: bool,
+}
+
+fn parse_algorithm(text: &str) -> Result<SigningAlgorithm, String> {
+    SigningAlgorithm::parse(text)
+        .ok_or_else(|| format!("unknown algorithm {text:?}; expected RS256, ES256 or EdDSA"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keygen_flags() {
+        let cli = Cli::try_parse_from(["porthor", "keygen", "--output", "k.pem", "--alg", "EdDSA"])
+            .unwrap();
+        let Command::Keygen(args) = cli.command else {
+            panic!("not keygen: {cli:?}");
+        };
+        assert_eq!(args.alg, SigningAlgorithm::EdDsa);
+        assert!(!args.store_key && !args.force);
+
+        let cli = Cli::try_parse_from(["porthor", "keygen", "-o", "k.pem"]).unwrap();
+        let Command::Keygen(args) = cli.command else {
+            panic!("not keygen: {cli:?}");
+        };
+        assert_eq!(args.alg, SigningAlgorithm::Rs256);
+
+        for bad in [
+            &["porthor", "keygen", "--output", "k", "--alg", "HS256"][..],
+            &[
+                "porthor",
+                "keygen",
+                "--output",
+                "k",
+                "--alg",
+                "ES256",
+                "--store-key",
+            ],
+            &["porthor", "keygen"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_is_required_where_it_must_be() {
+        assert!(Cli::try_parse_from(["porthor", "check-config"]).is_err());
+        assert!(Cli::try_parse_from(["porthor", "delete-all-codes"]).is_err());
+        let cli = Cli::try_parse_from(["porthor", "serve"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Serve(ServeArgs { config: None })
+        ));
+    }
+}

@@ -1,0 +1,151 @@
+//! The commands that run on a configuration: `serve`, `delete-all-codes` and
+//! `check-config`. Each validates everything (files, keys, users, clients)
+//! before acting; `serve` also opens the store, which pings Redis, before it
+//! binds, so a bad configuration never starts a half-working server.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use porthor_oidc::OidcService;
+use porthor_server::{Server, ServerConfig};
+use porthor_store::Store;
+
+use crate::cli::{ConfigArgs, ServeArgs};
+use crate::config::{self, Config, redact_redis_url, resolve};
+use crate::settings::{self, Loaded, Settings};
+use crate::{demo, logging};
+
+/// `porthor serve`.
+pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
+    let config = load(args.config.as_deref())?;
+    let listen = ServerConfig {
+        listen: config.listen,
+        workers: config.workers,
+    };
+    let demo = config.demo.clone();
+    let service = open(config).await?;
+    let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
+    let metadata = service.get_openid_configuration();
+    if let Some(credentials) = &demo {
+        demo::print_banner(
+            out,
+            credentials,
+            &metadata.issuer,
+            &metadata.authorization_endpoint,
+        )?;
+    }
+    tracing::info!(
+        addr = %server.local_addr(),
+        issuer = %metadata.issuer,
+        demo = demo.is_some(),
+        "porthor is listening"
+    );
+    server.run().await.context("the server failed")?;
+    tracing::info!("porthor stopped");
+    Ok(())
+}
+
+/// `porthor delete-all-codes`.
+pub async fn delete_all_codes(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
+    let config = load(Some(&args.config))?;
+    let service = open(config).await?;
+    let deleted = service
+        .delete_all_codes()
+        .await
+        .context("cannot delete the authorization codes")?;
+    writeln!(out, "deleted {deleted} authorization codes")?;
+    Ok(())
+}
+
+/// `porthor check-config`.
+pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
+    let loaded = load_settings(Some(&args.config))?;
+    let config = validate(&loaded)?;
+    let effective =
+        settings::to_toml(&redacted(&loaded)).context("cannot show the configuration as TOML")?;
+    writeln!(
+        out,
+        "# Effective configuration from {} and the environment; secrets redacted.",
+        args.config.display()
+    )?;
+    writeln!(
+        out,
+        "# Signing key: {}, kid {}.",
+        config.signer.algorithm(),
+        config.signer.kid()
+    )?;
+    writeln!(out, "{}", effective.trim_end())?;
+    Ok(())
+}
+
+/// Loads and validates the configuration, with logging set up as it says.
+fn load(file: Option<&Path>) -> Result<Config> {
+    let loaded = load_settings(file)?;
+    validate(&loaded)
+}
+
+fn load_settings(file: Option<&Path>) -> Result<Loaded> {
+    let env = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    let loaded = settings::load(file, env).with_context(|| match file {
+        Some(file) => format!("cannot load {}", file.display()),
+        None => "cannot load the configuration from the environment".to_owned(),
+    })?;
+    logging::init(loaded.settings.log.format);
+    for name in &loaded.ignored_env {
+        tracing::warn!(
+            variable = %name,
+            "ignoring an environment variable that names no configuration key"
+        );
+    }
+    Ok(loaded)
+}
+
+fn validate(loaded: &Loaded) -> Result<Config> {
+    config::validate(loaded).with_context(|| match &loaded.file {
+        Some(file) => format!("{} is not valid", file.display()),
+        None => "the configuration from the environment is not valid".to_owned(),
+    })
+}
+
+/// Opens the store and builds the service on it.
+async fn open(config: Config) -> Result<OidcService> {
+    let store = Store::open(config.store)
+        .await
+        .context("cannot open the authorization store")?;
+    tracing::debug!(store = ?store, "store opened");
+    OidcService::new(config.oidc, Arc::new(store), config.signer)
+        .context("cannot build the OpenID Connect service")
+}
+
+/// The settings as loaded, with defaults filled in, key file paths resolved
+/// and every secret replaced by `<redacted>`.
+fn redacted(loaded: &Loaded) -> Settings {
+    const REDACTED: &str = "<redacted>";
+    let base_dir = loaded.base_dir();
+    let mut settings = loaded.settings.clone();
+    if let Some(store) = &mut settings.store {
+        if let Some(url) = &mut store.redis_url {
+            *url = redact_redis_url(url);
+        }
+        if let Some(path) = &mut store.encryption_key_file {
+            *path = resolve(base_dir, path);
+        }
+    }
+    if let Some(path) = settings
+        .signing
+        .as_mut()
+        .and_then(|signing| signing.key_file.as_mut())
+    {
+        *path = resolve(base_dir, path);
+    }
+    for client in &mut settings.clients {
+        REDACTED.clone_into(&mut client.client_secret_hash);
+    }
+    for user in &mut settings.users {
+        REDACTED.clone_into(&mut user.password_hash);
+    }
+    settings
+}

@@ -1,0 +1,538 @@
+//! The validated configuration: [`crate::settings::Settings`] checked key by
+//! key and turned into the plain structs each crate takes (`OidcConfig`,
+//! `StoreConfig`, a loaded `Signer`, the listen address).
+//!
+//! Every problem names its key (`store.redis_url: ...`,
+//! `clients[1].redirect_uris[0]: ...`), and all of them are reported at once.
+//! Key files are read and parsed here, so a configuration that validates
+//! starts; only reaching Redis is left to `Store::open`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
+use porthor_oidc::{Issuer, Lifetimes, OidcConfig};
+use porthor_signer::{Signer, SigningAlgorithm};
+use porthor_store::{Backend, EncryptionKey, StoreConfig};
+use zeroize::Zeroizing;
+
+use crate::demo::{self, DemoCredentials};
+use crate::settings::{
+    BackendKind, ClientSettings, Loaded, Settings, SigningSettings, StoreSettings, TokenSettings,
+    UserSettings,
+};
+
+/// The longest authorization code lifetime accepted; RFC 6749 4.1.2
+/// recommends ten minutes at most.
+const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// One thing wrong with the configuration, at one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key's path (`store.redis_url`, `clients[1].client_id`), or `None`
+    /// for the file as a whole.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the file as a whole (unreadable, not TOML).
+    pub fn file(message: impl Into<String>) -> Self {
+        Self {
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{key}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Everything wrong with a configuration; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(Vec<Problem>);
+
+impl ConfigErrors {
+    pub fn one(problem: Problem) -> Self {
+        Self(vec![problem])
+    }
+
+    #[cfg(test)]
+    pub fn problems(&self) -> &[Problem] {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [first, rest @ ..] = self.0.as_slice() else {
+            return f.write_str("invalid configuration");
+        };
+        if rest.is_empty() {
+            return write!(f, "invalid configuration: {first}");
+        }
+        write!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for problem in &self.0 {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The configuration, checked and ready to build the service from.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Worker threads; one per core when `None`.
+    pub workers: Option<usize>,
+    pub oidc: OidcConfig,
+    pub store: StoreConfig,
+    pub signer: Signer,
+    /// Set when running on the embedded defaults (no file): the generated
+    /// credentials to show the operator once.
+    pub demo: Option<DemoCredentials>,
+}
+
+/// Collects problems while validating.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem::new(key, message));
+    }
+
+    /// `result`'s value, or `None` with its error recorded at `key`.
+    fn check<T, E: fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|error| self.push(key, error.to_string()))
+            .ok()
+    }
+}
+
+/// Validates `loaded`. Without a file, whatever the environment leaves unset
+/// takes the embedded defaults (see [`crate::demo`]).
+pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
+    let embedded = loaded.file.is_none();
+    let settings = &loaded.settings;
+    let base_dir = loaded.base_dir();
+    let mut problems = Problems::default();
+
+    let listen = problems.check(
+        "server.listen",
+        settings.server.listen.parse::<SocketAddr>().map_err(|_| {
+            format!(
+                "{:?} is not an ip address and port such as \"127.0.0.1:8080\"",
+                settings.server.listen
+            )
+        }),
+    );
+    if settings.server.workers == Some(0) {
+        problems.push("server.workers", "must be at least 1");
+    }
+    let issuer = issuer(settings, embedded, listen, &mut problems);
+    let lifetimes = lifetimes(&settings.tokens, &mut problems);
+    let store = store(settings.store.as_ref(), embedded, base_dir, &mut problems);
+    let signer = signer(settings.signing.as_ref(), embedded, base_dir, &mut problems);
+    let mut clients = clients(&settings.clients, &mut problems);
+    let mut users = users(&settings.users, &mut problems);
+
+    let demo = if embedded {
+        match demo::accounts() {
+            Ok(accounts) => {
+                clients.push(accounts.client);
+                users.push(accounts.user);
+                Some(accounts.credentials)
+            }
+            Err(error) => {
+                problems.push("users", format!("cannot make the demo user: {error}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    match (listen, issuer, lifetimes, store, signer) {
+        (Some(listen), Some(issuer), Some(lifetimes), Some(store), Some(signer))
+            if problems.0.is_empty() =>
+        {
+            Ok(Config {
+                listen,
+                workers: settings.server.workers,
+                oidc: OidcConfig {
+                    issuer,
+                    lifetimes,
+                    clients,
+                    users,
+                },
+                store,
+                signer,
+                demo,
+            })
+        }
+        _ if problems.0.is_empty() => Err(ConfigErrors::one(Problem::file(
+            "invalid configuration (no details: this is a bug)",
+        ))),
+        _ => Err(ConfigErrors(problems.0)),
+    }
+}
+
+fn issuer(
+    settings: &Settings,
+    embedded: bool,
+    listen: Option<SocketAddr>,
+    problems: &mut Problems,
+) -> Option<Issuer> {
+    match (&settings.issuer, embedded) {
+        (Some(text), _) => problems.check("issuer", Issuer::parse(text)),
+        (None, true) => {
+            let listen = listen?;
+            if listen.port() == 0 {
+                problems.push(
+                    "issuer",
+                    "missing, and it cannot default to http://{server.listen} when the port is 0",
+                );
+                return None;
+            }
+            let text = format!("http://{listen}");
+            problems.check(
+                "issuer",
+                Issuer::parse(&text).map_err(|error| {
+                    format!("{error} (it defaults to http://{{server.listen}}; set PORTHOR_ISSUER)")
+                }),
+            )
+        }
+        (None, false) => {
+            problems.push(
+                "issuer",
+                "missing; set it to the URL relying parties know this provider by, such as \"https://auth.example.com\"",
+            );
+            None
+        }
+    }
+}
+
+fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetimes> {
+    let mut parse = |key: &str, text: &str| {
+        let key = format!("tokens.{key}");
+        let duration = problems.check(
+            &key,
+            humantime::parse_duration(text).map_err(|error| {
+                format!("{text:?} is not a duration such as \"60s\" or \"1h\": {error}")
+            }),
+        )?;
+        if duration < Duration::from_secs(1) {
+            problems.push(
+                &key,
+                format!("{text:?} is too short; it must be at least 1s"),
+            );
+            return None;
+        }
+        Some(duration)
+    };
+    let code = parse("code_lifetime", &tokens.code_lifetime);
+    let id_token = parse("id_token_lifetime", &tokens.id_token_lifetime);
+    let access_token = parse("access_token_lifetime", &tokens.access_token_lifetime);
+    let session = parse("session_lifetime", &tokens.session_lifetime);
+    if let Some(code) = code
+        && code > MAX_CODE_LIFETIME
+    {
+        problems.push(
+            "tokens.code_lifetime",
+            format!(
+                "{:?} is longer than 10 minutes, the most RFC 6749 section 4.1.2 allows",
+                tokens.code_lifetime
+            ),
+        );
+        return None;
+    }
+    Some(Lifetimes {
+        code: code?,
+        id_token: id_token?,
+        access_token: access_token?,
+        session: session?,
+    })
+}
+
+fn store(
+    settings: Option<&StoreSettings>,
+    embedded: bool,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<StoreConfig> {
+    let default = StoreSettings::default();
+    let settings = match settings {
+        Some(settings) => settings,
+        None if embedded => &default,
+        None => {
+            problems.push(
+                "store",
+                "missing; add a [store] table with backend = \"redis\" or \"memory\"",
+            );
+            return None;
+        }
+    };
+    let backend_kind = match settings.backend {
+        Some(kind) => kind,
+        None if embedded => BackendKind::Memory,
+        None => {
+            problems.push("store.backend", "missing; set \"redis\" or \"memory\"");
+            return None;
+        }
+    };
+    if settings.pool_size == 0 {
+        problems.push("store.pool_size", "must be at least 1");
+    }
+    if settings.key_prefix.is_empty() {
+        problems.push("store.key_prefix", "must not be empty");
+    }
+    let key_file = settings
+        .encryption_key_file
+        .as_deref()
+        .map(|path| resolve(base_dir, path));
+    let encryption_key = match &key_file {
+        Some(path) => problems.check(
+            "store.encryption_key_file",
+            read_secret(path).and_then(|text| {
+                EncryptionKey::parse(text.trim())
+                    .map_err(|error| format!("{}: {error}", path.display()))
+            }),
+        ),
+        // Without a file the backend is memory (Redis requires one, below):
+        // records live as long as the process, so a key that does too is
+        // enough.
+        None => Some(EncryptionKey::generate()),
+    };
+    let backend = match backend_kind {
+        BackendKind::Memory => {
+            if settings.redis_url.is_some() {
+                problems.push(
+                    "store.redis_url",
+                    "is only used with store.backend = \"redis\"",
+                );
+            }
+            Some(Backend::Memory)
+        }
+        BackendKind::Redis => {
+            if key_file.is_none() {
+                problems.push(
+                    "store.encryption_key_file",
+                    "missing; it is required with store.backend = \"redis\" (make one with `porthor keygen --store-key --output PATH`)",
+                );
+            }
+            match &settings.redis_url {
+                Some(url) => problems
+                    .check("store.redis_url", check_redis_url(url))
+                    .map(|url| Backend::Redis {
+                        url,
+                        pool_size: settings.pool_size,
+                    }),
+                None => {
+                    problems.push(
+                        "store.redis_url",
+                        "missing; it is required with store.backend = \"redis\"",
+                    );
+                    None
+                }
+            }
+        }
+    };
+    Some(StoreConfig {
+        backend: backend?,
+        key_prefix: settings.key_prefix.clone(),
+        encryption_key: encryption_key?,
+    })
+}
+
+/// Checks what can be checked of a Redis URL without connecting; the store
+/// checks the rest when it opens. Errors never echo a password.
+fn check_redis_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text)
+        .map_err(|error| format!("{} is not a URL: {error}", redact_redis_url(text)))?;
+    match url.scheme() {
+        "redis" | "redis+unix" | "unix" => Ok(text.to_owned()),
+        "rediss" => Err("TLS (rediss://) is not supported".to_owned()),
+        other => Err(format!(
+            "{} has scheme {other:?}; expected redis:// or redis+unix://",
+            redact_redis_url(text)
+        )),
+    }
+}
+
+/// The URL with any password replaced, for showing; unparseable text is
+/// not shown at all, as it may hold one.
+pub fn redact_redis_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Cannot fail: a URL with a password can have one.
+                let _ = url.set_password(Some("redacted"));
+            }
+            url.into()
+        }
+        Err(_) => "<unparseable url>".to_owned(),
+    }
+}
+
+fn signer(
+    settings: Option<&SigningSettings>,
+    embedded: bool,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Signer> {
+    const KEY: &str = "signing.key_file";
+    match settings.and_then(|signing| signing.key_file.as_deref()) {
+        Some(path) => {
+            let path = resolve(base_dir, path);
+            problems.check(
+                KEY,
+                read_secret_bytes(&path).and_then(|pem| {
+                    Signer::from_pem(&pem)
+                        .map_err(|error| format!("{}: {}", path.display(), chain(&error)))
+                }),
+            )
+        }
+        None if embedded => problems.check(
+            KEY,
+            porthor_signer::generate_pem(SigningAlgorithm::Rs256)
+                .and_then(|pem| Signer::from_pem(pem.as_bytes()))
+                .map_err(|error| format!("cannot generate a key: {}", chain(&error))),
+        ),
+        None => {
+            problems.push(
+                KEY,
+                "missing; make a key with `porthor keygen --output PATH` and name it here",
+            );
+            None
+        }
+    }
+}
+
+fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut clients = Vec::new();
+    for (index, client) in settings.iter().enumerate() {
+        let key = |field: &str| format!("clients[{index}].{field}");
+        let id = client.client_id.as_str();
+        if id.is_empty() {
+            problems.push(key("client_id"), "must not be empty");
+        } else if let Some(first) = seen.insert(id, index) {
+            problems.push(
+                key("client_id"),
+                format!("{id:?} is already used by clients[{first}]"),
+            );
+        }
+        let secret_hash = problems.check(
+            &key("client_secret_hash"),
+            ClientSecretHash::parse(&client.client_secret_hash)
+                .map_err(|error| format!("{error} (make one with `porthor hash-secret`)")),
+        );
+        if client.redirect_uris.is_empty() {
+            problems.push(key("redirect_uris"), "must list at least one URI");
+        }
+        let mut redirect_uris = Vec::new();
+        for (uri_index, uri) in client.redirect_uris.iter().enumerate() {
+            if let Some(uri) = problems.check(
+                &format!("clients[{index}].redirect_uris[{uri_index}]"),
+                RedirectUri::parse(uri),
+            ) {
+                redirect_uris.push(uri);
+            }
+        }
+        if let Some(secret_hash) = secret_hash {
+            clients.push(Client {
+                client_id: client.client_id.clone(),
+                secret_hash,
+                redirect_uris,
+            });
+        }
+    }
+    clients
+}
+
+fn users(settings: &[UserSettings], problems: &mut Problems) -> Vec<User> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut users = Vec::new();
+    for (index, user) in settings.iter().enumerate() {
+        let key = |field: &str| format!("users[{index}].{field}");
+        let name = user.username.as_str();
+        if name.is_empty() {
+            problems.push(key("username"), "must not be empty");
+        } else if let Some(first) = seen.insert(name, index) {
+            problems.push(
+                key("username"),
+                format!("{name:?} is already used by users[{first}]"),
+            );
+        }
+        if problems
+            .check(
+                &key("password_hash"),
+                porthor_oidc::check_password_hash(&user.password_hash),
+            )
+            .is_some()
+        {
+            users.push(User {
+                username: user.username.clone(),
+                name: user.name.clone(),
+                email: user.email.clone(),
+                password_hash: user.password_hash.clone(),
+            });
+        }
+    }
+    users
+}
+
+/// `path` against the configuration file's directory, unless absolute.
+pub fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+fn read_secret_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+fn read_secret(path: &Path) -> Result<Zeroizing<String>, String> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+/// An error and its sources, `: `-separated.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

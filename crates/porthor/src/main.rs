@@ -1,0 +1,57 @@
+//! `porthor`, the OpenID Connect provider's binary and composition root.
+//!
+//! This crate owns the command line (clap), the configuration file and its
+//! `PORTHOR_*` environment overrides (config-rs), turning them into the plain
+//! structs each library crate takes ([`config`]), the embedded demo defaults
+//! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
+//! and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
+//! `delete-all-codes`, `check-config`). It reads key files into bytes, builds
+//! the store, the signer and the OIDC service, and hands them to the server.
+//!
+//! It must not know the protocol rules (`porthor-oidc`), HTTP or actix-web
+//! (`porthor-server`), the Redis client, key layout or record encryption
+//! (`porthor-store`), or JWT internals (`porthor-signer`). Configuration
+//! structs with serde live here and nowhere else, and nothing here is a
+//! library for other crates.
+
+mod cli;
+mod commands;
+mod config;
+mod demo;
+mod hashing;
+mod keygen;
+mod logging;
+mod settings;
+
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Nothing more to do if stderr is gone.
+            let _ = writeln!(io::stderr().lock(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Not locked for the whole run: `serve` writes once, then runs for long.
+    let mut out = io::stdout();
+    match cli.command {
+        Command::Serve(args) => commands::serve(&args, &mut out).await,
+        Command::Keygen(args) => keygen::run(&args, &mut out),
+        Command::HashSecret(args) => hashing::hash_secret(&args, io::stdin().lock(), &mut out),
+        Command::HashPassword => hashing::hash_password(io::stdin().lock(), &mut out),
+        Command::DeleteAllCodes(args) => commands::delete_all_codes(&args, &mut out).await,
+        Command::CheckConfig(args) => commands::check_config(&args, &mut out),
+    }
+}

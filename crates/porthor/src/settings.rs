@@ -1,0 +1,475 @@
+//! The raw configuration: what the TOML file and the `PORTHOR_*` environment
+//! say, deserialized as written and not yet checked.
+//!
+//! Layering, lowest first: the defaults written on these structs, then the
+//! file given by `--config` (if any), then environment variables. A variable
+//! names a key by its path: the prefix `PORTHOR_`, then the path's segments
+//! joined by `__`, in any case (`PORTHOR_ISSUER` is `issuer`,
+//! `PORTHOR_STORE__REDIS_URL` is `store.redis_url`). Lists (`clients`, `users`)
+//! come only from the file. Unknown keys in the file are errors; `PORTHOR_*`
+//! variables that name no key are ignored with a warning, because other tools
+//! (tests, wrappers) share the prefix.
+//!
+//! [`crate::config`] turns a [`Settings`] into the validated configuration.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config as Layers, ConfigError, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigErrors, Problem};
+
+/// The prefix of every configuration variable, without its separator.
+pub const ENV_PREFIX: &str = "PORTHOR";
+/// Between the prefix and the first key segment.
+const ENV_PREFIX_SEPARATOR: &str = "_";
+/// Between nesting levels.
+const ENV_SEPARATOR: &str = "__";
+
+/// Every key a variable may set. Checked against the structs by a test.
+const ENV_KEYS: &[&str] = &[
+    "issuer",
+    "server.listen",
+    "server.workers",
+    "store.backend",
+    "store.redis_url",
+    "store.pool_size",
+    "store.key_prefix",
+    "store.encryption_key_file",
+    "signing.key_file",
+    "tokens.code_lifetime",
+    "tokens.id_token_lifetime",
+    "tokens.access_token_lifetime",
+    "tokens.session_lifetime",
+    "log.format",
+];
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Required with a file; `http://{server.listen}` without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Required with a file; an in-memory store without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSettings>,
+    /// Required with a file; a fresh RS256 key without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningSettings>,
+    #[serde(default)]
+    pub tokens: TokenSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientSettings>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserSettings>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// One per core when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            workers: None,
+        }
+    }
+}
+
+/// The address served when `server.listen` is not set.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            redis_url: None,
+            pool_size: default_pool_size(),
+            key_prefix: default_key_prefix(),
+            encryption_key_file: None,
+        }
+    }
+}
+
+fn default_pool_size() -> usize {
+    16
+}
+
+fn default_key_prefix() -> String {
+    "porthor".to_owned()
+}
+
+/// `store.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Redis,
+    Memory,
+}
+
+/// `[signing]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[tokens]`: humantime durations such as `"60s"`, `"1h"`, `"1h 30m"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub code_lifetime: String,
+    pub id_token_lifetime: String,
+    pub access_token_lifetime: String,
+    pub session_lifetime: String,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            code_lifetime: "60s".to_owned(),
+            id_token_lifetime: "1h".to_owned(),
+            access_token_lifetime: "1h".to_owned(),
+            session_lifetime: "12h".to_owned(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One `[[clients]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub client_id: String,
+    pub client_secret_hash: String,
+    pub redirect_uris: Vec<String>,
+}
+
+/// One `[[users]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    pub username: String,
+    pub password_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Raw settings and where they came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// The file, if one was given.
+    pub file: Option<PathBuf>,
+    /// `PORTHOR_*` variables that name no key, ignored.
+    pub ignored_env: Vec<String>,
+}
+
+impl Loaded {
+    /// Relative key file paths resolve against this: the file's directory,
+    /// or the working directory without a file.
+    pub fn base_dir(&self) -> &Path {
+        self.file
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""))
+    }
+}
+
+/// Layers the file (if any) and the environment `env` (the process's, or a
+/// test's) over the defaults.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigErrors> {
+    let (env, ignored_env) = config_variables(env);
+    let mut layers = Layers::builder();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).map_err(|error| {
+            ConfigErrors::one(Problem::file(format!(
+                "cannot read {}: {error}",
+                file.display()
+            )))
+        })?;
+        layers = layers.add_source(File::from_str(&text, FileFormat::Toml));
+    }
+    let layers = layers
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_PREFIX_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .source(Some(env)),
+        )
+        .build()
+        .map_err(|error| ConfigErrors::one(problem_from(error)))?;
+    let settings = layers
+        .try_deserialize::<Settings>()
+        .map_err(|error| ConfigErrors::one(problem_from(error)))?;
+    Ok(Loaded {
+        settings,
+        file: file.map(Path::to_path_buf),
+        ignored_env,
+    })
+}
+
+/// The key a `PORTHOR_*` variable names, the way config-rs derives it: the
+/// name lowercased, the prefix and its `_` removed, each `__` a `.`.
+fn env_key(name: &str) -> Option<String> {
+    let lower = name.to_lowercase();
+    let pattern = format!("{ENV_PREFIX}{ENV_PREFIX_SEPARATOR}").to_lowercase();
+    let rest = lower.strip_prefix(&pattern)?;
+    Some(rest.replace(ENV_SEPARATOR, "."))
+}
+
+/// Splits the environment into the variables that set a key, and the names of
+/// `PORTHOR_*` variables that set none.
+fn config_variables(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> (config::Map<String, String>, Vec<String>) {
+    let mut known = config::Map::new();
+    let mut ignored = Vec::new();
+    for (name, value) in env {
+        let Some(key) = env_key(&name) else { continue };
+        if ENV_KEYS.contains(&key.as_str()) {
+            known.insert(name, value);
+        } else {
+            ignored.push(name);
+        }
+    }
+    ignored.sort();
+    (known, ignored)
+}
+
+/// Rewrites config-rs's errors into `key: message`, the form every
+/// configuration error takes.
+fn problem_from(error: ConfigError) -> Problem {
+    match error {
+        ConfigError::At {
+            error,
+            origin,
+            key: Some(key),
+        } => at_key(&normalize_key(&key), *error, origin),
+        ConfigError::Type {
+            origin,
+            unexpected,
+            expected,
+            key: Some(key),
+        } => Problem::new(
+            normalize_key(&key),
+            format!(
+                "invalid type: {unexpected}, expected {expected}{}",
+                from_origin(origin)
+            ),
+        ),
+        ConfigError::NotFound(key) => Problem::new(normalize_key(&key), "missing".to_owned()),
+        ConfigError::Message(message) => unknown_field("", &message, None)
+            .or_else(|| missing_field("", &message))
+            .unwrap_or_else(|| Problem::file(message)),
+        ConfigError::FileParse { cause, .. } => {
+            Problem::file(format!("not valid TOML: {}", cause.to_string().trim_end()))
+        }
+        other => Problem::file(other.to_string()),
+    }
+}
+
+fn at_key(key: &str, error: ConfigError, origin: Option<String>) -> Problem {
+    let message = match error {
+        ConfigError::Message(message) => message,
+        other => other.to_string(),
+    };
+    unknown_field(key, &message, origin.as_deref())
+        .or_else(|| missing_field(key, &message))
+        .unwrap_or_else(|| {
+            Problem::new(key.to_owned(), format!("{message}{}", from_origin(origin)))
+        })
+}
+
+/// serde's "unknown field `x`, expected one of ..." becomes a problem at
+/// `{parent}.x`.
+fn unknown_field(parent: &str, message: &str, origin: Option<&str>) -> Option<Problem> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once('`')?;
+    let expected = expected.trim_start_matches(", ");
+    let from = from_origin(origin.map(str::to_owned));
+    Some(Problem::new(
+        join_key(parent, field),
+        format!("unknown key ({expected}){from}"),
+    ))
+}
+
+/// serde's "missing field `x`" becomes a problem at `{parent}.x`.
+fn missing_field(parent: &str, message: &str) -> Option<Problem> {
+    let rest = message.strip_prefix("missing field `")?;
+    let (field, _) = rest.split_once('`')?;
+    Some(Problem::new(join_key(parent, field), "missing".to_owned()))
+}
+
+/// config-rs joins an index and a field with no dot (`clients[1]client_id`)
+/// when the field is missing; put the dot back.
+fn normalize_key(key: &str) -> String {
+    let mut normal = String::with_capacity(key.len() + 1);
+    let mut after_index = false;
+    for c in key.chars() {
+        if after_index && c != '[' && c != '.' {
+            normal.push('.');
+        }
+        after_index = c == ']';
+        normal.push(c);
+    }
+    normal
+}
+
+fn join_key(parent: &str, field: &str) -> String {
+    if parent.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{parent}.{field}")
+    }
+}
+
+fn from_origin(origin: Option<String>) -> String {
+    match origin {
+        Some(origin) if origin == "the environment" => " (from the environment)".to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The settings in TOML, for `check-config`.
+pub fn to_toml(settings: &Settings) -> Result<String, toml::ser::Error> {
+    toml::to_string(settings)
+}
+
+/// Every key path of `settings` that holds a scalar, for the test that keeps
+/// [`ENV_KEYS`] complete.
+#[cfg(test)]
+fn scalar_keys(settings: &Settings) -> Vec<String> {
+    fn walk(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    walk(&join_key(prefix, key), value, out);
+                }
+            }
+            toml::Value::Array(_) => {}
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = toml::Value::try_from(settings) {
+        walk("", &value, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_cover_every_scalar_key() {
+        let full = Settings {
+            issuer: Some("https://a.example".into()),
+            server: ServerSettings {
+                listen: DEFAULT_LISTEN.into(),
+                workers: Some(1),
+            },
+            store: Some(StoreSettings {
+                backend: Some(BackendKind::Redis),
+                redis_url: Some("redis://h".into()),
+                pool_size: 1,
+                key_prefix: "p".into(),
+                encryption_key_file: Some("k".into()),
+            }),
+            signing: Some(SigningSettings {
+                key_file: Some("k".into()),
+            }),
+            ..Settings::default()
+        };
+        let mut keys = scalar_keys(&full);
+        keys.sort();
+        let mut expected: Vec<String> = ENV_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn keys_are_dotted() {
+        assert_eq!(normalize_key("clients[1]client_id"), "clients[1].client_id");
+        assert_eq!(
+            normalize_key("clients[1].client_id"),
+            "clients[1].client_id"
+        );
+        assert_eq!(
+            normalize_key("clients[0].redirect_uris[2]"),
+            "clients[0].redirect_uris[2]"
+        );
+        assert_eq!(normalize_key("a[0][1]b"), "a[0][1].b");
+    }
+
+    #[test]
+    fn env_key_follows_config_rs() {
+        assert_eq!(env_key("PORTHOR_ISSUER").as_deref(), Some("issuer"));
+        assert_eq!(
+            env_key("PORTHOR_STORE__REDIS_URL").as_deref(),
+            Some("store.redis_url")
+        );
+        assert_eq!(
+            env_key("porthor_tokens__code_lifetime").as_deref(),
+            Some("tokens.code_lifetime")
+        );
+        assert_eq!(env_key("PORTHORISSUER"), None);
+        assert_eq!(env_key("OTHER_ISSUER"), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! The commands that need no server: keygen, hash-secret, hash-password and
+//! check-config.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use argon2::password_hash::PasswordHash;
+use argon2::{Argon2, PasswordVerifier as _};
+use porthor_models::ClientSecretHash;
+use porthor_signer::{Signer, SigningAlgorithm};
+use porthor_store::EncryptionKey;
+
+use crate::{ConfigDir, SECRET, porthor, run, secret_hash, stderr, stdout};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_private_keys_the_signer_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, alg) in [
+        (None, SigningAlgorithm::Rs256),
+        (Some("RS256"), SigningAlgorithm::Rs256),
+        (Some("ES256"), SigningAlgorithm::Es256),
+        (Some("EdDSA"), SigningAlgorithm::EdDsa),
+    ] {
+        let path = dir.path().join(format!("{}-{}.pem", alg, flag.is_some()));
+        let mut command = porthor();
+        command.arg("keygen").arg("--output").arg(&path);
+        if let Some(flag) = flag {
+            command.args(["--alg", flag]);
+        }
+        let output = run(&mut command, "");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(mode(&path), 0o600, "{alg}");
+        let pem = std::fs::read(&path).unwrap();
+        assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----\n"));
+        let signer = Signer::from_pem(&pem).unwrap();
+        assert_eq!(signer.algorithm(), alg);
+        assert!(
+            stdout(&output).contains(signer.kid()),
+            "{}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing.pem");
+    std::fs::write(&path, "precious").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let output = run(porthor().arg("keygen").arg("--output").arg(&path), "");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("refusing to overwrite"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("--force"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+
+    let output = run(
+        porthor()
+            .args(["keygen", "--alg", "ES256", "--force", "--output"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let signer = Signer::from_pem(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(signer.algorithm(), SigningAlgorithm::Es256);
+    // The old file's looser mode does not survive the overwrite.
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn keygen_store_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = Vec::new();
+    for name in ["a.key", "b.key"] {
+        let path = dir.path().join(name);
+        let output = run(
+            porthor().args(["keygen", "--store-key", "-o"]).arg(&path),
+            "",
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(mode(&path), 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n') && !text.contains("BEGIN"), "{text:?}");
+        let key = EncryptionKey::parse(&text).unwrap();
+        assert_eq!(key.to_base64(), text.trim_end());
+        keys.push(text);
+    }
+    assert_ne!(keys[0], keys[1]);
+
+    let existing = dir.path().join("a.key");
+    let output = run(
+        porthor()
+            .args(["keygen", "--store-key", "-o"])
+            .arg(&existing),
+        "",
+    );
+    assert!(!output.status.success());
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), keys[0]);
+}
+
+#[test]
+fn hash_secret_hashes_stdin() {
+    let output = run(porthor().arg("hash-secret"), &format!("{SECRET}\n"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let line = text.strip_suffix('\n').unwrap();
+    assert!(!line.contains('\n'), "{text:?}");
+    let hash = ClientSecretHash::parse(line).unwrap();
+    assert!(hash.verify(SECRET));
+    assert!(!hash.verify(&format!("{SECRET}\n")));
+}
+
+#[test]
+fn hash_secret_refuses_a_short_secret() {
+    let output = run(porthor().arg("hash-secret"), "too-short-secret\n");
+    assert!(!output.status.success());
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("shorter than 32"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn hash_secret_generate() {
+    let output = run(porthor().args(["hash-secret", "--generate"]), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let value = |label: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{label} = ")))
+            .unwrap_or_else(|| panic!("no {label} in {text:?}"))
+            .trim_matches('"')
+            .to_owned()
+    };
+    let secret = value("client_secret");
+    let hash = ClientSecretHash::parse(&value("client_secret_hash")).unwrap();
+    assert_eq!(secret.len(), 43);
+    assert!(hash.verify(&secret));
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_hash() {
+    let output = run(
+        porthor().arg("hash-password"),
+        "correct horse battery staple\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let line = text.strip_suffix('\n').unwrap();
+    assert!(line.starts_with("$argon2id$"), "{line}");
+    let hash = PasswordHash::new(line).unwrap();
+    let argon2 = Argon2::default();
+    assert!(
+        argon2
+            .verify_password(b"correct horse battery staple", &hash)
+            .is_ok()
+    );
+    assert!(
+        argon2
+            .verify_password(b"correct horse battery", &hash)
+            .is_err()
+    );
+
+    let output = run(porthor().arg("hash-password"), "\n");
+    assert!(!output.status.success());
+    assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("empty"), "{}", stderr(&output));
+}
+
+fn config_with(password_hash: &str, redirect_uri: &str) -> String {
+    format!(
+        r#"
+issuer = "https://auth.example.com"
+[store]
+backend = "redis"
+redis_url = "redis://:hunter2@127.0.0.1:6399/0"
+encryption_key_file = "store.key"
+[signing]
+key_file = "signing.pem"
+[[clients]]
+client_id = "chronograf"
+client_secret_hash = "{hash}"
+redirect_uris = ["https://chronograf.example.com/oauth/OIDC/callback"]
+[[clients]]
+client_id = "grafana"
+client_secret_hash = "{hash}"
+redirect_uris = ["{redirect_uri}"]
+[[users]]
+username = "alice"
+password_hash = "{password_hash}"
+"#,
+        hash = secret_hash()
+    )
+}
+
+#[test]
+fn check_config_prints_the_effective_config_redacted() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let password_hash = porthor_argon2_hash();
+    let path = dir.write_config(&config_with(
+        &password_hash,
+        "https://grafana.example.com/cb",
+    ));
+    // Run from elsewhere: key paths are relative to the file.
+    let output = run(
+        porthor()
+            .current_dir("/")
+            .env("PORTHOR_TOKENS__CODE_LIFETIME", "2m")
+            .args(["check-config", "--config"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for secret in [secret_hash().as_str(), &password_hash, "hunter2"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let effective: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        effective["issuer"].as_str(),
+        Some("https://auth.example.com")
+    );
+    assert_eq!(
+        effective["clients"][1]["client_secret_hash"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(
+        effective["users"][0]["password_hash"].as_str(),
+        Some("<redacted>")
+    );
+    assert_eq!(
+        effective["store"]["redis_url"].as_str(),
+        Some("redis://:redacted@127.0.0.1:6399/0")
+    );
+    let key_file = dir.path().join("signing.pem");
+    assert_eq!(effective["signing"]["key_file"].as_str(), key_file.to_str());
+    // Defaults and the environment are part of the effective configuration.
+    assert_eq!(effective["tokens"]["code_lifetime"].as_str(), Some("2m"));
+    assert_eq!(
+        effective["tokens"]["session_lifetime"].as_str(),
+        Some("12h")
+    );
+    assert_eq!(effective["store"]["key_prefix"].as_str(), Some("porthor"));
+}
+
+#[test]
+fn check_config_names_the_bad_key() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&config_with(
+        &porthor_argon2_hash(),
+        "http://grafana.example.com/cb",
+    ));
+    let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
+    assert!(!output.status.success());
+    assert_eq!(stdout(&output), "");
+    let message = stderr(&output);
+    assert!(
+        message.contains("clients[1].redirect_uris[0]: "),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+
+    let path = dir.write_config(&config_with(
+        &porthor_argon2_hash(),
+        "https://grafana.example.com/cb",
+    ));
+    let output = run(
+        porthor()
+            .env("PORTHOR_TOKENS__CODE_LIFETIME", "1h")
+            .args(["check-config", "--config"])
+            .arg(&path),
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("tokens.code_lifetime: "),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(
+        porthor().args(["check-config", "--config", "/nonexistent/porthor.toml"]),
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("/nonexistent/porthor.toml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A password hash made by the binary itself.
+fn porthor_argon2_hash() -> String {
+    let output = run(porthor().arg("hash-password"), "s3cret-password\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).trim_end().to_owned()
+}

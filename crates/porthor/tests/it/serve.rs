@@ -1,0 +1,235 @@
+//! `porthor serve`: on the embedded demo configuration and on a file.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use porthor_models::AuthorizationCode;
+use serde_json::Value;
+
+use crate::{ConfigDir, SECRET, free_port, porthor, secret_hash};
+
+/// The server process, killed when the test ends however it ends.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Its logs so far, for failure messages.
+    logs: Arc<Mutex<String>>,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(command: &mut std::process::Command, port: u16) -> Self {
+        let mut child = command
+            .env("PORTHOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("PORTHOR_SERVER__WORKERS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            logs,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Polls `/health` until it answers 200.
+    async fn wait_until_healthy(&mut self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("porthor exited early with {status}; logs:\n{}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "porthor did not become healthy; logs:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stdout lines up to and including the first one `last` accepts.
+    fn stdout_until(&self, last: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| {
+                    panic!("stdout so far: {lines:?} ({e}); logs:\n{}", self.logs())
+                });
+            let done = last(&line);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    async fn discovery(&self, http: &reqwest::Client) -> Value {
+        http.get(format!("{}/.well-known/openid-configuration", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// The `error` of a token request authenticated as `client_id:secret` with a
+/// code that was never issued.
+async fn token_error(
+    http: &reqwest::Client,
+    endpoint: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
+    let body: Value = http
+        .post(endpoint)
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &AuthorizationCode::generate().expose()),
+            ("redirect_uri", "http://127.0.0.1:9000/callback"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["error"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn embedded_demo_serves_and_prints_its_credentials() {
+    let port = free_port();
+    let mut server = Running::start(porthor().arg("serve"), port);
+    let http = reqwest::Client::new();
+    server.wait_until_healthy(&http).await;
+
+    let discovery = server.discovery(&http).await;
+    let issuer = format!("http://127.0.0.1:{port}");
+    assert_eq!(discovery["issuer"].as_str(), Some(issuer.as_str()));
+
+    let lines =
+        server.stdout_until(|line| line.starts_with(&format!("{issuer}/auth/openid/login?")));
+    let text = lines.join("\n");
+    assert!(text.contains("NOT for\nproduction"), "{text}");
+    let value = |label: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(label)?.trim_start().strip_prefix("= "))
+            .unwrap_or_else(|| panic!("no {label} in {text}"))
+            .to_owned()
+    };
+    assert_eq!(value("issuer"), issuer);
+    assert_eq!(value("client_id"), "demo");
+    assert_eq!(value("redirect_uri"), "http://127.0.0.1:9000/callback");
+    assert_eq!(value("username"), "demo");
+    assert_eq!(value("password").len(), 20);
+    let secret = value("client_secret");
+    assert_eq!(secret.len(), 43);
+
+    // The printed secret is the one the server knows.
+    let endpoint = discovery["token_endpoint"].as_str().unwrap();
+    assert_eq!(
+        token_error(&http, endpoint, "demo", "wrong-secret").await,
+        "invalid_client"
+    );
+    let error = token_error(&http, endpoint, "demo", &secret).await;
+    assert_ne!(error, "invalid_client");
+    assert_ne!(error, "");
+}
+
+#[tokio::test]
+async fn serve_with_a_file() {
+    let dir = ConfigDir::new(&porthor_store::EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&format!(
+        r#"
+issuer = "https://auth.example.com"
+[store]
+backend = "memory"
+encryption_key_file = "store.key"
+[signing]
+key_file = "signing.pem"
+[[clients]]
+client_id = "chronograf"
+client_secret_hash = "{hash}"
+redirect_uris = ["https://chronograf.example.com/oauth/OIDC/callback"]
+"#,
+        hash = secret_hash()
+    ));
+    let port = free_port();
+    let mut server = Running::start(porthor().arg("serve").arg("--config").arg(&path), port);
+    let http = reqwest::Client::new();
+    server.wait_until_healthy(&http).await;
+    let discovery = server.discovery(&http).await;
+    assert_eq!(
+        discovery["issuer"].as_str(),
+        Some("https://auth.example.com")
+    );
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"][0].as_str(),
+        Some("ES256")
+    );
+    // The client from the file authenticates (and there is no demo client).
+    let endpoint = format!("{}/auth/openid/token", server.base);
+    assert_ne!(
+        token_error(&http, &endpoint, "chronograf", SECRET).await,
+        "invalid_client"
+    );
+    assert_eq!(
+        token_error(&http, &endpoint, "demo", SECRET).await,
+        "invalid_client"
+    );
+    // Nothing on stdout: no demo banner.
+    assert!(
+        server
+            .lines
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+}
