@@ -6,26 +6,39 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 
 use crate::harness::{
-    CLIENT_ID, CLIENT_SECRET, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json, location, query,
-    set_cookie, set_cookie_header,
+    CLIENT_ID, CLIENT_SECRET, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json,
+    location, query, set_cookie, set_cookie_header,
 };
 
 async fn form_has_the_fields_and_a_strict_csrf_cookie(h: Harness) {
     let response = h.get("/login?rd=%2Fauth%2Fopenid%2Flogin%3Fx%3D1").await;
     assert_eq!(response.status(), StatusCode::OK);
     let csrf = set_cookie_header(&response, "porthor_csrf").unwrap();
-    assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"), "{csrf}");
+    assert!(
+        csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"),
+        "{csrf}"
+    );
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     let body = response.text().await.unwrap();
-    for field in [r#"name="username""#, r#"name="password""#, r#"type="password""#, r#"name="csrf_token""#] {
+    for field in [
+        r#"name="username""#,
+        r#"name="password""#,
+        r#"type="password""#,
+        r#"name="csrf_token""#,
+    ] {
         assert!(body.contains(field), "{field} missing: {body}");
     }
-    assert_eq!(hidden_field(&body, "rd").unwrap(), h.url("/auth/openid/login?x=1"));
+    assert_eq!(
+        hidden_field(&body, "rd").unwrap(),
+        h.url("/auth/openid/login?x=1")
+    );
 }
 
 async fn good_password_starts_a_session(h: Harness) {
     let rd = h.url("/auth/openid/login?client_id=app");
-    let response = h.post_login(&[("username", USERNAME), ("password", PASSWORD), ("rd", &rd)]).await;
+    let response = h
+        .post_login(&[("username", USERNAME), ("password", PASSWORD), ("rd", &rd)])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response).as_str(), rd);
     let cookie = set_cookie_header(&response, "porthor_session").unwrap();
@@ -37,7 +50,13 @@ async fn good_password_starts_a_session(h: Harness) {
     let session = set_cookie(&response, "porthor_session").unwrap();
     assert!(session.starts_with("ps-"));
     // Logged in: /login shows who, and goes straight on to a valid rd.
-    let page = h.http.get(h.url("/login")).header(COOKIE, format!("porthor_session={session}")).send().await.unwrap();
+    let page = h
+        .http
+        .get(h.url("/login"))
+        .header(COOKIE, format!("porthor_session={session}"))
+        .send()
+        .await
+        .unwrap();
     assert!(page.text().await.unwrap().contains("alice"));
     let again = h
         .http
@@ -52,13 +71,26 @@ async fn good_password_starts_a_session(h: Harness) {
 }
 
 async fn wrong_password_or_user_reshows_the_form(h: Harness) {
-    for (username, password) in [(USERNAME, "wrong password"), ("mallory", PASSWORD), (USERNAME, "")] {
-        let response = h.post_login(&[("username", username), ("password", password)]).await;
-        let expected = if password.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
+    for (username, password) in [
+        (USERNAME, "wrong password"),
+        ("mallory", PASSWORD),
+        (USERNAME, ""),
+    ] {
+        let response = h
+            .post_login(&[("username", username), ("password", password)])
+            .await;
+        let expected = if password.is_empty() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
         assert_eq!(response.status(), expected, "{username}");
         assert!(set_cookie(&response, "porthor_session").is_none());
         let body = response.text().await.unwrap();
-        assert!(body.contains(r#"name="password""#) && body.contains("class=\"error\""), "{body}");
+        assert!(
+            body.contains(r#"name="password""#) && body.contains("class=\"error\""),
+            "{body}"
+        );
         if !password.is_empty() {
             assert!(!body.contains(password), "the password was echoed");
         }
@@ -91,7 +123,10 @@ async fn csrf_token_is_required(h: Harness) {
 /// the password check, and nothing redirects off-site.
 async fn open_redirects_are_refused(h: Harness) {
     let port = h.issuer.rsplit(':').next().unwrap().to_owned();
-    let other_port = format!("http://127.0.0.1:{}/login", port.parse::<u16>().unwrap() ^ 1);
+    let other_port = format!(
+        "http://127.0.0.1:{}/login",
+        port.parse::<u16>().unwrap() ^ 1
+    );
     let attacks = [
         "https://evil.example/",
         "//evil.example/x",
@@ -106,22 +141,39 @@ async fn open_redirects_are_refused(h: Harness) {
         "/login\r\nX-Injected: 1",
     ];
     for rd in attacks {
-        let response = h.http.get(h.url("/login")).query(&[("rd", rd)]).send().await.unwrap();
+        let response = h
+            .http
+            .get(h.url("/login"))
+            .query(&[("rd", rd)])
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
-        assert!(response.headers().get(LOCATION).is_none(), "GET rd={rd} redirected");
+        assert!(
+            response.headers().get(LOCATION).is_none(),
+            "GET rd={rd} redirected"
+        );
         if status == StatusCode::OK {
             // Resolved on the issuer ("https:evil.example" is a relative path).
             let body = response.text().await.unwrap();
             let kept = hidden_field(&body, "rd").unwrap();
-            assert!(kept.starts_with(&format!("{}/", h.issuer)), "rd={rd} kept as {kept}");
+            assert!(
+                kept.starts_with(&format!("{}/", h.issuer)),
+                "rd={rd} kept as {kept}"
+            );
         } else {
             assert_eq!(status, StatusCode::BAD_REQUEST, "GET rd={rd}");
         }
-        let response = h.post_login(&[("username", USERNAME), ("password", PASSWORD), ("rd", rd)]).await;
+        let response = h
+            .post_login(&[("username", USERNAME), ("password", PASSWORD), ("rd", rd)])
+            .await;
         match response.status() {
             StatusCode::SEE_OTHER => {
                 let target = location(&response);
-                assert!(target.as_str().starts_with(&format!("{}/", h.issuer)), "POST rd={rd} went to {target}");
+                assert!(
+                    target.as_str().starts_with(&format!("{}/", h.issuer)),
+                    "POST rd={rd} went to {target}"
+                );
             }
             status => {
                 assert_eq!(status, StatusCode::BAD_REQUEST, "POST rd={rd}");
@@ -134,7 +186,13 @@ async fn open_redirects_are_refused(h: Harness) {
 async fn logout_needs_the_form_and_ends_the_session(h: Harness) {
     let session = h.login().await;
     // GET shows a form and does not log out.
-    let response = h.http.get(h.url("/logout")).header(COOKIE, format!("porthor_session={session}")).send().await.unwrap();
+    let response = h
+        .http
+        .get(h.url("/logout"))
+        .header(COOKIE, format!("porthor_session={session}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(hidden_field(&response.text().await.unwrap(), "csrf_token").is_some());
     // A POST without the CSRF token does not either.
@@ -148,16 +206,22 @@ async fn logout_needs_the_form_and_ends_the_session(h: Harness) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let code = h.code(&session).await;
-    let token = json(h.redeem(&code).await, StatusCode::OK).await["access_token"].as_str().unwrap().to_owned();
+    let token = json(h.redeem(&code).await, StatusCode::OK).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     h.logout(&session).await;
     let response = h
-        .authorize(Some(&session), &[
-            ("response_type", "code"),
-            ("client_id", CLIENT_ID),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-        ])
+        .authorize(
+            Some(&session),
+            &[
+                ("response_type", "code"),
+                ("client_id", CLIENT_ID),
+                ("redirect_uri", REDIRECT_URI),
+                ("scope", "openid"),
+            ],
+        )
         .await;
     assert_eq!(location(&response).path(), "/login");
     assert_eq!(h.userinfo(&token).await.status(), StatusCode::UNAUTHORIZED);
@@ -185,7 +249,12 @@ async fn browser_flow_and_clean_logs(h: Harness) {
         .http
         .post(h.url("/login"))
         .header(COOKIE, format!("porthor_csrf={csrf_cookie}"))
-        .form(&[("username", USERNAME), ("password", PASSWORD), ("rd", &rd), ("csrf_token", &csrf)])
+        .form(&[
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("rd", &rd),
+            ("csrf_token", &csrf),
+        ])
         .send()
         .await
         .unwrap();
@@ -203,19 +272,53 @@ async fn browser_flow_and_clean_logs(h: Harness) {
     let code = query(&callback, "code").unwrap();
     let tokens = json(h.redeem(&code).await, StatusCode::OK).await;
     let access_token = tokens["access_token"].as_str().unwrap();
-    assert_eq!(json(h.userinfo(access_token).await, StatusCode::OK).await["email"], "alice@example.com");
+    assert_eq!(
+        json(h.userinfo(access_token).await, StatusCode::OK).await["email"],
+        "alice@example.com"
+    );
 
     let lines = logs::capture().lines();
     let (_, code_secret) = code.split_once('.').unwrap();
     let (_, session_secret) = session.split_once('.').unwrap();
     let (_, token_secret) = access_token.split_once('.').unwrap();
-    for secret in [code_secret, session_secret, token_secret, PASSWORD, CLIENT_SECRET, &code, &session, access_token] {
-        assert!(lines.iter().all(|line| !line.contains(secret)), "a secret was logged");
+    for secret in [
+        code_secret,
+        session_secret,
+        token_secret,
+        PASSWORD,
+        CLIENT_SECRET,
+        &code,
+        &session,
+        access_token,
+    ] {
+        assert!(
+            lines.iter().all(|line| !line.contains(secret)),
+            "a secret was logged"
+        );
     }
     let logged = |needles: &[&str]| !logs::capture().matching("INFO", needles).is_empty();
-    assert!(logged(&["INFO login user=alice", "outcome=success"]), "{lines:?}");
-    assert!(logged(&["code issued", "client.id=app", "user=alice", "outcome=issued"]), "{lines:?}");
-    assert!(logged(&["code redeemed", "client.id=app", "user=alice", "outcome=redeemed"]), "{lines:?}");
+    assert!(
+        logged(&["INFO login user=alice", "outcome=success"]),
+        "{lines:?}"
+    );
+    assert!(
+        logged(&[
+            "code issued",
+            "client.id=app",
+            "user=alice",
+            "outcome=issued"
+        ]),
+        "{lines:?}"
+    );
+    assert!(
+        logged(&[
+            "code redeemed",
+            "client.id=app",
+            "user=alice",
+            "outcome=redeemed"
+        ]),
+        "{lines:?}"
+    );
 }
 
 crate::on_both_stores!(

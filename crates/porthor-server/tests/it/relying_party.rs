@@ -1,1 +1,424 @@
-//! placeholder
+//! The whole authorization code flow with an independent relying party, the
+//! `openidconnect` crate: discovery, the authorization request through the
+//! login form, the code exchange, ID token verification against the JWKS
+//! fetched from `jwks_uri`, and userinfo.
+
+use std::str::FromStr as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreResponseType, CoreUserInfoClaims,
+};
+use openidconnect::reqwest as rp_reqwest;
+use openidconnect::{
+    AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    JsonWebKey as _, Nonce, OAuth2TokenResponse as _, RedirectUrl, Scope, TokenResponse as _,
+};
+use porthor_signer::SigningAlgorithm;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION};
+use url::Url;
+
+use crate::harness::{
+    Backend, CLIENT_ID, CLIENT_SECRET, Harness, Options, PASSWORD, REDIRECT_URI, USERNAME,
+    hidden_field, query, set_cookie,
+};
+
+/// The discovered client, with the token and userinfo endpoints set.
+type Rp = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The relying party's HTTP client: like every OpenID Connect client it
+/// must not follow redirects (SSRF), so the test sees each hop.
+fn rp_http() -> rp_reqwest::Client {
+    rp_reqwest::ClientBuilder::new()
+        .redirect(rp_reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// Undoes the escaping the server applies to attribute values.
+fn unescape_html(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn header_location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Discovery, as a relying party does it; checks what it found.
+async fn discover(h: &Harness, http: &rp_reqwest::Client) -> CoreProviderMetadata {
+    let issuer = IssuerUrl::new(h.issuer.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .unwrap_or_else(|e| panic!("discovery failed: {e:?}"));
+    assert_eq!(metadata.issuer().as_str(), h.issuer);
+    assert_eq!(
+        metadata.authorization_endpoint().as_str(),
+        h.url("/auth/openid/login")
+    );
+    assert_eq!(
+        metadata.token_endpoint().map(|u| u.as_str().to_owned()),
+        Some(h.url("/auth/openid/token"))
+    );
+    assert_eq!(
+        metadata.userinfo_endpoint().map(|u| u.as_str().to_owned()),
+        Some(h.url("/auth/openid/userinfo"))
+    );
+    assert_eq!(
+        metadata.jwks_uri().as_str(),
+        h.url("/.well-known/jwks.json")
+    );
+    assert!(
+        !metadata.jwks().keys().is_empty(),
+        "discovery fetched no keys"
+    );
+    metadata
+}
+
+/// What the authorization endpoint sent back to the client's redirect URI.
+struct Callback {
+    code: String,
+    state: String,
+}
+
+/// Delivers the authorization response at `location` to the client: it must
+/// be the registered redirect URI with a code, the state and `iss`.
+fn callback(h: &Harness, location: &str) -> Callback {
+    let url = Url::parse(location).unwrap();
+    assert!(location.starts_with(REDIRECT_URI), "{location}");
+    assert_eq!(query(&url, "error"), None, "{location}");
+    assert_eq!(query(&url, "iss").as_deref(), Some(h.issuer.as_str()));
+    Callback {
+        code: query(&url, "code").expect("code in the redirect"),
+        state: query(&url, "state").expect("state in the redirect"),
+    }
+}
+
+/// A browser with no session follows the authorization URL through the
+/// login form and back.
+async fn authorize_anonymously(h: &Harness, auth_url: &Url) -> Callback {
+    let auth_url = auth_url.as_str();
+    // 1. The authorization endpoint sends an anonymous browser to log in.
+    let response = h.http.get(auth_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let to_login = header_location(&response);
+    let to_login_url = Url::parse(&to_login).unwrap();
+    assert_eq!(
+        to_login.split('?').next(),
+        Some(h.url("/login").as_str()),
+        "{to_login}"
+    );
+    assert_eq!(
+        query(&to_login_url, "rd").as_deref(),
+        Some(auth_url),
+        "rd must be the authorization request itself"
+    );
+
+    // 2. The login form carries the same rd and a CSRF token.
+    let response = h.http.get(&to_login).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let csrf_cookie = set_cookie(&response, "porthor_csrf").expect("CSRF cookie");
+    let page = response.text().await.unwrap();
+    let csrf = hidden_field(&page, "csrf_token").expect("csrf_token field");
+    let rd = unescape_html(&hidden_field(&page, "rd").expect("rd field"));
+    assert_eq!(rd, auth_url);
+
+    // 3. Posting the form logs in and returns to rd.
+    let response = h
+        .http
+        .post(h.url("/login"))
+        .header(COOKIE, format!("porthor_csrf={csrf_cookie}"))
+        .form(&[
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+            ("rd", rd.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&response, "porthor_session").expect("session cookie");
+    let back = header_location(&response);
+    assert_eq!(back, auth_url);
+
+    // 4. The authorization request again, now with the session: the code.
+    let response = h
+        .http
+        .get(&back)
+        .header(COOKIE, format!("porthor_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    callback(h, &header_location(&response))
+}
+
+/// A browser that already has `session` follows the authorization URL.
+async fn authorize_with_session(h: &Harness, auth_url: &Url, session: &str) -> Callback {
+    let response = h
+        .http
+        .get(auth_url.as_str())
+        .header(COOKIE, format!("porthor_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    callback(h, &header_location(&response))
+}
+
+/// The relying party's side after the callback: state check, code exchange,
+/// ID token verification with the crate's own verifier, userinfo.
+async fn redeem_and_verify(
+    h: &Harness,
+    http: &rp_reqwest::Client,
+    client: &Rp,
+    callback: Callback,
+    csrf: &CsrfToken,
+    nonce: &Nonce,
+    algorithm: &CoreJwsSigningAlgorithm,
+) {
+    assert_eq!(&callback.state, csrf.secret(), "state must round-trip");
+    let before = unix_now();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(callback.code.clone()))
+        .unwrap()
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
+    let scopes: Vec<String> = tokens
+        .scopes()
+        .expect("scope in the token response")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["openid", "profile", "email"]);
+    let expires_in = tokens.expires_in().expect("expires_in").as_secs();
+    assert!((3590..=3600).contains(&expires_in), "{expires_in}");
+
+    // The ID token, verified by openidconnect against the discovered JWKS.
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client.id_token_verifier();
+    let claims: &CoreIdTokenClaims = id_token
+        .claims(&verifier, nonce)
+        .unwrap_or_else(|e| panic!("ID token rejected: {e:?}"));
+    assert_eq!(claims.issuer().as_str(), h.issuer);
+    assert_eq!(
+        claims
+            .audiences()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        [CLIENT_ID]
+    );
+    assert_eq!(claims.subject().as_str(), USERNAME);
+    assert_eq!(
+        claims.nonce().map(|n| n.secret().as_str()),
+        Some(nonce.secret().as_str())
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert_eq!(
+        claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+        Some("Alice Example")
+    );
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some(USERNAME)
+    );
+    let auth_time = claims.auth_time().expect("auth_time").timestamp();
+    assert!(
+        (before - 60..=unix_now()).contains(&auth_time),
+        "auth_time {auth_time} is not recent"
+    );
+    let issued = claims.issue_time().timestamp();
+    assert!(
+        auth_time <= issued,
+        "auth_time {auth_time} after iat {issued}"
+    );
+    let lifetime = claims.expiration().timestamp() - issued;
+    assert_eq!(lifetime, 3600);
+
+    // The token names its key, and that key is in the published JWKS.
+    assert_eq!(id_token.signing_alg().unwrap(), algorithm);
+    let key = id_token.signing_key(&verifier).unwrap();
+    let kid = key.key_id().expect("the signing key has a kid").as_str();
+    let jwt = id_token.to_string();
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], kid);
+    let jwks = h
+        .http
+        .get(h.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+    let jwks: serde_json::Value = jwks.json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(kids.contains(&kid), "kid {kid} not in JWKS {kids:?}");
+
+    // The verification really checks the signature: a token whose signature
+    // is altered, or whose nonce is not ours, is refused.
+    let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+    let signature = URL_SAFE_NO_PAD.decode(&parts[2]).unwrap();
+    let mut forged = signature.clone();
+    forged[0] ^= 0x01;
+    parts[2] = URL_SAFE_NO_PAD.encode(forged);
+    let forged = CoreIdToken::from_str(&parts.join(".")).unwrap();
+    assert!(
+        forged.claims(&verifier, nonce).is_err(),
+        "a forged signature was accepted"
+    );
+    assert!(
+        id_token
+            .claims(&verifier, &Nonce::new("another-nonce".to_owned()))
+            .is_err(),
+        "a foreign nonce was accepted"
+    );
+
+    // Userinfo with the access token, checked against the ID token's sub.
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .unwrap()
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("userinfo failed: {e:?}"));
+    assert_eq!(userinfo.subject().as_str(), USERNAME);
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert_eq!(
+        userinfo.preferred_username().map(|u| u.as_str()),
+        Some(USERNAME)
+    );
+    assert_eq!(
+        userinfo
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Alice Example")
+    );
+
+    // The code is single-use: the relying party cannot redeem it twice.
+    let again = client
+        .exchange_code(AuthorizationCode::new(callback.code))
+        .unwrap()
+        .request_async(http)
+        .await;
+    assert!(again.is_err(), "a code was redeemed twice");
+}
+
+/// One relying party, two logins: through the login form as an anonymous
+/// browser, then with an existing session cookie.
+async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlgorithm) {
+    let http = rp_http();
+    let metadata = discover(&h, &http).await;
+    let client: Rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(CLIENT_ID.to_owned()),
+        Some(ClientSecret::new(CLIENT_SECRET.to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap())
+    .set_auth_type(auth_type);
+
+    let authorization_url = || {
+        client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".to_owned()))
+            .add_scope(Scope::new("email".to_owned()))
+            .url()
+    };
+
+    let (url, csrf, nonce) = authorization_url();
+    assert_eq!(query(&url, "client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(
+        query(&url, "scope").as_deref(),
+        Some("openid profile email")
+    );
+    let returned = authorize_anonymously(&h, &url).await;
+    redeem_and_verify(&h, &http, &client, returned, &csrf, &nonce, &algorithm).await;
+
+    let session = h.login().await;
+    let (url, csrf, nonce) = authorization_url();
+    let returned = authorize_with_session(&h, &url, &session).await;
+    redeem_and_verify(&h, &http, &client, returned, &csrf, &nonce, &algorithm).await;
+}
+
+/// On Redis, RS256, client_secret_basic (the crate's default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openidconnect_rp_on_redis_with_rs256() {
+    let h = Harness::start_with(Options {
+        algorithm: SigningAlgorithm::Rs256,
+        ..Options::new(Backend::Redis)
+    })
+    .await;
+    full_flow(
+        h,
+        AuthType::BasicAuth,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+}
+
+/// In memory, ES256, client_secret_post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openidconnect_rp_on_memory_with_es256() {
+    let h = Harness::start(Backend::Memory).await;
+    full_flow(
+        h,
+        AuthType::RequestBody,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    )
+    .await;
+}

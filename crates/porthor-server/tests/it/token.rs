@@ -24,7 +24,7 @@ fn now() -> Timestamp {
     )
 }
 
-fn form<'a>(code: &'a str) -> Vec<(&'a str, &'a str)> {
+fn form(code: &str) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),

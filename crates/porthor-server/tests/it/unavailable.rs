@@ -1,1 +1,463 @@
-//! placeholder
+//! A Redis outage: every endpoint that needs the store answers "temporarily
+//! unavailable" in its own dialect (never 500), the endpoints that do not
+//! need it keep working, and the server recovers by itself once Redis is
+//! back.
+//!
+//! The test runs its own `redis-server` so that it can kill and restart it,
+//! and builds its own server on it (the harness always uses the shared test
+//! Redis).
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
+use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
+use porthor_server::{Server, ServerHandle};
+use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
+use porthor_store::{Backend, Store, StoreConfig};
+use porthor_test_support::{logs, test_encryption_key, unique_prefix};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use url::Url;
+
+use crate::harness::{
+    CLIENT_ID, CLIENT_SECRET, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json, query,
+    set_cookie, token_error,
+};
+
+/// A `redis-server` child process on a loopback port, killed on drop (also
+/// when the test fails).
+struct RedisProcess {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    /// Starts Redis on a free port and waits until it answers.
+    fn start() -> Self {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    /// (Re)starts Redis on the same port; waits until it answers PING.
+    fn restart(&mut self) {
+        assert!(self.child.is_none(), "redis-server is already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for this test");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.answers_ping() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("redis-server on port {} exited: {status}", self.port);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} never answered PING",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills Redis outright (a crash, not a shutdown) and reaps it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 7];
+        stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Porthor server on the given Redis, built like the harness builds its
+/// own (same clients, same user), with a pool of two connections.
+struct Outage {
+    issuer: String,
+    http: reqwest::Client,
+    handle: ServerHandle,
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop().await });
+    }
+}
+
+impl Outage {
+    async fn start(redis_url: String) -> Self {
+        logs::capture();
+        let store = Store::open(StoreConfig {
+            backend: Backend::Redis {
+                url: redis_url,
+                pool_size: 2,
+            },
+            key_prefix: unique_prefix("unavailable"),
+            encryption_key: test_encryption_key(),
+        })
+        .await
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let signer =
+            Signer::from_pem(generate_pem(SigningAlgorithm::Es256).unwrap().as_bytes()).unwrap();
+        let config = OidcConfig {
+            issuer: Issuer::parse(&issuer).unwrap(),
+            lifetimes: Lifetimes::default(),
+            clients: vec![Client {
+                client_id: CLIENT_ID.to_owned(),
+                secret_hash: ClientSecretHash::from_secret(CLIENT_SECRET).unwrap(),
+                redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
+            }],
+            users: vec![User {
+                username: USERNAME.to_owned(),
+                name: Some("Alice Example".to_owned()),
+                email: Some("alice@example.com".to_owned()),
+                password_hash: hash_password(PASSWORD).unwrap(),
+            }],
+        };
+        let service = OidcService::new(config, Arc::new(store), signer).unwrap();
+        let server = Server::from_listener(listener, Some(2), service).unwrap();
+        let handle = server.handle();
+        tokio::spawn(server.run());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Self {
+            issuer,
+            http,
+            handle,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Posts the login form with alice's credentials.
+    async fn post_login(&self) -> Response {
+        let form = self.get("/login").await;
+        assert_eq!(form.status(), StatusCode::OK);
+        let cookie = set_cookie(&form, "porthor_csrf").expect("CSRF cookie");
+        let token = hidden_field(&form.text().await.unwrap(), "csrf_token").unwrap();
+        self.http
+            .post(self.url("/login"))
+            .header(COOKIE, format!("porthor_csrf={cookie}"))
+            .form(&[
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self) -> String {
+        let response = self.post_login().await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        set_cookie(&response, "porthor_session").expect("session cookie")
+    }
+
+    async fn authorize(&self, session: Option<&str>, state: &str) -> Response {
+        let mut request = self.http.get(self.url("/auth/openid/login")).query(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid profile email"),
+            ("state", state),
+            ("nonce", "n-1"),
+        ]);
+        if let Some(session) = session {
+            request = request.header(COOKIE, format!("porthor_session={session}"));
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn code(&self, session: &str) -> String {
+        let response = self.authorize(Some(session), "s-1").await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let location = location(&response);
+        assert!(location.as_str().starts_with(REDIRECT_URI), "{location}");
+        query(&location, "code").expect("code in the redirect")
+    }
+
+    async fn redeem(&self, code: &str) -> Response {
+        self.http
+            .post(self.url("/auth/openid/token"))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn userinfo(&self, access_token: &str) -> Response {
+        self.http
+            .get(self.url("/auth/openid/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls /ready until it answers `status`; panics after `within`.
+    async fn wait_ready(&self, status: StatusCode, within: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let actual = self.get("/ready").await.status();
+            if actual == status {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "/ready still answers {actual}, not {status}, after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn location(response: &Response) -> Url {
+    Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap()
+}
+
+/// A 503 with a retry hint and no caching.
+fn assert_unavailable_headers(response: &Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+/// Kills Redis under a running server, checks each endpoint's answer, then
+/// restarts Redis and checks that the server recovers without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_is_temporarily_unavailable_and_recovers() {
+    let mut redis = tokio::task::spawn_blocking(RedisProcess::start)
+        .await
+        .unwrap();
+    let server = Outage::start(redis.url()).await;
+
+    // Before: everything works, and we keep credentials for later.
+    server
+        .wait_ready(StatusCode::OK, Duration::from_secs(1))
+        .await;
+    let session = server.login().await;
+    let unredeemed_code = server.code(&session).await;
+    let code = server.code(&session).await;
+    let tokens = json(server.redeem(&code).await, StatusCode::OK).await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let claims = json(server.userinfo(&access_token).await, StatusCode::OK).await;
+    assert_eq!(claims["sub"], USERNAME);
+
+    redis = tokio::task::spawn_blocking(move || {
+        redis.kill();
+        redis
+    })
+    .await
+    .unwrap();
+
+    // Readiness fails, liveness does not.
+    let elapsed = server
+        .wait_ready(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(10))
+        .await;
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let ready = server.get("/ready").await;
+    assert_unavailable_headers(&ready);
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("temporarily_unavailable"),
+        "the readiness page names the error"
+    );
+    let health = server.get("/health").await;
+    assert_eq!(health.status(), StatusCode::OK);
+
+    // Token endpoint: RFC 6749 5.2 JSON, temporarily_unavailable, 503. The
+    // client authenticates without the store, so this is the store's error.
+    let started = Instant::now();
+    let response = server.redeem(&unredeemed_code).await;
+    assert_unavailable_headers(&response);
+    token_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the token request hung for {:?}",
+        started.elapsed()
+    );
+    // A wrong client secret is still refused as such: no store needed.
+    let wrong = server
+        .http
+        .post(server.url("/auth/openid/token"))
+        .basic_auth(CLIENT_ID, Some("wrong-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", unredeemed_code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    token_error(wrong, StatusCode::UNAUTHORIZED, "invalid_client").await;
+
+    // Authorization endpoint with a session: the session cannot be looked
+    // up, and the redirect URI is trusted, so the client hears about it.
+    let response = server.authorize(Some(&session), "outage-state").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let redirect = location(&response);
+    assert!(redirect.as_str().starts_with(REDIRECT_URI), "{redirect}");
+    assert_eq!(
+        query(&redirect, "error").as_deref(),
+        Some("temporarily_unavailable")
+    );
+    assert_eq!(query(&redirect, "state").as_deref(), Some("outage-state"));
+    assert_eq!(
+        query(&redirect, "iss").as_deref(),
+        Some(server.issuer.as_str())
+    );
+    assert_eq!(query(&redirect, "code"), None);
+    // Without a session nothing is looked up: off to the login page.
+    let response = server.authorize(None, "anon").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(
+        location(&response)
+            .as_str()
+            .starts_with(&server.url("/login?rd=")),
+        "{}",
+        location(&response)
+    );
+
+    // Userinfo: 503 with the error in JSON (not an invalid_token challenge,
+    // which would make the client throw the token away).
+    let response = server.userinfo(&access_token).await;
+    assert_unavailable_headers(&response);
+    assert!(response.headers().get("www-authenticate").is_none());
+    let body = json(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+
+    // Login: the form still renders (no store needed), but good credentials
+    // cannot start a session: 503, no cookie.
+    let response = server.post_login().await;
+    assert_unavailable_headers(&response);
+    assert!(
+        response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("porthor_session=")),
+        "a session cookie was set without a session"
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("temporarily_unavailable")
+    );
+    // The login page for a browser with a session cookie needs the store.
+    let response = server
+        .http
+        .get(server.url("/login"))
+        .header(COOKIE, format!("porthor_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_unavailable_headers(&response);
+
+    assert!(
+        !logs::capture()
+            .matching("WARN", &["authorization store unavailable"])
+            .is_empty(),
+        "the outage was not logged"
+    );
+
+    // Redis comes back (empty: it kept nothing): the pool reconnects.
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    server
+        .wait_ready(StatusCode::OK, Duration::from_secs(5))
+        .await;
+    // The old session died with Redis' memory: the browser is anonymous.
+    let response = server.authorize(Some(&session), "after").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(
+        location(&response)
+            .as_str()
+            .starts_with(&server.url("/login?rd=")),
+        "{}",
+        location(&response)
+    );
+    // So is the access token, now unknown.
+    let response = server.userinfo(&access_token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A fresh login and the whole flow work again.
+    let session = server.login().await;
+    let code = server.code(&session).await;
+    let tokens = json(server.redeem(&code).await, StatusCode::OK).await;
+    let claims = json(
+        server
+            .userinfo(tokens["access_token"].as_str().unwrap())
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(claims["email"], "alice@example.com");
+    drop(redis);
+}
