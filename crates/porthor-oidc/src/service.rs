@@ -10,7 +10,6 @@ use porthor_models::{
 use porthor_signer::Signer;
 
 use crate::authorize::{self, error_redirect, redirect_url};
-use crate::error::or_if_corrupt;
 use crate::login::{check_password_hash, hash_password};
 use crate::{
     AuthorizationRequest, AuthorizeError, IdTokenClaims, Issuer, Lifetimes, LoginSession,
@@ -230,7 +229,7 @@ impl OidcService {
 
     /// Checks that the store answers, for readiness probes.
     pub async fn ready(&self) -> Result<(), OidcError> {
-        or_if_corrupt(self.inner.store.ping().await, || Ok(()))
+        Ok(self.inner.store.ping().await?)
     }
 }
 

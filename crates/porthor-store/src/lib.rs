@@ -63,6 +63,7 @@ use porthor_models::{
 };
 
 pub use key::EncryptionKey;
+pub use redis_backend::redact_redis_url;
 
 use cipher::Cipher;
 use keyspace::EncryptedKeyspace;
@@ -117,7 +118,7 @@ impl fmt::Debug for Backend {
             Backend::Memory => f.write_str("Memory"),
             Backend::Redis { url, pool_size } => f
                 .debug_struct("Redis")
-                .field("url", &redis_backend::redact(url))
+                .field("url", &redact_redis_url(url))
                 .field("pool_size", pool_size)
                 .finish(),
         }

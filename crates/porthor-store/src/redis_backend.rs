@@ -66,7 +66,7 @@ impl RedisBackend {
     /// Builds the pool and sends one `PING`, so that a wrong URL or an
     /// unreachable server stops the process at startup, not at first login.
     pub(crate) async fn open(url: &str, pool_size: usize) -> Result<Self, Error> {
-        let shown = redact(url);
+        let shown = redact_redis_url(url);
         if pool_size == 0 {
             return Err(Error::InvalidPoolSize);
         }
@@ -208,7 +208,7 @@ fn glob_escape(literal: &str) -> String {
 }
 
 /// The URL with any password replaced, safe for logs and error messages.
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact_redis_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
@@ -236,14 +236,17 @@ mod tests {
     #[test]
     fn redact_hides_passwords() {
         assert_eq!(
-            redact("redis://user:hunter2@redis.internal:6379/0"),
+            redact_redis_url("redis://user:hunter2@redis.internal:6379/0"),
             "redis://user:redacted@redis.internal:6379/0"
         );
-        assert_eq!(redact("redis://:hunter2@h/1"), "redis://:redacted@h/1");
         assert_eq!(
-            redact("redis://127.0.0.1:6390/0"),
+            redact_redis_url("redis://:hunter2@h/1"),
+            "redis://:redacted@h/1"
+        );
+        assert_eq!(
+            redact_redis_url("redis://127.0.0.1:6390/0"),
             "redis://127.0.0.1:6390/0"
         );
-        assert_eq!(redact("hunter2 not a url"), "<unparseable>");
+        assert_eq!(redact_redis_url("hunter2 not a url"), "<unparseable>");
     }
 }

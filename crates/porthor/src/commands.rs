@@ -13,7 +13,7 @@ use porthor_server::{Server, ServerConfig};
 use porthor_store::Store;
 
 use crate::cli::{ConfigArgs, ServeArgs};
-use crate::config::{self, Config, redact_redis_url, resolve};
+use crate::config::{self, Config, resolve};
 use crate::settings::{self, Loaded, Settings};
 use crate::{demo, logging};
 
@@ -128,7 +128,7 @@ fn redacted(loaded: &Loaded) -> Settings {
     let mut settings = loaded.settings.clone();
     if let Some(store) = &mut settings.store {
         if let Some(url) = &mut store.redis_url {
-            *url = redact_redis_url(url);
+            *url = porthor_store::redact_redis_url(url);
         }
         if let Some(path) = &mut store.encryption_key_file {
             *path = resolve(base_dir, path);

@@ -366,30 +366,19 @@ fn store(
 /// Checks what can be checked of a Redis URL without connecting; the store
 /// checks the rest when it opens. Errors never echo a password.
 fn check_redis_url(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text)
-        .map_err(|error| format!("{} is not a URL: {error}", redact_redis_url(text)))?;
+    let url = url::Url::parse(text).map_err(|error| {
+        format!(
+            "{} is not a URL: {error}",
+            porthor_store::redact_redis_url(text)
+        )
+    })?;
     match url.scheme() {
         "redis" | "redis+unix" | "unix" => Ok(text.to_owned()),
         "rediss" => Err("TLS (rediss://) is not supported".to_owned()),
         other => Err(format!(
             "{} has scheme {other:?}; expected redis:// or redis+unix://",
-            redact_redis_url(text)
+            porthor_store::redact_redis_url(text)
         )),
-    }
-}
-
-/// The URL with any password replaced, for showing; unparseable text is
-/// not shown at all, as it may hold one.
-pub fn redact_redis_url(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                // Cannot fail: a URL with a password can have one.
-                let _ = url.set_password(Some("redacted"));
-            }
-            url.into()
-        }
-        Err(_) => "<unparseable url>".to_owned(),
     }
 }
 
