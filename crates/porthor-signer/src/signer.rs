@@ -2,15 +2,17 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use porthor_models::Jwks;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::boxed;
-use crate::key::{self, LoadedKey};
+use crate::key::{self, LoadedKey, SigningKey};
 use crate::{SignerError, SigningAlgorithm};
 
 /// Signs JWTs with one private key and verifies tokens signed by it or by any
@@ -18,9 +20,9 @@ use crate::{SignerError, SigningAlgorithm};
 pub struct Signer {
     algorithm: SigningAlgorithm,
     kid: String,
-    encoding: EncodingKey,
-    /// `{alg, kid, typ: "JWT"}`, built once.
-    header: Header,
+    signing: SigningKey,
+    /// The base64url JOSE header `{typ: "JWT", alg, kid}`, encoded once.
+    header: String,
     /// The current key first, then previous keys; looked up by `kid`.
     verifiers: Vec<Verifier>,
     /// Mirrors `verifiers`, in the same order.
@@ -71,15 +73,16 @@ impl Signer {
         let kid = key.jwk.kid.clone();
         let mut header = Header::new(key.algorithm.jwt_algorithm());
         header.kid = Some(kid.clone());
+        let header = serde_json::to_vec(&header).map_err(|e| SignerError::Sign(boxed(e)))?;
         Ok(Signer {
             algorithm: key.algorithm,
             kid,
-            header,
+            header: URL_SAFE_NO_PAD.encode(header),
             verifiers: vec![Verifier::new(&key)],
             jwks: Jwks {
                 keys: vec![key.jwk.clone()],
             },
-            encoding: key.encoding,
+            signing: key.signing,
         })
     }
 
@@ -121,10 +124,22 @@ impl Signer {
 
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ: "JWT"}`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, SignerError> {
-        // Note: jsonwebtoken's aws-lc provider rebuilds the aws-lc key pair
-        // from `encoding`'s DER on every call; see the crate docs.
-        jsonwebtoken::encode(&self.header, claims, &self.encoding)
-            .map_err(|e| SignerError::Sign(boxed(e)))
+        // The compact serialization (RFC 7515 7.1) is built here rather than
+        // by jsonwebtoken::encode so that the key stays parsed between calls
+        // (see the `key` module); jsonwebtoken still checks every signature
+        // shape at load (the self test) and does all verification.
+        let claims = serde_json::to_vec(claims).map_err(|e| SignerError::Sign(boxed(e)))?;
+        let mut token = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 360);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        let mut signature = String::with_capacity(344);
+        self.signing
+            .sign_into(token.as_bytes(), &mut signature)
+            .map_err(|e| SignerError::Sign(boxed(e)))?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
     }
 
     /// Verifies a token signed by any published key and returns its claims.
