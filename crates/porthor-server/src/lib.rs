@@ -178,21 +178,35 @@ impl AppState {
 
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
+    // Resources rather than bare routes, so that a known path with the wrong
+    // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
         web::scope(&base)
-            .route(DISCOVERY_PATH, web::get().to(wellknown::discovery))
-            .route(JWKS_PATH, web::get().to(wellknown::jwks))
-            .route(AUTHORIZATION_PATH, web::get().to(authorize::get))
-            .route(AUTHORIZATION_PATH, web::post().to(authorize::post))
-            .route(TOKEN_PATH, web::post().to(token::token))
-            .route(USERINFO_PATH, web::get().to(token::userinfo))
-            .route(USERINFO_PATH, web::post().to(token::userinfo))
-            .route(login::LOGIN_PATH, web::get().to(login::login_form))
-            .route(login::LOGIN_PATH, web::post().to(login::login))
-            .route(login::LOGOUT_PATH, web::get().to(login::logout_form))
-            .route(login::LOGOUT_PATH, web::post().to(login::logout))
-            .route("/health", web::get().to(wellknown::health))
-            .route("/ready", web::get().to(wellknown::ready)),
+            .service(web::resource(DISCOVERY_PATH).get(wellknown::discovery))
+            .service(web::resource(JWKS_PATH).get(wellknown::jwks))
+            .service(
+                web::resource(AUTHORIZATION_PATH)
+                    .get(authorize::get)
+                    .post(authorize::post),
+            )
+            .service(web::resource(TOKEN_PATH).post(token::token))
+            .service(
+                web::resource(USERINFO_PATH)
+                    .get(token::userinfo)
+                    .post(token::userinfo),
+            )
+            .service(
+                web::resource(login::LOGIN_PATH)
+                    .get(login::login_form)
+                    .post(login::login),
+            )
+            .service(
+                web::resource(login::LOGOUT_PATH)
+                    .get(login::logout_form)
+                    .post(login::logout),
+            )
+            .service(web::resource("/health").get(wellknown::health))
+            .service(web::resource("/ready").get(wellknown::ready)),
     );
 }
 

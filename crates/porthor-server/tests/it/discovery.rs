@@ -131,3 +131,21 @@ async fn issuer_with_path_and_trailing_slash() {
         .unwrap();
     assert_eq!(outside.status(), StatusCode::NOT_FOUND);
 }
+
+/// A known path with the wrong method is 405, not 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_method_is_405() {
+    let h = Harness::start(Backend::Memory).await;
+    assert_eq!(
+        h.get("/auth/openid/token").await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let response = h
+        .http
+        .post(h.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(h.get("/no/such/path").await.status(), StatusCode::NOT_FOUND);
+}
