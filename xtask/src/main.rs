@@ -2,14 +2,16 @@
 //!
 //! `cargo xtask ci` is exactly what CI runs; `cargo xtask test` runs the
 //! workspace's tests against a throwaway `redis-server`; `cargo xtask lint`
-//! checks formatting and runs clippy. Each task is a plain function over
-//! [`std::process::Command`], so adding one (say `bench`) means adding a
-//! [`Task`] variant and a function.
+//! checks formatting and runs clippy; `cargo xtask bench` load-tests a
+//! release build end to end. Each task is a plain function (mostly over
+//! [`std::process::Command`]), so adding one means adding a [`Task`] variant
+//! and a function.
 #![allow(
     clippy::print_stderr,
     reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
 )]
 
+mod bench;
 mod process;
 mod redis;
 mod testing;
@@ -45,6 +47,21 @@ enum Task {
     Lint,
     /// Run exactly what CI runs: `lint`, then `test`.
     Ci,
+    /// Load-test a release build end to end and report throughput, latency,
+    /// CPU and memory.
+    ///
+    /// Builds `porthor` in release mode, starts a throwaway redis-server and
+    /// `porthor serve` on loopback (RUST_LOG=warn), logs 64 users in through
+    /// the login form, and drives full authorization-code flows (authorize
+    /// with the session cookie, token with client_secret_basic, userinfo),
+    /// checking every status and the ID token's signature, state and nonce.
+    /// Runs at each concurrency for Redis + RS256, Redis + ES256 and the
+    /// memory store + RS256, and also measures the key's signing cost,
+    /// discovery + JWKS requests/s and logins/s. Prints a table and writes
+    /// target/bench/results.json (results-quick.json with --quick). Fails on
+    /// any error, never on speed. The load generator is xtask itself, built
+    /// in release mode alongside porthor and re-run from there.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +76,40 @@ struct TestArgs {
     /// Example: `cargo xtask test -- -p porthor-models`.
     #[arg(last = true, value_name = "RUNNER_ARGS")]
     runner_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// A smoke run of about five seconds of load (what CI runs): every step
+    /// and configuration once, briefly. Fails if any error occurred.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per concurrency level (default 10; 0.7 with --quick).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Concurrency levels: virtual users, each with its own keep-alive
+    /// connection.
+    #[arg(
+        long,
+        value_name = "C,...",
+        value_delimiter = ',',
+        default_value = "1,16,64"
+    )]
+    concurrency: Vec<usize>,
+    /// The most flows started per level, whatever the duration.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_flows: u64,
+    /// Threads of the load generator (it shares the machine with the
+    /// server, so keep it small).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    client_threads: usize,
+    /// Extra environment for `porthor serve`, e.g. to try allocator
+    /// settings (repeatable; recorded in the results).
+    #[arg(long, value_name = "NAME=VALUE")]
+    server_env: Vec<String>,
+    /// Use the existing release builds instead of building them.
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +131,7 @@ fn run_task(task: &Task) -> Result<()> {
             lint()?;
             test(&[])
         }
+        Task::Bench(args) => bench::bench(args),
     }
 }
 

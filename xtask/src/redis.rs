@@ -65,6 +65,11 @@ impl Redis {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The port the server listens on (loopback).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,0 +1,702 @@
+//! The `bench` task: end-to-end load on a release build of `porthor serve`.
+//!
+//! For each configuration (Redis + RS256, Redis + ES256, memory + RS256) it
+//! starts a throwaway `redis-server` where needed and a server on a free
+//! loopback port, logs the users in through the real login form, and drives
+//! full authorization-code flows (authorize, token, userinfo, every answer
+//! checked) at each concurrency from the generator in [`load`]. Around each
+//! phase it reads the server's (and Redis's, and its own) CPU time and the
+//! server's RSS from `/proc`, and it measures the configured key's signing
+//! cost in-process, so that server CPU per flow can be compared with it.
+//! Discovery + JWKS requests/s and logins/s complete the picture.
+//!
+//! Results go to stdout as a table and to `target/bench/results.json`
+//! (`results-quick.json` for `--quick`, the 5-second smoke run CI uses).
+//! Any error (an unexpected status, a missing code, a bad state, nonce or
+//! signature, a transport failure) makes the task fail; speed never does.
+
+mod flows;
+mod http;
+mod load;
+mod procfs;
+mod redis_stats;
+mod report;
+mod server;
+mod stats;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use porthor_signer::Signer;
+use serde::Serialize;
+use tokio::runtime::Runtime;
+
+use self::load::{Bounds, Outcome, Work};
+use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settings, Signing};
+use self::server::{CLIENT_ID, Credentials, REDIRECT_URI, Setup, Store};
+use crate::BenchArgs;
+use crate::process::{cargo, run, step, target_dir, workspace_root};
+use crate::redis::Redis;
+
+/// Users logged in before the load (and so sessions the flows spread over).
+const USERS: usize = 64;
+
+/// Concurrent logins, for the sessions and for the logins/s phase: argon2id
+/// is CPU-bound, so more than the cores would only queue.
+fn login_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(2, 4)
+}
+
+/// Which store a configuration uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Redis,
+    Memory,
+}
+
+/// What to run against one server configuration.
+#[derive(Debug, Clone, PartialEq)]
+struct ConfigPlan {
+    name: &'static str,
+    store: StoreKind,
+    alg: &'static str,
+    users: usize,
+    /// Unmeasured flows before the levels.
+    warmup: Duration,
+    levels: Vec<usize>,
+    level: Duration,
+    well_known: Option<Duration>,
+    logins: Option<Duration>,
+    signing: Duration,
+}
+
+/// The whole run, from the command line.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    quick: bool,
+    level: Duration,
+    concurrency: Vec<usize>,
+    max_flows: u64,
+    client_threads: usize,
+    /// Extra environment for the server.
+    server_env: Vec<(String, String)>,
+    configs: Vec<ConfigPlan>,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Result<Self> {
+        let mut concurrency = args.concurrency.clone();
+        concurrency.retain(|&c| c > 0);
+        if concurrency.is_empty() {
+            bail!("--concurrency needs at least one level above zero");
+        }
+        let default_level = if args.quick { 0.7 } else { 10.0 };
+        let seconds = args.duration.unwrap_or(default_level);
+        if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+            bail!("--duration must be between 0 and 3600 seconds");
+        }
+        let level = Duration::from_secs_f64(seconds);
+        let top = concurrency.iter().copied().max().unwrap_or(1);
+        let full = |name, store, alg| ConfigPlan {
+            name,
+            store,
+            alg,
+            users: USERS,
+            warmup: Duration::from_secs(1),
+            levels: concurrency.clone(),
+            level,
+            well_known: Some(level),
+            logins: Some(Duration::from_secs(2)),
+            signing: Duration::from_secs(1),
+        };
+        let configs = if args.quick {
+            // About five seconds of load in all: the primary configuration
+            // in full, the others at the top concurrency only.
+            let brief = |name, store, alg| ConfigPlan {
+                users: 16,
+                warmup: Duration::ZERO,
+                levels: vec![top],
+                level: level.mul_f64(0.7),
+                well_known: None,
+                logins: None,
+                signing: Duration::from_millis(200),
+                ..full(name, store, alg)
+            };
+            vec![
+                ConfigPlan {
+                    warmup: Duration::from_millis(300),
+                    well_known: Some(Duration::from_millis(300)),
+                    logins: Some(Duration::from_millis(500)),
+                    signing: Duration::from_millis(200),
+                    ..full("redis-rs256", StoreKind::Redis, "RS256")
+                },
+                brief("redis-es256", StoreKind::Redis, "ES256"),
+                brief("memory-rs256", StoreKind::Memory, "RS256"),
+            ]
+        } else {
+            vec![
+                full("redis-rs256", StoreKind::Redis, "RS256"),
+                full("redis-es256", StoreKind::Redis, "ES256"),
+                full("memory-rs256", StoreKind::Memory, "RS256"),
+            ]
+        };
+        Ok(Self {
+            quick: args.quick,
+            level,
+            concurrency,
+            max_flows: args.max_flows,
+            client_threads: args.client_threads.max(1),
+            server_env: args
+                .server_env
+                .iter()
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, value)) if !name.is_empty() => {
+                        Ok((name.to_owned(), value.to_owned()))
+                    }
+                    _ => bail!("--server-env takes NAME=VALUE, not {pair:?}"),
+                })
+                .collect::<Result<_>>()?,
+            configs,
+        })
+    }
+}
+
+/// Runs the bench as `args` says.
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    let plan = Plan::new(args)?;
+    let target_dir = target_dir().context("could not find cargo's target directory")?;
+    let out = target_dir.join("bench");
+    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
+    if !args.no_build {
+        step("build", || {
+            run(cargo().args(["build", "--release", "-p", "porthor", "-p", "xtask"]))
+        })?;
+    }
+    let release = target_dir.join("release");
+    if cfg!(debug_assertions) {
+        // hyper's and tokio's generic code is compiled into this crate, at
+        // this crate's opt-level: unoptimised, the generator would take
+        // about 40% more CPU from the server it shares the machine with.
+        let optimised = release.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+        if optimised.is_file() {
+            let mut command = Command::new(optimised);
+            command.args(std::env::args_os().skip(1));
+            if !args.no_build {
+                command.arg("--no-build");
+            }
+            return run(&mut command);
+        }
+        eprintln!("warning: no optimised xtask build; the load generator runs unoptimised");
+    }
+    let porthor = release.join("porthor");
+    if !porthor.is_file() {
+        bail!("{} is missing; run without --no-build", porthor.display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(plan.client_threads)
+        .enable_all()
+        .build()
+        .context("could not start the load generator's runtime")?;
+    let ticks = procfs::clock_ticks_per_second();
+    let credentials = Credentials::generate(&porthor)?;
+
+    let mut configs = Vec::new();
+    for config in &plan.configs {
+        let mut result = None;
+        step(&format!("bench {}", config.name), || {
+            let bench = ConfigBench {
+                plan: &plan,
+                config,
+                runtime: &runtime,
+                porthor: &porthor,
+                target_dir: &target_dir,
+                credentials: &credentials,
+                env: &plan.server_env,
+                ticks,
+            };
+            result = Some(bench.run()?);
+            Ok(())
+        })?;
+        configs.extend(result);
+    }
+
+    let total_errors = configs.iter().map(|c| c.errors).sum();
+    let report = Report {
+        quick: plan.quick,
+        timestamp: report::command_line(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
+            .unwrap_or_default(),
+        git_commit: report::command_line(
+            Command::new("git")
+                .args(["rev-parse", "--short", "HEAD"])
+                .current_dir(workspace_root()),
+        ),
+        machine: Machine::detect(ticks),
+        settings: Settings {
+            seconds_per_level: plan.level.as_secs_f64(),
+            concurrency: plan.concurrency.clone(),
+            max_flows_per_level: plan.max_flows,
+            client_threads: plan.client_threads,
+            server_workers: "one per core (unset)",
+            server_rust_log: "warn",
+            server_env: args.server_env.clone(),
+        },
+        targets: report::check_targets(&configs, total_errors),
+        configs,
+        total_errors,
+    };
+    report.print_table();
+    let file = out.join(if plan.quick {
+        "results-quick.json"
+    } else {
+        "results.json"
+    });
+    report.write(&file)?;
+    eprintln!("results written to {}", file.display());
+    if total_errors > 0 {
+        bail!("{total_errors} error(s) during the bench; see the table above");
+    }
+    Ok(())
+}
+
+/// One configuration's run.
+struct ConfigBench<'a> {
+    plan: &'a Plan,
+    config: &'a ConfigPlan,
+    runtime: &'a Runtime,
+    porthor: &'a Path,
+    target_dir: &'a Path,
+    credentials: &'a Credentials,
+    env: &'a [(String, String)],
+    ticks: u64,
+}
+
+impl ConfigBench<'_> {
+    fn run(&self) -> Result<ConfigResult> {
+        let config = self.config;
+        let redis = match config.store {
+            StoreKind::Redis => Some(Redis::start(self.target_dir)?),
+            StoreKind::Memory => None,
+        };
+        let setup = Setup {
+            porthor: self.porthor,
+            dir: self.target_dir.join("bench").join(config.name),
+            alg: config.alg,
+            store: redis
+                .as_ref()
+                .map_or(Store::Memory, |redis| Store::Redis(redis.url())),
+            users: config.users,
+            credentials: self.credentials,
+            env: self.env,
+        };
+        let pem = setup.keys()?;
+        let signer = Arc::new(Signer::from_pem(&pem).context("could not load the new key")?);
+        let signing = signing_cost(&signer, config.signing)?;
+        eprintln!(
+            "{}: {:.0} signs/s on one core",
+            config.alg, signing.signs_per_sec
+        );
+
+        let mut server = setup.start()?;
+        let pid = server.pid();
+        let address = server.address;
+        let startup_mib = rss_mib(pid, "VmRSS");
+        let sessions = self.runtime.block_on(load::log_in_all(
+            address,
+            config.users,
+            &self.credentials.password,
+            login_concurrency(),
+        ))?;
+        std::thread::sleep(Duration::from_millis(200));
+        let rss = Rss {
+            startup_mib,
+            idle_mib: rss_mib(pid, "VmRSS"),
+            peak_after_logins_mib: rss_mib(pid, "VmHWM"),
+        };
+        eprintln!(
+            "server pid {pid} on {address}: {} users logged in",
+            sessions.len()
+        );
+
+        let target = Arc::new(flows::Target::new(
+            address,
+            CLIENT_ID,
+            &self.credentials.client_secret,
+            REDIRECT_URI,
+            Arc::clone(&signer),
+        ));
+        let flows = Arc::new(Work::Flows {
+            target,
+            sessions: Arc::new(sessions),
+        });
+        let probe = Probe {
+            server: pid,
+            redis: redis.as_ref().map(Redis::pid),
+            ticks: self.ticks,
+        };
+        let mut errors = 0;
+        let mut samples = Vec::new();
+        let mut keep = |outcome: &Outcome| {
+            errors += outcome.errors;
+            for sample in &outcome.error_samples {
+                if samples.len() < 5 {
+                    samples.push(sample.clone());
+                }
+            }
+        };
+
+        let top = config.levels.iter().copied().max().unwrap_or(1);
+        let warmup = if config.warmup.is_zero() {
+            None
+        } else {
+            let outcome = self.phase(address, &flows, top, config.warmup)?;
+            keep(&outcome);
+            Some(rate(&outcome, top))
+        };
+        let redis_port = redis.as_ref().map(Redis::port);
+        let mut levels = Vec::new();
+        for &concurrency in &config.levels {
+            let peak_reset = procfs::reset_peak_rss(pid);
+            let commands_before =
+                redis_port.and_then(|port| redis_stats::commands_served(port).ok());
+            let before = probe.sample();
+            let outcome = self.phase(address, &flows, concurrency, config.level)?;
+            let usage = probe.sample().since(&before, probe.ticks);
+            let commands = redis_port
+                .and_then(|port| redis_stats::commands_served(port).ok())
+                .zip(commands_before)
+                .and_then(|(after, before)| after.checked_sub(before));
+            keep(&outcome);
+            let mut level = level_result(&outcome, concurrency, &usage, signing, pid, peak_reset);
+            level.redis_commands_per_flow = commands
+                .filter(|_| outcome.ok > 0)
+                .map(|commands| commands as f64 / outcome.ok as f64);
+            eprintln!(
+                "C={concurrency}: {:.1} flows/s, p99 {:.2} ms, {} errors",
+                level.flows_per_sec, level.flow.p99_ms, level.errors
+            );
+            levels.push(level);
+        }
+        let discovery_jwks = match config.well_known {
+            Some(duration) => {
+                let outcome = self.phase(address, &Arc::new(Work::WellKnown), 16, duration)?;
+                keep(&outcome);
+                Some(rate(&outcome, 16))
+            }
+            None => None,
+        };
+        let logins = match config.logins {
+            Some(duration) => {
+                let work = Arc::new(Work::Logins {
+                    password: self.credentials.password.clone(),
+                    users: config.users,
+                });
+                let outcome = self.phase(address, &work, login_concurrency(), duration)?;
+                keep(&outcome);
+                Some(rate(&outcome, login_concurrency()))
+            }
+            None => None,
+        };
+        if !server.is_running() {
+            bail!(
+                "porthor serve died during the bench; see {}",
+                setup.dir.join("porthor.log").display()
+            );
+        }
+        drop(server);
+        drop(redis);
+        Ok(ConfigResult {
+            name: config.name.to_owned(),
+            store: match config.store {
+                StoreKind::Redis => "redis",
+                StoreKind::Memory => "memory",
+            },
+            alg: config.alg.to_owned(),
+            users: config.users,
+            signing,
+            rss,
+            warmup,
+            levels,
+            discovery_jwks,
+            logins,
+            errors,
+            error_samples: samples,
+        })
+    }
+
+    fn phase(
+        &self,
+        address: SocketAddr,
+        work: &Arc<Work>,
+        concurrency: usize,
+        duration: Duration,
+    ) -> Result<Outcome> {
+        let bounds = Bounds {
+            concurrency,
+            duration,
+            max_operations: self.plan.max_flows,
+        };
+        self.runtime
+            .block_on(load::run(address, Arc::clone(work), bounds))
+    }
+}
+
+/// Where CPU time is read from around a phase.
+struct Probe {
+    server: u32,
+    redis: Option<u32>,
+    ticks: u64,
+}
+
+/// CPU ticks used so far by the server, Redis and this process.
+struct CpuSample {
+    at: Instant,
+    server: Option<u64>,
+    redis: Option<u64>,
+    client: Option<u64>,
+}
+
+/// CPU seconds used during a phase.
+struct Usage {
+    wall: f64,
+    server: Option<f64>,
+    redis: Option<f64>,
+    client: Option<f64>,
+}
+
+impl Probe {
+    fn sample(&self) -> CpuSample {
+        CpuSample {
+            at: Instant::now(),
+            server: procfs::cpu_ticks(Some(self.server)).ok(),
+            redis: self.redis.and_then(|pid| procfs::cpu_ticks(Some(pid)).ok()),
+            client: procfs::cpu_ticks(None).ok(),
+        }
+    }
+}
+
+impl CpuSample {
+    /// `self` (later) minus `before`, in seconds; `ticks` per second.
+    fn since(&self, before: &CpuSample, ticks: u64) -> Usage {
+        let seconds = |after: Option<u64>, before: Option<u64>| {
+            Some(after?.checked_sub(before?)? as f64 / ticks as f64)
+        };
+        Usage {
+            wall: self.at.duration_since(before.at).as_secs_f64(),
+            server: seconds(self.server, before.server),
+            redis: seconds(self.redis, before.redis),
+            client: seconds(self.client, before.client),
+        }
+    }
+}
+
+/// One level's figures.
+fn level_result(
+    outcome: &Outcome,
+    concurrency: usize,
+    usage: &Usage,
+    signing: Signing,
+    pid: u32,
+    peak_reset: bool,
+) -> LevelResult {
+    let per_flow_ms = |seconds: Option<f64>| {
+        let seconds = seconds?;
+        (outcome.ok > 0).then(|| seconds * 1000.0 / outcome.ok as f64)
+    };
+    let server_cpu_ms_per_flow = per_flow_ms(usage.server);
+    let steps = outcome.steps.unwrap_or_default();
+    LevelResult {
+        concurrency,
+        seconds: outcome.elapsed.as_secs_f64(),
+        flows: outcome.ok,
+        flows_per_sec: outcome.rate(),
+        errors: outcome.errors,
+        connections: outcome.connects,
+        authorize: steps.authorize,
+        token: steps.token,
+        userinfo: steps.userinfo,
+        flow: steps.flow,
+        server_cpu_ms_per_flow,
+        server_cpu_to_sign_ratio: server_cpu_ms_per_flow
+            .map(|ms| ms * 1000.0 / signing.micros_per_sign),
+        server_cores: usage
+            .server
+            .filter(|_| usage.wall > 0.0)
+            .map(|s| s / usage.wall),
+        redis_cpu_ms_per_flow: per_flow_ms(usage.redis),
+        redis_commands_per_flow: None,
+        client_cpu_ms_per_flow: per_flow_ms(usage.client),
+        server_peak_rss_mib: rss_mib(pid, "VmHWM"),
+        peak_rss_is_per_level: peak_reset,
+    }
+}
+
+fn rate(outcome: &Outcome, concurrency: usize) -> Rate {
+    Rate {
+        concurrency,
+        seconds: outcome.elapsed.as_secs_f64(),
+        count: outcome.ok,
+        per_sec: outcome.rate(),
+        errors: outcome.errors,
+    }
+}
+
+/// A memory figure of `pid` in MiB.
+fn rss_mib(pid: u32, key: &str) -> Option<f64> {
+    procfs::memory_kib(pid, key)
+        .ok()
+        .map(|kib| kib as f64 / 1024.0)
+}
+
+/// Claims shaped like the ID tokens the server signs.
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    auth_time: u64,
+    jti: &'a str,
+    nonce: &'a str,
+    sub: &'a str,
+    name: &'a str,
+    preferred_username: &'a str,
+    email: &'a str,
+}
+
+/// Signatures per second on this thread through `Signer::sign`, over about
+/// `duration`.
+fn signing_cost(signer: &Signer, duration: Duration) -> Result<Signing> {
+    let claims = IdTokenClaims {
+        iss: "http://127.0.0.1:40000",
+        aud: CLIENT_ID,
+        exp: 4_000_003_600,
+        iat: 4_000_000_000,
+        auth_time: 3_999_999_990,
+        jti: "ilim2LIPvwNt5vQV29qfCw",
+        nonce: "5c0ffee15bad1dea",
+        sub: "user00",
+        name: "Bench User 00",
+        preferred_username: "user00",
+        email: "user00@example.invalid",
+    };
+    // One unmeasured signature: lazy initialisation stays out of the figure.
+    signer.sign(&claims)?;
+    let started = Instant::now();
+    let mut signs = 0u64;
+    while started.elapsed() < duration || signs == 0 {
+        std::hint::black_box(signer.sign(std::hint::black_box(&claims))?);
+        signs += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let signs_per_sec = signs as f64 / seconds;
+    Ok(Signing {
+        signs_per_sec,
+        micros_per_sign: 1e6 / signs_per_sec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::{Cli, Task};
+
+    fn parse(args: &[&str]) -> Result<Plan> {
+        let cli = Cli::try_parse_from(["xtask", "bench"].iter().chain(args))?;
+        let Task::Bench(args) = cli.task else {
+            bail!("parsed as {:?}", cli.task);
+        };
+        Plan::new(&args)
+    }
+
+    #[test]
+    fn the_full_run_covers_three_configurations_at_every_level() {
+        let plan = parse(&[]).unwrap();
+        assert!(!plan.quick);
+        assert_eq!(plan.concurrency, [1, 16, 64]);
+        let names: Vec<_> = plan.configs.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["redis-rs256", "redis-es256", "memory-rs256"]);
+        for config in &plan.configs {
+            assert_eq!(config.levels, [1, 16, 64]);
+            assert_eq!(config.level, Duration::from_secs(10));
+            assert_eq!(config.users, 64);
+            assert!(config.well_known.is_some() && config.logins.is_some());
+        }
+    }
+
+    #[test]
+    fn the_quick_run_is_about_five_seconds_of_load() {
+        let plan = parse(&["--quick"]).unwrap();
+        assert!(plan.quick);
+        let load: Duration = plan
+            .configs
+            .iter()
+            .map(|c| {
+                c.warmup
+                    + c.level * u32::try_from(c.levels.len()).unwrap()
+                    + c.well_known.unwrap_or_default()
+                    + c.logins.unwrap_or_default()
+                    + c.signing
+            })
+            .sum();
+        assert!(load <= Duration::from_millis(5200), "{load:?}");
+        assert_eq!(plan.configs[0].levels, [1, 16, 64]);
+        assert_eq!(plan.configs[0].users, 64);
+        assert_eq!(plan.configs.len(), 3);
+    }
+
+    #[test]
+    fn durations_and_levels_can_be_chosen() {
+        let plan = parse(&["--duration", "2.5", "--concurrency", "4,8"]).unwrap();
+        assert_eq!(plan.level, Duration::from_millis(2500));
+        assert_eq!(plan.configs[1].levels, [4, 8]);
+        assert!(parse(&["--duration", "0"]).is_err());
+        assert!(parse(&["--duration", "-1"]).is_err());
+        assert!(parse(&["--concurrency", "0"]).is_err());
+        let plan = parse(&["--server-env", "A=1", "--server-env", "B=x=y"]).unwrap();
+        assert_eq!(
+            plan.server_env,
+            [("A".into(), "1".into()), ("B".into(), "x=y".into())]
+        );
+        assert!(parse(&["--server-env", "novalue"]).is_err());
+    }
+
+    #[test]
+    fn cpu_usage_is_the_difference_in_seconds() {
+        let at = Instant::now();
+        let before = CpuSample {
+            at,
+            server: Some(100),
+            redis: None,
+            client: Some(10),
+        };
+        let after = CpuSample {
+            at: at + Duration::from_secs(2),
+            server: Some(250),
+            redis: Some(5),
+            client: Some(30),
+        };
+        let usage = after.since(&before, 100);
+        assert!((usage.wall - 2.0).abs() < 1e-9);
+        assert_eq!(usage.server, Some(1.5));
+        assert_eq!(usage.redis, None);
+        assert_eq!(usage.client, Some(0.2));
+    }
+
+    #[test]
+    fn signing_is_measured() {
+        let pem = porthor_signer::generate_pem(porthor_signer::SigningAlgorithm::Es256).unwrap();
+        let signer = Signer::from_pem(pem.as_bytes()).unwrap();
+        let cost = signing_cost(&signer, Duration::from_millis(20)).unwrap();
+        assert!(cost.signs_per_sec > 0.0);
+        assert!((cost.micros_per_sign * cost.signs_per_sec - 1e6).abs() < 1.0);
+    }
+}

@@ -1,0 +1,275 @@
+//! The load generator: `concurrency` virtual users, each a tokio task with
+//! its own keep-alive connection, repeating one kind of work until the
+//! phase's deadline or its operation budget runs out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::flows::{self, DISCOVERY_PATH, FlowTimes, JWKS_PATH, Session, Target};
+use super::http::Conn;
+use super::server::username;
+use super::stats::Latency;
+
+/// How many error messages a phase keeps to show.
+const ERROR_SAMPLES: usize = 5;
+
+/// What the virtual users of a phase do, over and over.
+#[derive(Debug)]
+pub enum Work {
+    /// Full flows; virtual user `i` uses session `i % sessions.len()`.
+    Flows {
+        target: Arc<Target>,
+        sessions: Arc<Vec<Session>>,
+    },
+    /// Discovery and JWKS requests, alternately.
+    WellKnown,
+    /// Logins through the form, cycling through `users` users.
+    Logins { password: String, users: usize },
+}
+
+/// The bounds of a phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub concurrency: usize,
+    pub duration: Duration,
+    /// Operations started at most, over all virtual users.
+    pub max_operations: u64,
+}
+
+/// What a phase did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Operations that succeeded (flows, requests or logins).
+    pub ok: u64,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    /// TCP connections opened (one per virtual user unless one broke).
+    pub connects: u64,
+    /// Wall time from the start until the last virtual user finished.
+    pub elapsed: Duration,
+    /// Per-step latencies of the successful flows (`Work::Flows` only).
+    pub steps: Option<Steps>,
+}
+
+/// Latencies of the successful flows of a phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steps {
+    pub authorize: Latency,
+    pub token: Latency,
+    pub userinfo: Latency,
+    pub flow: Latency,
+}
+
+impl Outcome {
+    /// Successful operations per second.
+    pub fn rate(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.ok as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One virtual user's share of an [`Outcome`].
+#[derive(Debug, Default)]
+struct UserOutcome {
+    ok: u64,
+    errors: u64,
+    error_samples: Vec<String>,
+    connects: u64,
+    times: Vec<FlowTimes>,
+}
+
+/// Runs `work` on `address` within `bounds`.
+pub async fn run(address: SocketAddr, work: Arc<Work>, bounds: Bounds) -> Result<Outcome> {
+    let started = Instant::now();
+    let deadline = started + bounds.duration;
+    let budget = Arc::new(AtomicU64::new(bounds.max_operations));
+    let users: Vec<_> = (0..bounds.concurrency)
+        .map(|index| {
+            let work = Arc::clone(&work);
+            let budget = Arc::clone(&budget);
+            tokio::spawn(virtual_user(
+                address,
+                work,
+                index,
+                bounds.concurrency,
+                deadline,
+                budget,
+            ))
+        })
+        .collect();
+    let mut outcome = Outcome::default();
+    let mut times = Vec::new();
+    for user in users {
+        let user = user.await.context("a virtual user panicked")?;
+        outcome.ok += user.ok;
+        outcome.errors += user.errors;
+        outcome.connects += user.connects;
+        for sample in user.error_samples {
+            if outcome.error_samples.len() < ERROR_SAMPLES {
+                outcome.error_samples.push(sample);
+            }
+        }
+        times.extend(user.times);
+    }
+    outcome.elapsed = started.elapsed();
+    if matches!(*work, Work::Flows { .. }) {
+        let step =
+            |f: fn(&FlowTimes) -> u32| Latency::of(&mut times.iter().map(f).collect::<Vec<_>>());
+        outcome.steps = Some(Steps {
+            authorize: step(|t| t.authorize),
+            token: step(|t| t.token),
+            userinfo: step(|t| t.userinfo),
+            flow: step(|t| t.flow),
+        });
+    }
+    Ok(outcome)
+}
+
+async fn virtual_user(
+    address: SocketAddr,
+    work: Arc<Work>,
+    index: usize,
+    concurrency: usize,
+    deadline: Instant,
+    budget: Arc<AtomicU64>,
+) -> UserOutcome {
+    let mut conn = Conn::new(address);
+    let mut outcome = UserOutcome::default();
+    let mut round = 0usize;
+    while Instant::now() < deadline && take_one(&budget) {
+        let result = match &*work {
+            Work::Flows { target, sessions } => {
+                let Some(session) = sessions.get(index % sessions.len().max(1)) else {
+                    outcome.errors += 1;
+                    outcome
+                        .error_samples
+                        .push("no logged-in session".to_owned());
+                    break;
+                };
+                flows::flow(&mut conn, target, session)
+                    .await
+                    .map(|times| outcome.times.push(times))
+            }
+            Work::WellKnown => {
+                let path = if round.is_multiple_of(2) {
+                    DISCOVERY_PATH
+                } else {
+                    JWKS_PATH
+                };
+                flows::get_ok(&mut conn, path).await
+            }
+            Work::Logins { password, users } => {
+                let user = username((index + round * concurrency) % (*users).max(1));
+                flows::login(&mut conn, &user, password).await.map(drop)
+            }
+        };
+        round += 1;
+        match result {
+            Ok(()) => outcome.ok += 1,
+            Err(error) => {
+                outcome.errors += 1;
+                if outcome.error_samples.len() < ERROR_SAMPLES {
+                    outcome.error_samples.push(format!("{error:#}"));
+                }
+                // Do not spin on a server that refuses connections.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    outcome.connects = conn.connects;
+    outcome
+}
+
+/// Takes one operation from the budget; false once it is spent.
+fn take_one(budget: &AtomicU64) -> bool {
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok()
+}
+
+/// Logs users `0..users` in through the form, `concurrency` at a time, and
+/// returns their sessions in order. Any failure is an error.
+pub async fn log_in_all(
+    address: SocketAddr,
+    users: usize,
+    password: &str,
+    concurrency: usize,
+) -> Result<Vec<Session>> {
+    let concurrency = concurrency.clamp(1, users.max(1));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|first| {
+            let password = password.to_owned();
+            tokio::spawn(async move {
+                let mut conn = Conn::new(address);
+                let mut sessions = Vec::new();
+                for n in (first..users).step_by(concurrency) {
+                    let user = username(n);
+                    let session = flows::login(&mut conn, &user, &password)
+                        .await
+                        .with_context(|| format!("could not log {user} in"))?;
+                    sessions.push((n, session));
+                }
+                anyhow::Ok(sessions)
+            })
+        })
+        .collect();
+    let mut sessions = Vec::with_capacity(users);
+    for task in tasks {
+        sessions.extend(task.await.context("a login task panicked")??);
+    }
+    sessions.sort_by_key(|(n, _)| *n);
+    if sessions.len() != users {
+        bail!("logged in {} users of {users}", sessions.len());
+    }
+    Ok(sessions.into_iter().map(|(_, session)| session).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_bounds_the_operations() {
+        let budget = AtomicU64::new(2);
+        assert!(take_one(&budget));
+        assert!(take_one(&budget));
+        assert!(!take_one(&budget));
+        assert!(!take_one(&budget));
+    }
+
+    #[test]
+    fn a_phase_against_nothing_counts_errors_and_ends() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let port = crate::redis::free_port().unwrap();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let bounds = Bounds {
+            concurrency: 2,
+            duration: Duration::from_secs(5),
+            max_operations: 6,
+        };
+        let outcome = runtime
+            .block_on(run(address, Arc::new(Work::WellKnown), bounds))
+            .unwrap();
+        assert_eq!(outcome.ok, 0);
+        assert_eq!(outcome.errors, 6);
+        assert!(
+            outcome.error_samples[0].contains("could not connect"),
+            "{:?}",
+            outcome.error_samples
+        );
+        assert!(outcome.steps.is_none());
+    }
+}
