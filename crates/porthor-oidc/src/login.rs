@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
-use argon2::{Argon2, PasswordVerifier as _};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
 use porthor_models::{RecordKey, SessionData, SessionToken, Timestamp};
 use zeroize::Zeroizing;
 
@@ -38,11 +38,18 @@ impl OidcService {
             .clone()
             .unwrap_or_else(|| Arc::clone(&self.inner.dummy_user));
         let password = Zeroizing::new(password.to_owned());
+        let permit = self
+            .inner
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|e| OidcError::Internal(e.into()))?;
         let matches = tokio::task::spawn_blocking(move || {
             verify_password(&checked.password_hash, password.as_bytes())
         })
         .await
         .map_err(|e| OidcError::Internal(e.into()))?;
+        drop(permit);
         let Some(user) = user.filter(|_| matches) else {
             tracing::info!(user = username, outcome = "refused", "login failed");
             return Err(OidcError::InvalidCredentials);
@@ -126,9 +133,46 @@ pub fn check_password_hash(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Argon2's working memory is allocated at least this large (in 1 KiB
+/// blocks): above glibc's largest dynamic mmap threshold (32 MiB), so every
+/// buffer is mapped fresh and unmapped when freed. At the usual 19 MiB,
+/// glibc raises its threshold after the first free and keeps later buffers in
+/// its heaps: a burst of logins left the process at ~500 MiB for good.
+const MIN_WORK_BLOCKS: usize = 33 * 1024;
+
+/// Checks `password` against a PHC Argon2 hash, in constant time.
 fn verify_password(hash: &str, password: &[u8]) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|hash| Argon2::default().verify_password(password, &hash).is_ok())
+    let Ok(hash) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(&hash),
+        hash.salt,
+        hash.hash,
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let mut memory = vec![argon2::Block::default(); params.block_count().max(MIN_WORK_BLOCKS)];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory)
+        .is_err()
+    {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub(crate) dummy_client_secret: ClientSecretHash,
     pub(crate) store: Arc<dyn AuthorizationStore>,
     pub(crate) signer: Signer,
+    /// Bounds concurrent Argon2 checks to the cores: each takes 19 MiB and a
+    /// core for tens of milliseconds, so more at once only adds memory and
+    /// latency, and a login flood cannot exhaust either.
+    pub(crate) password_checks: tokio::sync::Semaphore,
     metadata: ProviderMetadata,
 }
 
@@ -107,6 +111,9 @@ impl OidcService {
             store,
             signer,
             metadata,
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            ),
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -1,4 +1,11 @@
-//! The Redis backend: a deadpool of multiplexed connections.
+//! The Redis backend: deadpools of multiplexed connections, one per thread.
+//!
+//! A multiplexed connection's I/O runs as a task on the runtime that opened
+//! it. actix-web runs one single-threaded runtime per worker, so with one
+//! shared pool most commands crossed threads twice (request to the
+//! connection's task, reply back), which cost about as much CPU as the rest
+//! of the request. Each thread therefore gets its own pool, created on first
+//! use, whose connections live on that thread's runtime.
 
 use std::fmt;
 use std::time::Duration;
@@ -8,6 +15,7 @@ use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Object, Pool, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, cmd};
+use thread_local::ThreadLocal;
 use url::Url;
 
 use crate::Error;
@@ -57,7 +65,11 @@ impl managed::Manager for ConnectionManager {
 }
 
 pub(crate) struct RedisBackend {
-    pool: Pool<ConnectionManager>,
+    /// One pool per thread that has used the store.
+    pools: ThreadLocal<Pool<ConnectionManager>>,
+    /// What each pool's connections are opened with.
+    address: String,
+    pool_size: usize,
     /// The URL without its password, for messages.
     url: String,
 }
@@ -70,24 +82,20 @@ impl RedisBackend {
         if pool_size == 0 {
             return Err(Error::InvalidPoolSize);
         }
-        let connection = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let manager = deadpool_redis::Manager::new_with_config(url, connection).map_err(|e| {
-            Error::InvalidRedisUrl {
+        // Validates the URL now; each thread's pool parses it again.
+        new_pool(url, pool_size).map_err(|e| match e {
+            PoolError::Url(source) => Error::InvalidRedisUrl {
                 url: shown.clone(),
-                source: e.into(),
-            }
+                source: source.into(),
+            },
+            PoolError::Build(source) => Error::Pool(source.into()),
         })?;
-        let pool = Pool::builder(ConnectionManager(manager))
-            .max_size(pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
-            .create_timeout(Some(POOL_CREATE_TIMEOUT))
-            .recycle_timeout(Some(POOL_RECYCLE_TIMEOUT))
-            .build()
-            .map_err(|e| Error::Pool(e.into()))?;
-        let backend = Self { pool, url: shown };
+        let backend = Self {
+            pools: ThreadLocal::new(),
+            address: url.to_owned(),
+            pool_size,
+            url: shown,
+        };
         backend.ping().await.map_err(|source| Error::Unreachable {
             url: backend.url.clone(),
             source,
@@ -96,7 +104,10 @@ impl RedisBackend {
     }
 
     async fn connection(&self) -> Result<Object<ConnectionManager>, BackendError> {
-        Ok(self.pool.get().await?)
+        let pool = self
+            .pools
+            .get_or_try(|| new_pool(&self.address, self.pool_size))?;
+        Ok(pool.get().await?)
     }
 
     /// Runs one command on a pooled connection.
@@ -186,13 +197,39 @@ impl Backend for RedisBackend {
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = self.pool.status();
+        let connections: usize = self.pools.iter().map(|pool| pool.status().size).sum();
         f.debug_struct("RedisBackend")
             .field("url", &self.url)
-            .field("pool_size", &status.max_size)
-            .field("connections", &status.size)
+            .field("pool_size_per_thread", &self.pool_size)
+            .field("threads", &self.pools.iter().count())
+            .field("connections", &connections)
             .finish()
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PoolError {
+    #[error("invalid redis url")]
+    Url(#[source] RedisError),
+    #[error("cannot build the redis connection pool")]
+    Build(#[source] managed::BuildError),
+}
+
+/// A pool of up to `size` connections to `url`, opened on demand.
+fn new_pool(url: &str, size: usize) -> Result<Pool<ConnectionManager>, PoolError> {
+    let connection = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let manager =
+        deadpool_redis::Manager::new_with_config(url, connection).map_err(PoolError::Url)?;
+    Pool::builder(ConnectionManager(manager))
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+        .create_timeout(Some(POOL_CREATE_TIMEOUT))
+        .recycle_timeout(Some(POOL_RECYCLE_TIMEOUT))
+        .build()
+        .map_err(PoolError::Build)
 }
 
 /// Makes every character of `literal` match only itself in a Redis glob.
