@@ -3,6 +3,13 @@
 //! The key names the stored record and may appear in storage keys; the secret
 //! proves possession and is never stored, only its SHA-256 hash. A stolen copy
 //! of the store therefore cannot be replayed as credentials.
+//!
+//! Codes and access tokens are *linked* to the login session they were issued
+//! under: their key is the session's key followed by their own, so that the
+//! store can fetch a code or token together with its session in one round
+//! trip. The session key is an identifier, not a secret (the session cookie's
+//! secret never leaves the browser), and with public `sub` values it tells a
+//! client nothing it could not already correlate.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -18,6 +25,8 @@ const KEY_BYTES: usize = 16;
 const SECRET_BYTES: usize = 32;
 /// Unpadded base64url length of [`KEY_BYTES`].
 const KEY_LEN: usize = 22;
+/// A linked key: the session's key, then the record's own.
+const LINKED_KEY_LEN: usize = 2 * KEY_LEN;
 /// Unpadded base64url length of [`SECRET_BYTES`].
 const SECRET_LEN: usize = 43;
 
@@ -71,9 +80,24 @@ impl RecordKey {
         &self.0
     }
 
-    /// Parses a key as it appears in a credential.
+    /// Parses a key as it appears in a credential: plain or linked.
     pub fn parse(key: &str) -> Option<Self> {
-        is_base64url(key, KEY_LEN).then(|| Self(key.to_owned()))
+        (is_base64url(key, KEY_LEN) || is_base64url(key, LINKED_KEY_LEN))
+            .then(|| Self(key.to_owned()))
+    }
+
+    /// A fresh key linked to `session` (a plain key): `session` followed by
+    /// a random key. `None` if `session` is itself linked.
+    pub fn linked_to(session: &RecordKey) -> Option<Self> {
+        (session.0.len() == KEY_LEN).then(|| Self(format!("{}{}", session.0, Self::random().0)))
+    }
+
+    /// The session key a linked key starts with; `None` for a plain key.
+    pub fn session(&self) -> Option<RecordKey> {
+        self.0
+            .get(..KEY_LEN)
+            .filter(|_| self.0.len() == LINKED_KEY_LEN)
+            .map(|session| Self(session.to_owned()))
     }
 
     /// A fresh random key, also fit as a unique identifier such as a `jti`.
@@ -111,10 +135,20 @@ pub struct Credential<K> {
 impl<K: CredentialKind> Credential<K> {
     /// A fresh credential from the thread's CSPRNG (ChaCha, seeded by the OS).
     pub fn generate() -> Self {
+        Self::with_key(RecordKey::random())
+    }
+
+    /// A fresh credential whose key is linked to the login session `session`
+    /// (see the module docs). `None` if `session` is not a plain key.
+    pub fn generate_linked(session: &RecordKey) -> Option<Self> {
+        RecordKey::linked_to(session).map(Self::with_key)
+    }
+
+    fn with_key(key: RecordKey) -> Self {
         let mut secret = [0u8; SECRET_BYTES];
         rand::rng().fill_bytes(&mut secret);
         Self {
-            key: RecordKey::random(),
+            key,
             secret: URL_SAFE_NO_PAD.encode(secret),
             kind: PhantomData,
         }
@@ -286,5 +320,21 @@ mod tests {
         let back: SecretHash = serde_json::from_str(&json).unwrap();
         assert!(hash.verify(&back));
         assert!(serde_json::from_str::<SecretHash>("\"abc\"").is_err());
+    }
+
+    #[test]
+    fn linked_credentials_carry_their_session() {
+        let session = SessionToken::generate();
+        let code = AuthorizationCode::generate_linked(session.key()).unwrap();
+        assert_eq!(code.key().session().as_ref(), Some(session.key()));
+        let parsed = AuthorizationCode::parse(&code.expose()).unwrap();
+        assert_eq!(parsed.key(), code.key());
+        assert_eq!(parsed.key().session().as_ref(), Some(session.key()));
+        assert!(parsed.secret_hash().verify(&code.secret_hash()));
+        // A plain key has no session, and a linked key cannot be linked on.
+        assert_eq!(session.key().session(), None);
+        assert!(AccessToken::generate_linked(code.key()).is_none());
+        // Neither 22 nor 44 characters: refused.
+        assert!(RecordKey::parse(&code.key().as_str()[..33]).is_none());
     }
 }

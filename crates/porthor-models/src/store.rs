@@ -54,4 +54,35 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     fn access_tokens(&self) -> &dyn Keyspace<AccessTokenData>;
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Takes (reads and deletes) the code at `code` and reads the session
+    /// its key is linked to (see [`RecordKey::session`]); `None` for the
+    /// session of an unlinked key. Redemption needs both, so an
+    /// implementation should fetch them in one round trip; the two reads need
+    /// not be atomic together.
+    async fn take_code_with_session(
+        &self,
+        code: &RecordKey,
+    ) -> Result<(Option<Authorization>, Option<SessionData>), StoreError> {
+        let authorization = self.codes().take(code).await?;
+        let session = match code.session() {
+            Some(session) => self.sessions().get(&session).await?,
+            None => None,
+        };
+        Ok((authorization, session))
+    }
+
+    /// Reads the access token at `token` and the session its key is linked
+    /// to, like [`AuthorizationStore::take_code_with_session`].
+    async fn access_token_with_session(
+        &self,
+        token: &RecordKey,
+    ) -> Result<(Option<AccessTokenData>, Option<SessionData>), StoreError> {
+        let data = self.access_tokens().get(token).await?;
+        let session = match token.session() {
+            Some(session) => self.sessions().get(&session).await?,
+            None => None,
+        };
+        Ok((data, session))
+    }
 }

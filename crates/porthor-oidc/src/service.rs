@@ -168,7 +168,10 @@ impl OidcService {
         session: &LoginSession,
         now: Timestamp,
     ) -> Result<String, AuthorizeError> {
-        let code = AuthorizationCode::generate();
+        let Some(code) = AuthorizationCode::generate_linked(&session.key) else {
+            let error = OidcError::Internal("session key is not a plain record key".into());
+            return Err(self.error_redirect(request, error));
+        };
         let authorization = porthor_models::Authorization {
             secret_hash: code.secret_hash(),
             client_id: request.client_id.clone(),

@@ -127,8 +127,13 @@ impl OidcService {
             OidcError::InvalidGrant(reason)
         };
         let code = AuthorizationCode::parse(&code).map_err(|_| refuse("malformed code"))?;
-        let taken = or_if_corrupt(self.inner.store.codes().take(code.key()).await, || Ok(None))?;
-        let Some(authorization) = taken else {
+        // The code and its session in one round trip; a corrupt record (the
+        // code or the session) is logged and refused like a missing one.
+        let (authorization, session) = or_if_corrupt(
+            self.inner.store.take_code_with_session(code.key()).await,
+            || Ok((None, None)),
+        )?;
+        let Some(authorization) = authorization else {
             return Err(refuse(UNKNOWN_CODE));
         };
         if !authorization.secret_hash.verify(&code.secret_hash()) {
@@ -145,15 +150,13 @@ impl OidcService {
                 "redirect_uri does not match the authorization request",
             ));
         }
-        let session = or_if_corrupt(
-            self.inner
-                .store
-                .sessions()
-                .get(&authorization.session_key)
-                .await,
-            || Ok(None),
-        )?;
-        let Some(session) = session.filter(|session| session.expires_at > now) else {
+        // The session read is the one the code's key names; the record must
+        // agree (its storage key, and so its encryption, already bind it).
+        let linked = code
+            .key()
+            .session()
+            .is_some_and(|key| key == authorization.session_key);
+        let Some(session) = session.filter(|session| linked && session.expires_at > now) else {
             return Err(refuse("the login session has ended"));
         };
         let response = self.issue_token(&authorization, &session, now).await?;
@@ -194,7 +197,8 @@ impl OidcService {
             .sign(&claims)
             .map_err(|e| OidcError::Internal(e.into()))?;
 
-        let access_token = AccessToken::generate();
+        let access_token = AccessToken::generate_linked(&authorization.session_key)
+            .ok_or_else(|| OidcError::Internal("session key is not a plain record key".into()))?;
         let data = AccessTokenData {
             secret_hash: access_token.secret_hash(),
             client_id: authorization.client_id.clone(),
@@ -224,17 +228,21 @@ impl OidcService {
     pub async fn userinfo(&self, bearer: &str, now: Timestamp) -> Result<UserClaims, OidcError> {
         let token =
             AccessToken::parse(bearer).map_err(|_| OidcError::InvalidToken("malformed token"))?;
-        let data = or_if_corrupt(
-            self.inner.store.access_tokens().get(token.key()).await,
-            || Ok(None),
-        )?
-        .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
-        .ok_or(OidcError::InvalidToken("unknown or expired token"))?;
-        let session = or_if_corrupt(
-            self.inner.store.sessions().get(&data.session_key).await,
-            || Ok(None),
+        let (data, session) = or_if_corrupt(
+            self.inner
+                .store
+                .access_token_with_session(token.key())
+                .await,
+            || Ok((None, None)),
         )?;
-        if session.is_none_or(|session| session.expires_at <= now) {
+        let data = data
+            .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
+            .ok_or(OidcError::InvalidToken("unknown or expired token"))?;
+        let linked = token
+            .key()
+            .session()
+            .is_some_and(|key| key == data.session_key);
+        if !linked || session.is_none_or(|session| session.expires_at <= now) {
             return Err(OidcError::InvalidToken("the login session has ended"));
         }
         let user = self

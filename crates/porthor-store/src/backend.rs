@@ -13,6 +13,9 @@ use async_trait::async_trait;
 /// [`porthor_models::StoreError::Unavailable`].
 pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The values at two keys.
+pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// Stores `bytes` at `key` for `ttl` (never zero), replacing any value.
@@ -27,6 +30,11 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// Removes every key starting with `prefix` (taken literally); how many
     /// live values were removed.
     async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError>;
+    /// `take(first)` and `get(second)` in one round trip; not atomic as a
+    /// pair, only each on its own.
+    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError>;
+    /// `get` of two keys in one round trip.
+    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError>;
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), BackendError>;
 }

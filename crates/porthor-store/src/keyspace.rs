@@ -43,7 +43,7 @@ impl<T> EncryptedKeyspace<T> {
         }
     }
 
-    fn storage_key(&self, key: &RecordKey) -> String {
+    pub(crate) fn storage_key(&self, key: &RecordKey) -> String {
         let key = key.as_str();
         let mut storage_key = String::with_capacity(self.namespace.len() + key.len());
         storage_key.push_str(&self.namespace);
@@ -53,7 +53,11 @@ impl<T> EncryptedKeyspace<T> {
 }
 
 impl<T: DeserializeOwned> EncryptedKeyspace<T> {
-    fn open(&self, storage_key: String, sealed: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    pub(crate) fn open(
+        &self,
+        storage_key: String,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<T>, StoreError> {
         sealed
             .map(|sealed| {
                 self.cipher

@@ -59,7 +59,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use porthor_models::{
-    AccessTokenData, Authorization, AuthorizationStore, Keyspace, SessionData, StoreError,
+    AccessTokenData, Authorization, AuthorizationStore, Keyspace, RecordKey, SessionData,
+    StoreError,
 };
 
 pub use key::EncryptionKey;
@@ -245,6 +246,52 @@ impl AuthorizationStore for Store {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await.map_err(StoreError::Unavailable)
+    }
+
+    /// One round trip: a pipelined `GETDEL` and `GET` on Redis.
+    async fn take_code_with_session(
+        &self,
+        code: &RecordKey,
+    ) -> Result<(Option<Authorization>, Option<SessionData>), StoreError> {
+        let Some(session) = code.session() else {
+            return Ok((self.codes.take(code).await?, None));
+        };
+        let (code_key, session_key) = (
+            self.codes.storage_key(code),
+            self.sessions.storage_key(&session),
+        );
+        let (code_bytes, session_bytes) = self
+            .backend
+            .take_and_get(&code_key, &session_key)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok((
+            self.codes.open(code_key, code_bytes)?,
+            self.sessions.open(session_key, session_bytes)?,
+        ))
+    }
+
+    /// One round trip: an `MGET` on Redis.
+    async fn access_token_with_session(
+        &self,
+        token: &RecordKey,
+    ) -> Result<(Option<AccessTokenData>, Option<SessionData>), StoreError> {
+        let Some(session) = token.session() else {
+            return Ok((self.access_tokens.get(token).await?, None));
+        };
+        let (token_key, session_key) = (
+            self.access_tokens.storage_key(token),
+            self.sessions.storage_key(&session),
+        );
+        let (token_bytes, session_bytes) = self
+            .backend
+            .get_pair(&token_key, &session_key)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        Ok((
+            self.access_tokens.open(token_key, token_bytes)?,
+            self.sessions.open(session_key, session_bytes)?,
+        ))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Pair};
 
 /// Sweeping never runs more often than once per this many writes, so that a
 /// small store does not rescan itself on every insert.
@@ -115,6 +115,14 @@ impl Backend for MemoryBackend {
             false
         });
         Ok(removed)
+    }
+
+    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
+        Ok((self.take(first).await?, self.get(second).await?))
+    }
+
+    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
+        Ok((self.get(first).await?, self.get(second).await?))
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -14,12 +14,14 @@ use async_trait::async_trait;
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Object, Pool, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, cmd};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError, cmd,
+};
 use thread_local::ThreadLocal;
 use url::Url;
 
 use crate::Error;
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Pair};
 
 /// How long opening a TCP connection (and the handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -110,21 +112,21 @@ impl RedisBackend {
         Ok(pool.get().await?)
     }
 
-    /// Runs one command on a pooled connection.
+    /// Runs one command or pipeline on a pooled connection.
     ///
     /// A connection that failed beyond repair (Redis restarted, socket reset)
     /// is taken out of the pool rather than returned to it, and the command is
     /// retried once on a fresh connection. That retry is safe for every
-    /// command this backend sends: SET, GET, UNLINK and SCAN are idempotent,
-    /// and a GETDEL whose first reply was lost can only lose the record on the
-    /// retry, never hand it out twice.
-    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, BackendError> {
+    /// command this backend sends: SET, GET, MGET, UNLINK and SCAN are
+    /// idempotent, and a GETDEL whose first reply was lost can only lose the
+    /// record on the retry, never hand it out twice.
+    async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
         let mut connection = self.connection().await?;
-        match command.query_async(&mut *connection).await {
+        match request.send(&mut connection).await {
             Err(e) if e.is_unrecoverable_error() => {
                 drop(Object::take(connection));
                 let mut connection = self.connection().await?;
-                command.query_async(&mut *connection).await.map_err(|e| {
+                request.send(&mut connection).await.map_err(|e| {
                     if e.is_unrecoverable_error() {
                         drop(Object::take(connection));
                     }
@@ -143,22 +145,24 @@ impl Backend for RedisBackend {
         // TTL into a delete, and a non-zero one must not become PX 0, which
         // Redis rejects.
         let millis = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
-        self.query(cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis))
-            .await
+        self.query(Request::Cmd(
+            cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis),
+        ))
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.query(cmd("GET").arg(key)).await
+        self.query(Request::Cmd(cmd("GET").arg(key))).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         // GETDEL (Redis 6.2+) is atomic on the server: no race between reading
         // and deleting, so one code can be redeemed only once.
-        self.query(cmd("GETDEL").arg(key)).await
+        self.query(Request::Cmd(cmd("GETDEL").arg(key))).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BackendError> {
-        let removed: u64 = self.query(cmd("UNLINK").arg(key)).await?;
+        let removed: u64 = self.query(Request::Cmd(cmd("UNLINK").arg(key))).await?;
         Ok(removed > 0)
     }
 
@@ -170,17 +174,17 @@ impl Backend for RedisBackend {
         let mut removed = 0u64;
         loop {
             let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .query(
+                .query(Request::Cmd(
                     cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
                         .arg(&pattern)
                         .arg("COUNT")
                         .arg(SCAN_BATCH),
-                )
+                ))
                 .await?;
             if !keys.is_empty() {
-                let unlinked: u64 = self.query(cmd("UNLINK").arg(&keys)).await?;
+                let unlinked: u64 = self.query(Request::Cmd(cmd("UNLINK").arg(&keys))).await?;
                 removed += unlinked;
             }
             if next == 0 {
@@ -190,8 +194,19 @@ impl Backend for RedisBackend {
         }
     }
 
+    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("GETDEL").arg(first).cmd("GET").arg(second);
+        self.query(Request::Pipeline(&pipeline)).await
+    }
+
+    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
+        self.query(Request::Cmd(cmd("MGET").arg(first).arg(second)))
+            .await
+    }
+
     async fn ping(&self) -> Result<(), BackendError> {
-        self.query(&cmd("PING")).await
+        self.query(Request::Cmd(&cmd("PING"))).await
     }
 }
 
@@ -204,6 +219,25 @@ impl fmt::Debug for RedisBackend {
             .field("threads", &self.pools.iter().count())
             .field("connections", &connections)
             .finish()
+    }
+}
+
+/// What [`RedisBackend::query`] sends.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Cmd(&'a Cmd),
+    Pipeline(&'a Pipeline),
+}
+
+impl Request<'_> {
+    async fn send<T: FromRedisValue>(
+        self,
+        connection: &mut MultiplexedConnection,
+    ) -> Result<T, RedisError> {
+        match self {
+            Request::Cmd(command) => command.query_async(connection).await,
+            Request::Pipeline(pipeline) => pipeline.query_async(connection).await,
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use porthor_models::{AuthorizationStore as _, RecordKey, StoreError};
+use porthor_models::{
+    AccessToken, AuthorizationCode, AuthorizationStore as _, RecordKey, StoreError,
+};
 use porthor_store::Store;
 use porthor_test_support::{
     memory_store, redis_store, sample_access_token, sample_authorization, sample_session,
@@ -338,6 +340,98 @@ async fn corrupt_records_are_errors(h: &Harness) {
     ));
 }
 
+/// A linked code comes back with its session, in one call, and only once;
+/// an access token likewise (without being consumed).
+async fn records_come_with_their_session(h: &Harness) {
+    let store = &h.store;
+    let (session, session_data) = sample_session();
+    store
+        .sessions()
+        .create(session.key(), &session_data, TTL)
+        .await
+        .unwrap();
+    let code = AuthorizationCode::generate_linked(session.key()).unwrap();
+    let (_, mut authorization) = sample_authorization();
+    authorization.secret_hash = code.secret_hash();
+    authorization.session_key = session.key().clone();
+    store
+        .codes()
+        .create(code.key(), &authorization, TTL)
+        .await
+        .unwrap();
+
+    let (taken, with) = store.take_code_with_session(code.key()).await.unwrap();
+    assert_same(&taken.unwrap(), &authorization);
+    assert_same(&with.unwrap(), &session_data);
+    let (again, with) = store.take_code_with_session(code.key()).await.unwrap();
+    assert!(again.is_none(), "a code is taken once");
+    assert!(with.is_some(), "the session is only read");
+
+    let token = AccessToken::generate_linked(session.key()).unwrap();
+    let (_, mut token_data) = sample_access_token();
+    token_data.session_key = session.key().clone();
+    store
+        .access_tokens()
+        .create(token.key(), &token_data, TTL)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (data, with) = store.access_token_with_session(token.key()).await.unwrap();
+        assert_same(&data.unwrap(), &token_data);
+        assert!(with.is_some());
+    }
+
+    // The session gone: the records still come, without it.
+    store.sessions().delete(session.key()).await.unwrap();
+    let (data, with) = store.access_token_with_session(token.key()).await.unwrap();
+    assert!(data.is_some() && with.is_none());
+    // An unlinked key has no session to read.
+    let (plain, _) = sample_authorization();
+    assert!(matches!(
+        store.take_code_with_session(plain.key()).await,
+        Ok((None, None))
+    ));
+}
+
+/// Either half corrupt is a `Corrupt` error, and the code is consumed.
+async fn corrupt_halves_are_errors(h: &Harness) {
+    let store = &h.store;
+    let (session, session_data) = sample_session();
+    let code = AuthorizationCode::generate_linked(session.key()).unwrap();
+    let (_, authorization) = sample_authorization();
+    store
+        .codes()
+        .create(code.key(), &authorization, TTL)
+        .await
+        .unwrap();
+    store
+        .put_raw(&h.storage_key("session", session.key()), b"junk", TTL)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.take_code_with_session(code.key()).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(store.codes().get(code.key()).await.unwrap().is_none());
+
+    store
+        .sessions()
+        .create(session.key(), &session_data, TTL)
+        .await
+        .unwrap();
+    let token = AccessToken::generate_linked(session.key()).unwrap();
+    store
+        .put_raw(&h.storage_key("token", token.key()), b"junk", TTL)
+        .await
+        .unwrap();
+    match store.access_token_with_session(token.key()).await {
+        Err(StoreError::Corrupt { key, .. }) => {
+            assert_eq!(key, h.storage_key("token", token.key()))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 async fn ping_answers(h: &Harness) {
     h.store.ping().await.unwrap();
 }
@@ -373,5 +467,7 @@ contract!(
     records_expire,
     zero_ttl_stores_nothing,
     corrupt_records_are_errors,
+    records_come_with_their_session,
+    corrupt_halves_are_errors,
     ping_answers,
 );
