@@ -133,7 +133,7 @@ pub fn check_password_hash(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Argon2's working memory is allocated at least this large (in 1 KiB
+/// Argon2's working memory is reserved at least this large (in 1 KiB
 /// blocks): above glibc's largest dynamic mmap threshold (32 MiB), so every
 /// buffer is mapped fresh and unmapped when freed. At the usual 19 MiB,
 /// glibc raises its threshold after the first free and keeps later buffers in
@@ -163,7 +163,9 @@ fn verify_password(hash: &str, password: &[u8]) -> bool {
         return false;
     };
     let mut out = Zeroizing::new(vec![0u8; expected.len()]);
-    let mut memory = vec![argon2::Block::default(); params.block_count().max(MIN_WORK_BLOCKS)];
+    // Reserved at the mmap size, but only the blocks Argon2 uses are touched.
+    let mut memory = Vec::with_capacity(params.block_count().max(MIN_WORK_BLOCKS));
+    memory.resize(params.block_count(), argon2::Block::default());
     let argon2 = Argon2::new(algorithm, version, params);
     if argon2
         .hash_password_into_with_memory(password, salt, &mut out, &mut memory)
