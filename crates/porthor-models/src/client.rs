@@ -142,6 +142,8 @@ pub struct Client {
     pub secret_hash: ClientSecretHash,
     /// Where it may receive codes; never empty.
     pub redirect_uris: Vec<RedirectUri>,
+    /// Whether every authorization request must carry a PKCE challenge.
+    pub require_pkce: bool,
 }
 
 impl Client {
@@ -194,6 +196,7 @@ mod tests {
             secret_hash: ClientSecretHash::from_secret(&ClientSecretHash::generate_secret())
                 .unwrap(),
             redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+            require_pkce: false,
         };
         assert!(client.allows_redirect("https://app.example.com/cb"));
         for other in [

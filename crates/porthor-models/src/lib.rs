@@ -15,6 +15,7 @@ mod client;
 mod credential;
 mod documents;
 mod error;
+mod pkce;
 mod records;
 mod scope;
 mod store;
@@ -30,6 +31,7 @@ pub use credential::{
 };
 pub use documents::{Jwk, Jwks, ProviderMetadata, TokenResponse};
 pub use error::ErrorCode;
+pub use pkce::CodeChallenge;
 pub use records::{AccessTokenData, Authorization, SessionData};
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError};

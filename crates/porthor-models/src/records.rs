@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{RecordKey, Scopes, SecretHash, Timestamp};
+use crate::{CodeChallenge, RecordKey, Scopes, SecretHash, Timestamp};
 
 /// What an authorization code stands for, from issue to redemption.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct Authorization {
     pub scopes: Scopes,
     /// The request's `nonce`, echoed in the ID token.
     pub nonce: Option<String>,
+    /// The request's PKCE challenge, which the redemption must answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<CodeChallenge>,
     /// When the user authenticated.
     pub auth_time: Timestamp,
     /// When the code stops being redeemable.

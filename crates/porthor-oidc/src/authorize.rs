@@ -1,7 +1,7 @@
 //! The authorization endpoint's rules (RFC 6749 4.1.1, OpenID Connect Core
 //! 3.1.2): validating a request and shaping the redirect back to the client.
 
-use porthor_models::{Scope, Scopes};
+use porthor_models::{Client, CodeChallenge, Scope, Scopes};
 use url::Url;
 
 use crate::{Issuer, OidcError};
@@ -22,6 +22,10 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     /// `nonce`, echoed in the ID token.
     pub nonce: Option<String>,
+    /// `code_challenge` (RFC 7636 4.3).
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`; only `S256` is accepted.
+    pub code_challenge_method: Option<String>,
     /// The first single-valued parameter that the request repeated, if any
     /// (RFC 6749 3.1: such a request is invalid).
     pub repeated: Option<String>,
@@ -41,6 +45,8 @@ pub struct ValidAuthorization {
     pub state: Option<String>,
     /// The client's `nonce`.
     pub nonce: Option<String>,
+    /// The PKCE challenge the redemption must answer.
+    pub code_challenge: Option<CodeChallenge>,
 }
 
 /// Why an authorization request failed, and where the user should see it.
@@ -100,9 +106,9 @@ pub(crate) fn error_redirect(
 
 /// Checks everything that can be checked before the user logs in, in the
 /// order that decides whether a failure may redirect.
-pub(crate) fn validate(
+pub(crate) fn validate<'a>(
     issuer: &Issuer,
-    client_allows: impl Fn(&str, &str) -> Option<bool>,
+    find_client: impl Fn(&str) -> Option<&'a Client>,
     request: AuthorizationRequest,
 ) -> Result<ValidAuthorization, AuthorizeError> {
     let page = |detail: &str| AuthorizeError::Page(OidcError::invalid_request(detail));
@@ -120,16 +126,13 @@ pub(crate) fn validate(
     let redirect_uri = request
         .redirect_uri
         .ok_or_else(|| page("the redirect_uri parameter is missing"))?;
-    match client_allows(&client_id, &redirect_uri) {
-        None => {
-            return Err(AuthorizeError::Page(OidcError::invalid_request(
-                "unknown client",
-            )));
-        }
-        Some(false) => {
-            return Err(page("the redirect_uri is not registered for this client"));
-        }
-        Some(true) => {}
+    let Some(client) = find_client(&client_id) else {
+        return Err(AuthorizeError::Page(OidcError::invalid_request(
+            "unknown client",
+        )));
+    };
+    if !client.allows_redirect(&redirect_uri) {
+        return Err(page("the redirect_uri is not registered for this client"));
     }
 
     // From here on the redirect URI is trusted, so errors go back to it.
@@ -160,12 +163,43 @@ pub(crate) fn validate(
     if !scopes.contains(Scope::OpenId) {
         return fail(OidcError::InvalidScope);
     }
+    // RFC 7636 4.3, with `plain` (the default when no method is sent) refused.
+    let code_challenge = match (
+        request.code_challenge,
+        request.code_challenge_method.as_deref(),
+    ) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return fail(OidcError::invalid_request(
+                "code_challenge_method was sent without code_challenge",
+            ));
+        }
+        (Some(challenge), Some("S256")) => match CodeChallenge::parse_s256(&challenge) {
+            Some(challenge) => Some(challenge),
+            None => {
+                return fail(OidcError::invalid_request(
+                    "code_challenge is not a base64url SHA-256 digest",
+                ));
+            }
+        },
+        (Some(_), _) => {
+            return fail(OidcError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
+        }
+    };
+    if client.require_pkce && code_challenge.is_none() {
+        return fail(OidcError::invalid_request(
+            "this client must send a PKCE code_challenge (S256)",
+        ));
+    }
     Ok(ValidAuthorization {
         client_id,
         redirect_uri,
         scopes,
         state,
         nonce: request.nonce,
+        code_challenge,
     })
 }
 
@@ -175,13 +209,19 @@ mod tests {
 
     const CB: &str = "https://app.example.com/cb";
 
+    static APP: std::sync::LazyLock<Client> = std::sync::LazyLock::new(|| Client {
+        client_id: "app".into(),
+        secret_hash: porthor_models::ClientSecretHash::from_secret(
+            &porthor_models::ClientSecretHash::generate_secret(),
+        )
+        .unwrap(),
+        redirect_uris: vec![porthor_models::RedirectUri::parse(CB).unwrap()],
+        require_pkce: false,
+    });
+
     fn check(request: AuthorizationRequest) -> Result<ValidAuthorization, AuthorizeError> {
         let issuer = Issuer::parse("https://auth.example.com").unwrap();
-        validate(
-            &issuer,
-            |client, uri| (client == "app").then_some(uri == CB),
-            request,
-        )
+        validate(&issuer, |id| (id == "app").then_some(&*APP), request)
     }
 
     fn request() -> AuthorizationRequest {
@@ -192,6 +232,8 @@ mod tests {
             scope: Some("openid email".into()),
             state: Some("s t".into()),
             nonce: Some("n".into()),
+            code_challenge: None,
+            code_challenge_method: None,
             repeated: None,
         }
     }

@@ -153,11 +153,7 @@ impl OidcService {
         request: AuthorizationRequest,
     ) -> Result<ValidAuthorization, AuthorizeError> {
         let clients = &self.inner.clients;
-        authorize::validate(
-            &self.inner.issuer,
-            |id, uri| clients.get(id).map(|c| c.allows_redirect(uri)),
-            request,
-        )
+        authorize::validate(&self.inner.issuer, |id| clients.get(id), request)
     }
 
     /// Issues an authorization code for a validated request and a live
@@ -180,6 +176,7 @@ impl OidcService {
             username: session.data.username.clone(),
             scopes: request.scopes,
             nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
             auth_time: session.data.auth_time,
             expires_at: now.after(self.inner.lifetimes.code),
         };
@@ -261,6 +258,7 @@ fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {
             "client_secret_basic",
             "client_secret_post",
         ]),
+        code_challenge_methods_supported: strings(&["S256"]),
         claims_supported: strings(&[
             "sub",
             "iss",

@@ -45,6 +45,8 @@ pub struct TokenRequest {
     pub code: Option<String>,
     /// `redirect_uri`.
     pub redirect_uri: Option<String>,
+    /// `code_verifier` (RFC 7636 4.5).
+    pub code_verifier: Option<String>,
     /// The first single-valued parameter the request repeated, or the
     /// description of another framing error (two authentication methods at
     /// once) that makes the request invalid whatever else it says.
@@ -58,6 +60,10 @@ impl fmt::Debug for TokenRequest {
             .field("grant_type", &self.grant_type)
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
             .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "code_verifier",
+                &self.code_verifier.as_ref().map(|_| "<redacted>"),
+            )
             .field("malformed", &self.malformed)
             .finish()
     }
@@ -115,6 +121,7 @@ impl OidcService {
             Some("authorization_code") => {}
             Some(_) => return Err(OidcError::UnsupportedGrantType),
         }
+        let code_verifier = request.code_verifier;
         let code = request
             .code
             .ok_or_else(|| OidcError::invalid_request("the code parameter is missing"))?;
@@ -149,6 +156,19 @@ impl OidcService {
             return Err(refuse(
                 "redirect_uri does not match the authorization request",
             ));
+        }
+        // RFC 7636 4.6: a challenge must be answered, and a verifier for a
+        // code issued without one is as wrong as a mismatch.
+        match (&authorization.code_challenge, code_verifier.as_deref()) {
+            (None, None) => {}
+            (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
+            (Some(_), Some(_)) => {
+                return Err(refuse("code_verifier does not match the code_challenge"));
+            }
+            (Some(_), None) => return Err(refuse("code_verifier missing for a PKCE code")),
+            (None, Some(_)) => {
+                return Err(refuse("code_verifier sent for a code issued without PKCE"));
+            }
         }
         // The session read is the one the code's key names; the record must
         // agree (its storage key, and so its encryption, already bind it).

@@ -27,6 +27,7 @@ fn client(id: &str) -> Client {
         client_id: id.into(),
         secret_hash: ClientSecretHash::from_secret(SECRET).unwrap(),
         redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+        require_pkce: false,
     }
 }
 
@@ -102,6 +103,7 @@ async fn flow(
         grant_type: Some("authorization_code".into()),
         code: Some(code),
         redirect_uri: Some(CALLBACK.into()),
+        code_verifier: None,
         malformed: None,
     };
     service.redeem_code(request, at).await.unwrap()

@@ -17,6 +17,8 @@ const SINGLE_VALUED: &[&str] = &[
     "scope",
     "state",
     "nonce",
+    "code_challenge",
+    "code_challenge_method",
 ];
 
 /// `GET /auth/openid/login`: parameters in the query.
@@ -48,6 +50,8 @@ async fn authorize(
         scope: params.take("scope"),
         state: params.take("state"),
         nonce: params.take("nonce"),
+        code_challenge: params.take("code_challenge"),
+        code_challenge_method: params.take("code_challenge_method"),
         repeated: params.repeated(SINGLE_VALUED),
     };
     let client = request.client_id.clone().unwrap_or_default();

@@ -13,6 +13,7 @@ use crate::{AppState, now};
 
 /// The parameters that may appear at most once (RFC 6749 3.2).
 const SINGLE_VALUED: &[&str] = &[
+    "code_verifier",
     "grant_type",
     "code",
     "redirect_uri",
@@ -109,6 +110,7 @@ pub(crate) async fn token(
         grant_type: form.take("grant_type"),
         code: form.take("code"),
         redirect_uri: form.take("redirect_uri"),
+        code_verifier: form.take("code_verifier"),
         malformed,
     };
     match state.service.redeem_code(request, now()).await {

@@ -190,6 +190,7 @@ pub fn sample_authorization() -> (AuthorizationCode, Authorization) {
         username: "alice".into(),
         scopes: Scopes::parse("openid profile email"),
         nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: None,
         auth_time: SAMPLE_NOW,
         expires_at: SAMPLE_NOW.after(Duration::from_secs(60)),
     };

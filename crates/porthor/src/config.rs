@@ -452,6 +452,7 @@ fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> 
                 client_id: client.client_id.clone(),
                 secret_hash,
                 redirect_uris,
+                require_pkce: client.require_pkce,
             });
         }
     }

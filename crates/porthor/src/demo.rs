@@ -61,6 +61,7 @@ pub fn accounts() -> Result<DemoAccounts, String> {
         client_id: DEMO_CLIENT_ID.to_owned(),
         secret_hash: ClientSecretHash::from_secret(&client_secret)?,
         redirect_uris: vec![RedirectUri::parse(DEMO_REDIRECT_URI).map_err(|e| e.to_string())?],
+        require_pkce: false,
     };
     let password: String = rand::rng()
         .sample_iter(Alphanumeric)

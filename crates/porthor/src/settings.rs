@@ -193,6 +193,9 @@ pub struct ClientSettings {
     pub client_id: String,
     pub client_secret_hash: String,
     pub redirect_uris: Vec<String>,
+    /// Refuse authorization requests without a PKCE challenge.
+    #[serde(default)]
+    pub require_pkce: bool,
 }
 
 /// One `[[users]]` entry.

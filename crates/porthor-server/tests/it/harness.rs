@@ -24,6 +24,9 @@ pub const OTHER_REDIRECT_URI: &str = "http://127.0.0.1:9999/cb";
 /// (RFC 6749 2.3.1).
 pub const SPECIAL_CLIENT_ID: &str = "sp:ecial client";
 pub const SPECIAL_CLIENT_SECRET: &str = "colon:percent%plus+0123456789-abcdefghij";
+/// A client that must use PKCE.
+pub const PKCE_CLIENT_ID: &str = "pkce-only";
+pub const PKCE_CLIENT_SECRET: &str = "pkce-only-secret-0123456789-abcdefghij";
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -107,6 +110,7 @@ fn client(id: &str, secret: &str, uris: &[&str]) -> Client {
             .iter()
             .map(|u| RedirectUri::parse(u).unwrap())
             .collect(),
+        require_pkce: id == PKCE_CLIENT_ID,
     }
 }
 
@@ -144,6 +148,7 @@ impl Harness {
                 ),
                 client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, &[OTHER_REDIRECT_URI]),
                 client(SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, &[REDIRECT_URI]),
+                client(PKCE_CLIENT_ID, PKCE_CLIENT_SECRET, &[REDIRECT_URI]),
             ],
             users: vec![User {
                 username: USERNAME.to_owned(),

@@ -14,6 +14,7 @@ mod harness;
 mod authorize;
 mod discovery;
 mod login;
+mod pkce;
 mod relying_party;
 mod token;
 mod unavailable;

@@ -15,7 +15,8 @@ use openidconnect::core::{
 use openidconnect::reqwest as rp_reqwest;
 use openidconnect::{
     AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    JsonWebKey as _, Nonce, OAuth2TokenResponse as _, RedirectUrl, Scope, TokenResponse as _,
+    JsonWebKey as _, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse as _,
 };
 use porthor_signer::SigningAlgorithm;
 use reqwest::StatusCode;
@@ -198,6 +199,13 @@ async fn authorize_with_session(h: &Harness, auth_url: &Url, session: &str) -> C
     callback(h, &header_location(&response))
 }
 
+/// What the relying party keeps from its authorization request.
+struct Sent {
+    csrf: CsrfToken,
+    nonce: Nonce,
+    pkce: PkceCodeVerifier,
+}
+
 /// The relying party's side after the callback: state check, code exchange,
 /// ID token verification with the crate's own verifier, userinfo.
 async fn redeem_and_verify(
@@ -205,15 +213,16 @@ async fn redeem_and_verify(
     http: &rp_reqwest::Client,
     client: &Rp,
     callback: Callback,
-    csrf: &CsrfToken,
-    nonce: &Nonce,
+    sent: &Sent,
     algorithm: &CoreJwsSigningAlgorithm,
 ) {
+    let Sent { csrf, nonce, pkce } = sent;
     assert_eq!(&callback.state, csrf.secret(), "state must round-trip");
     let before = unix_now();
     let tokens = client
         .exchange_code(AuthorizationCode::new(callback.code.clone()))
         .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce.secret().clone()))
         .request_async(http)
         .await
         .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
@@ -350,6 +359,7 @@ async fn redeem_and_verify(
     let again = client
         .exchange_code(AuthorizationCode::new(callback.code))
         .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce.secret().clone()))
         .request_async(http)
         .await;
     assert!(again.is_err(), "a code was redeemed twice");
@@ -368,8 +378,10 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
     .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap())
     .set_auth_type(auth_type);
 
+    // PKCE (S256) on every request, as OAuth 2.1 clients do.
     let authorization_url = || {
-        client
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
                 CsrfToken::new_random,
@@ -377,22 +389,35 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
             )
             .add_scope(Scope::new("profile".to_owned()))
             .add_scope(Scope::new("email".to_owned()))
-            .url()
+            .set_pkce_challenge(challenge)
+            .url();
+        (
+            url,
+            Sent {
+                csrf,
+                nonce,
+                pkce: verifier,
+            },
+        )
     };
 
-    let (url, csrf, nonce) = authorization_url();
+    let (url, sent) = authorization_url();
+    assert_eq!(
+        query(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     assert_eq!(query(&url, "client_id").as_deref(), Some(CLIENT_ID));
     assert_eq!(
         query(&url, "scope").as_deref(),
         Some("openid profile email")
     );
     let returned = authorize_anonymously(&h, &url).await;
-    redeem_and_verify(&h, &http, &client, returned, &csrf, &nonce, &algorithm).await;
+    redeem_and_verify(&h, &http, &client, returned, &sent, &algorithm).await;
 
     let session = h.login().await;
-    let (url, csrf, nonce) = authorization_url();
+    let (url, sent) = authorization_url();
     let returned = authorize_with_session(&h, &url, &session).await;
-    redeem_and_verify(&h, &http, &client, returned, &csrf, &nonce, &algorithm).await;
+    redeem_and_verify(&h, &http, &client, returned, &sent, &algorithm).await;
 }
 
 /// On Redis, RS256, client_secret_basic (the crate's default).

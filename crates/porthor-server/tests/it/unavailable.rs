@@ -145,6 +145,7 @@ impl Outage {
                 client_id: CLIENT_ID.to_owned(),
                 secret_hash: ClientSecretHash::from_secret(CLIENT_SECRET).unwrap(),
                 redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
+                require_pkce: false,
             }],
             users: vec![User {
                 username: USERNAME.to_owned(),
