@@ -25,6 +25,9 @@ pub struct ProviderMetadata {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
+    pub request_parameter_supported: bool,
+    /// Defaults to `true` when absent (Discovery 3), so it is always sent.
+    pub request_uri_parameter_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
 }
 

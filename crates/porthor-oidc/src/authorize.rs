@@ -26,6 +26,12 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     /// `code_challenge_method`; only `S256` is accepted.
     pub code_challenge_method: Option<String>,
+    /// `response_mode`; only `query` is supported.
+    pub response_mode: Option<String>,
+    /// Whether a `request` object was sent (refused).
+    pub has_request_object: bool,
+    /// Whether `request_uri` was sent (refused).
+    pub has_request_uri: bool,
     /// The first single-valued parameter that the request repeated, if any
     /// (RFC 6749 3.1: such a request is invalid).
     pub repeated: Option<String>,
@@ -159,6 +165,23 @@ pub(crate) fn validate<'a>(
         Some("code") => {}
         Some(_) => return fail(OidcError::UnsupportedResponseType),
     }
+    if request.has_request_object {
+        return fail(OidcError::RequestNotSupported);
+    }
+    if request.has_request_uri {
+        return fail(OidcError::RequestUriNotSupported);
+    }
+    // Codes go back in the query; a client that asked for anything else
+    // (fragment, form_post) would not find them where it looks.
+    if request
+        .response_mode
+        .as_deref()
+        .is_some_and(|mode| mode != "query")
+    {
+        return fail(OidcError::invalid_request(
+            "only the query response_mode is supported",
+        ));
+    }
     let scopes = Scopes::parse(request.scope.as_deref().unwrap_or_default());
     if !scopes.contains(Scope::OpenId) {
         return fail(OidcError::InvalidScope);
@@ -234,6 +257,9 @@ mod tests {
             nonce: Some("n".into()),
             code_challenge: None,
             code_challenge_method: None,
+            response_mode: None,
+            has_request_object: false,
+            has_request_uri: false,
             repeated: None,
         }
     }
@@ -315,6 +341,27 @@ mod tests {
                     ..request()
                 },
                 "unsupported_response_type",
+            ),
+            (
+                AuthorizationRequest {
+                    has_request_object: true,
+                    ..request()
+                },
+                "request_not_supported",
+            ),
+            (
+                AuthorizationRequest {
+                    has_request_uri: true,
+                    ..request()
+                },
+                "request_uri_not_supported",
+            ),
+            (
+                AuthorizationRequest {
+                    response_mode: Some("form_post".into()),
+                    ..request()
+                },
+                "invalid_request",
             ),
             (
                 AuthorizationRequest {

@@ -31,6 +31,12 @@ pub enum OidcError {
     /// `scope` lacks `openid`.
     #[error("invalid scope")]
     InvalidScope,
+    /// The request used a `request` object (OpenID Connect Core 6.1).
+    #[error("request objects are not supported")]
+    RequestNotSupported,
+    /// The request used `request_uri` (OpenID Connect Core 6.2).
+    #[error("request_uri is not supported")]
+    RequestUriNotSupported,
     /// The username or password is wrong.
     #[error("invalid username or password")]
     InvalidCredentials,
@@ -59,6 +65,8 @@ impl OidcError {
             OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             OidcError::InvalidScope => ErrorCode::InvalidScope,
+            OidcError::RequestNotSupported => ErrorCode::RequestNotSupported,
+            OidcError::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
             OidcError::InvalidCredentials => ErrorCode::AccessDenied,
             OidcError::InvalidToken(_) => ErrorCode::InvalidToken,
             OidcError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
@@ -81,6 +89,8 @@ impl OidcError {
                 "only the code response type is supported".to_owned()
             }
             OidcError::InvalidScope => "scope must include openid".to_owned(),
+            OidcError::RequestNotSupported => "request objects are not supported".to_owned(),
+            OidcError::RequestUriNotSupported => "request_uri is not supported".to_owned(),
             OidcError::InvalidCredentials => "invalid username or password".to_owned(),
             OidcError::InvalidToken(_) => "the access token is invalid or expired".to_owned(),
             OidcError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),

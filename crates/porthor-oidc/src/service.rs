@@ -259,6 +259,8 @@ fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {
             "client_secret_post",
         ]),
         code_challenge_methods_supported: strings(&["S256"]),
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
         claims_supported: strings(&[
             "sub",
             "iss",

@@ -19,6 +19,9 @@ const SINGLE_VALUED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "response_mode",
+    "request",
+    "request_uri",
 ];
 
 /// `GET /auth/openid/login`: parameters in the query.
@@ -52,6 +55,9 @@ async fn authorize(
         nonce: params.take("nonce"),
         code_challenge: params.take("code_challenge"),
         code_challenge_method: params.take("code_challenge_method"),
+        response_mode: params.take("response_mode"),
+        has_request_object: params.get("request").is_some(),
+        has_request_uri: params.get("request_uri").is_some(),
         repeated: params.repeated(SINGLE_VALUED),
     };
     let client = request.client_id.clone().unwrap_or_default();

@@ -30,7 +30,9 @@ fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedGrantType
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::InvalidScope
-        | ErrorCode::LoginRequired => StatusCode::BAD_REQUEST,
+        | ErrorCode::LoginRequired
+        | ErrorCode::RequestNotSupported
+        | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
     }
 }
 

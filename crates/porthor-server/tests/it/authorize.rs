@@ -148,6 +148,16 @@ async fn other_errors_redirect_to_the_client(h: Harness) {
         (without("scope"), "invalid_scope"),
         (with("scope", "profile email"), "invalid_scope"),
         (repeated_state, "invalid_request"),
+        (
+            with("request", "eyJhbGciOiJub25lIn0.e30."),
+            "request_not_supported",
+        ),
+        (
+            with("request_uri", "https://app.example.com/request.jwt"),
+            "request_uri_not_supported",
+        ),
+        (with("response_mode", "fragment"), "invalid_request"),
+        (with("response_mode", "form_post"), "invalid_request"),
     ];
     for (params, code) in cases {
         let response = h.authorize(None, &params).await;
@@ -185,6 +195,12 @@ async fn logged_in_user_gets_a_code(h: Harness) {
             "{keys:?}"
         );
     }
+
+    // response_mode=query is what Porthor does anyway.
+    let response = h
+        .authorize(Some(&session), &with("response_mode", "query"))
+        .await;
+    assert!(query(&location(&response), "code").is_some());
 
     // A registered redirect URI's own query is kept.
     let response = h

@@ -30,6 +30,13 @@ async fn discovery_document(h: Harness) {
         doc["grant_types_supported"],
         serde_json::json!(["authorization_code"])
     );
+    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+    assert_eq!(
+        doc["response_modes_supported"],
+        serde_json::json!(["query"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
