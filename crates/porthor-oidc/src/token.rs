@@ -201,9 +201,15 @@ impl OidcService {
         let access_lifetime = lifetimes.access_token.min(session_left);
         let id_lifetime = lifetimes.id_token.min(session_left);
 
+        let access_token = AccessToken::generate_linked(&authorization.session_key)
+            .ok_or_else(|| OidcError::Internal("session key is not a plain record key".into()))?;
+        let access_token_text = access_token.expose();
         let claims = IdTokenClaims {
             iss: self.inner.issuer.as_str().to_owned(),
             aud: authorization.client_id.clone(),
+            azp: authorization.client_id.clone(),
+            amr: vec!["pwd".to_owned()],
+            at_hash: Some(self.inner.signer.token_hash(&access_token_text)),
             exp: now.after(id_lifetime).as_unix(),
             iat: now.as_unix(),
             auth_time: authorization.auth_time.as_unix(),
@@ -217,8 +223,6 @@ impl OidcService {
             .sign(&claims)
             .map_err(|e| OidcError::Internal(e.into()))?;
 
-        let access_token = AccessToken::generate_linked(&authorization.session_key)
-            .ok_or_else(|| OidcError::Internal("session key is not a plain record key".into()))?;
         let data = AccessTokenData {
             secret_hash: access_token.secret_hash(),
             client_id: authorization.client_id.clone(),
@@ -234,7 +238,7 @@ impl OidcService {
             .create(access_token.key(), &data, access_lifetime)
             .await?;
         Ok(TokenResponse {
-            access_token: access_token.expose(),
+            access_token: access_token_text,
             token_type: "Bearer",
             expires_in: whole_seconds(access_lifetime),
             id_token,

@@ -142,6 +142,20 @@ impl Signer {
         Ok(token)
     }
 
+    /// The `at_hash` of `access_token` for ID tokens this signer signs
+    /// (OpenID Connect Core 3.1.3.6): base64url of the left half of its hash
+    /// with the JWS algorithm's hash function: SHA-256 for RS256 and ES256,
+    /// SHA-512 for EdDSA with Ed25519.
+    pub fn token_hash(&self, access_token: &str) -> String {
+        let algorithm = match self.algorithm {
+            SigningAlgorithm::Rs256 | SigningAlgorithm::Es256 => &aws_lc_rs::digest::SHA256,
+            SigningAlgorithm::EdDsa => &aws_lc_rs::digest::SHA512,
+        };
+        let hash = aws_lc_rs::digest::digest(algorithm, access_token.as_bytes());
+        let hash = hash.as_ref();
+        URL_SAFE_NO_PAD.encode(hash.get(..hash.len() / 2).unwrap_or(hash))
+    }
+
     /// Verifies a token signed by any published key and returns its claims.
     ///
     /// The key is chosen by the header `kid`, and the header `alg` must be

@@ -530,3 +530,23 @@ fn signer_can_be_shared_across_threads() {
     assert_send_sync::<Signer>();
     assert_send_sync::<SignerError>();
 }
+
+/// OpenID Connect Core 3.1.3.6, with the example of the OpenID Connect
+/// Core A.3 (`at_hash` of `jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y`
+/// under RS256 is `77QmUPtjPfzWtF2AnpK9RQ`).
+#[test]
+fn token_hash_follows_the_signing_algorithm() {
+    let rsa = Signer::from_pem(RSA).unwrap();
+    assert_eq!(
+        rsa.token_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+        "77QmUPtjPfzWtF2AnpK9RQ"
+    );
+    let ec = Signer::from_pem(EC).unwrap();
+    assert_eq!(
+        ec.token_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+        "77QmUPtjPfzWtF2AnpK9RQ"
+    );
+    // Ed25519 hashes with SHA-512: half of it is 32 bytes, 43 characters.
+    let ed = Signer::from_pem(ED).unwrap();
+    assert_eq!(ed.token_hash("x").len(), 43);
+}

@@ -14,9 +14,9 @@ use openidconnect::core::{
 };
 use openidconnect::reqwest as rp_reqwest;
 use openidconnect::{
-    AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    JsonWebKey as _, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse as _,
+    AccessTokenHash, AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, IssuerUrl, JsonWebKey as _, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
 };
 use porthor_signer::SigningAlgorithm;
 use reqwest::StatusCode;
@@ -285,6 +285,11 @@ async fn redeem_and_verify(
     assert_eq!(id_token.signing_alg().unwrap(), algorithm);
     let key = id_token.signing_key(&verifier).unwrap();
     let kid = key.key_id().expect("the signing key has a kid").as_str();
+    // at_hash binds the access token to the ID token (Core 3.1.3.6).
+    let expected_hash =
+        AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().unwrap(), key)
+            .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
     let jwt = id_token.to_string();
     let header: serde_json::Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD

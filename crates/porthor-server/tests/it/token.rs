@@ -61,6 +61,13 @@ async fn code_is_redeemed_for_tokens(h: Harness) {
     let claims = h.service.verify_token(id_token, now()).unwrap();
     assert_eq!(claims.iss, h.issuer);
     assert_eq!(claims.aud, CLIENT_ID);
+    assert_eq!(claims.azp, CLIENT_ID);
+    assert_eq!(claims.amr, ["pwd"]);
+    assert_eq!(
+        claims.at_hash.as_ref().map(String::len),
+        Some(22),
+        "SHA-256 half, base64url"
+    );
     assert_eq!(claims.user.sub, "alice");
     assert_eq!(claims.nonce.as_deref(), Some("n-1"));
     assert_eq!(claims.user.name.as_deref(), Some("Alice Example"));
