@@ -1,7 +1,7 @@
 //! The authorization endpoint's rules (RFC 6749 4.1.1, OpenID Connect Core
 //! 3.1.2): validating a request and shaping the redirect back to the client.
 
-use porthor_models::{Client, CodeChallenge, Scope, Scopes};
+use porthor_models::{Client, CodeChallenge, Scope, Scopes, SessionData, Timestamp};
 use url::Url;
 
 use crate::{Issuer, OidcError};
@@ -26,6 +26,11 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     /// `code_challenge_method`; only `S256` is accepted.
     pub code_challenge_method: Option<String>,
+    /// `prompt`: space-separated `none`, `login`, `consent`,
+    /// `select_account`.
+    pub prompt: Option<String>,
+    /// `max_age`: the most seconds since the user last authenticated.
+    pub max_age: Option<String>,
     /// `response_mode`; only `query` is supported.
     pub response_mode: Option<String>,
     /// Whether a `request` object was sent (refused).
@@ -53,6 +58,29 @@ pub struct ValidAuthorization {
     pub nonce: Option<String>,
     /// The PKCE challenge the redemption must answer.
     pub code_challenge: Option<CodeChallenge>,
+    /// `prompt=none`: never show a login page; fail with `login_required`.
+    pub prompt_none: bool,
+    /// `prompt=login`: authenticate again, whatever the session.
+    pub prompt_login: bool,
+    /// `max_age`, in seconds.
+    pub max_age: Option<u64>,
+}
+
+impl ValidAuthorization {
+    /// Whether the user must log in (again) before a code can be issued:
+    /// no session, `prompt=login`, or a session older than `max_age`.
+    /// OpenID Connect Core 3.1.2.1 and 3.1.2.3.
+    pub fn needs_login(&self, session: Option<&SessionData>, now: Timestamp) -> bool {
+        match session {
+            None => true,
+            Some(session) => {
+                self.prompt_login
+                    || self.max_age.is_some_and(|max_age| {
+                        now.as_unix().saturating_sub(session.auth_time.as_unix()) > max_age
+                    })
+            }
+        }
+    }
 }
 
 /// Why an authorization request failed, and where the user should see it.
@@ -211,6 +239,35 @@ pub(crate) fn validate<'a>(
             ));
         }
     };
+    let prompts: Vec<&str> = request
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+    {
+        return fail(OidcError::invalid_request(
+            "prompt may only be none, login, consent or select_account",
+        ));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return fail(OidcError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match request.max_age.as_deref().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(max_age)) => Some(max_age),
+        Some(Err(_)) => {
+            return fail(OidcError::invalid_request(
+                "max_age must be a non-negative integer",
+            ));
+        }
+    };
     if client.require_pkce && code_challenge.is_none() {
         return fail(OidcError::invalid_request(
             "this client must send a PKCE code_challenge (S256)",
@@ -223,6 +280,9 @@ pub(crate) fn validate<'a>(
         state,
         nonce: request.nonce,
         code_challenge,
+        prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        max_age,
     })
 }
 
@@ -257,6 +317,8 @@ mod tests {
             nonce: Some("n".into()),
             code_challenge: None,
             code_challenge_method: None,
+            prompt: None,
+            max_age: None,
             response_mode: None,
             has_request_object: false,
             has_request_uri: false,

@@ -31,6 +31,10 @@ pub enum OidcError {
     /// `scope` lacks `openid`.
     #[error("invalid scope")]
     InvalidScope,
+    /// `prompt=none`, but the user would have to log in (OpenID Connect
+    /// Core 3.1.2.6).
+    #[error("login required")]
+    LoginRequired,
     /// The request used a `request` object (OpenID Connect Core 6.1).
     #[error("request objects are not supported")]
     RequestNotSupported,
@@ -65,6 +69,7 @@ impl OidcError {
             OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             OidcError::InvalidScope => ErrorCode::InvalidScope,
+            OidcError::LoginRequired => ErrorCode::LoginRequired,
             OidcError::RequestNotSupported => ErrorCode::RequestNotSupported,
             OidcError::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
             OidcError::InvalidCredentials => ErrorCode::AccessDenied,
@@ -89,6 +94,7 @@ impl OidcError {
                 "only the code response type is supported".to_owned()
             }
             OidcError::InvalidScope => "scope must include openid".to_owned(),
+            OidcError::LoginRequired => "the user must log in".to_owned(),
             OidcError::RequestNotSupported => "request objects are not supported".to_owned(),
             OidcError::RequestUriNotSupported => "request_uri is not supported".to_owned(),
             OidcError::InvalidCredentials => "invalid username or password".to_owned(),

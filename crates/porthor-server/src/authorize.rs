@@ -2,7 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use porthor_oidc::{AUTHORIZATION_PATH, AuthorizationRequest, AuthorizeError};
+use porthor_oidc::{AUTHORIZATION_PATH, AuthorizationRequest, AuthorizeError, OidcError};
 
 use crate::error::page_error;
 use crate::login::{LOGIN_PATH, current_session};
@@ -19,6 +19,8 @@ const SINGLE_VALUED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "prompt",
+    "max_age",
     "response_mode",
     "request",
     "request_uri",
@@ -55,6 +57,8 @@ async fn authorize(
         nonce: params.take("nonce"),
         code_challenge: params.take("code_challenge"),
         code_challenge_method: params.take("code_challenge_method"),
+        prompt: params.take("prompt"),
+        max_age: params.take("max_age"),
         response_mode: params.take("response_mode"),
         has_request_object: params.get("request").is_some(),
         has_request_uri: params.get("request_uri").is_some(),
@@ -68,19 +72,35 @@ async fn authorize(
         // user has a session: an anonymous request costs one session lookup.
         Ok(valid) => match current_session(state, req).await {
             Err(error) => Err(service.error_redirect(&valid, error)),
-            Ok(None) => {
-                let here = format!(
-                    "{}?{}",
-                    service.issuer().endpoint(AUTHORIZATION_PATH),
-                    params.encode()
-                );
-                let rd = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("rd", &here)
-                    .finish();
-                let login = format!("{}?{rd}", service.issuer().endpoint(LOGIN_PATH));
-                return found(redirect, &login);
+            Ok(session) if valid.needs_login(session.as_ref().map(|s| &s.data), now()) => {
+                if valid.prompt_none {
+                    Err(service.error_redirect(&valid, OidcError::LoginRequired))
+                } else {
+                    // Back here after logging in, without the prompt and
+                    // max_age that sent the user away: the new session
+                    // satisfies them, and keeping them would loop.
+                    let here = format!(
+                        "{}?{}",
+                        service.issuer().endpoint(AUTHORIZATION_PATH),
+                        params.encode_without(&["prompt", "max_age"])
+                    );
+                    let mut login = form_urlencoded::Serializer::new(String::new());
+                    login.append_pair("rd", &here);
+                    if session.is_some() {
+                        // Show the form even though a session exists.
+                        login.append_pair("prompt", "login");
+                    }
+                    let login = format!(
+                        "{}?{}",
+                        service.issuer().endpoint(LOGIN_PATH),
+                        login.finish()
+                    );
+                    return found(redirect, &login);
+                }
             }
             Ok(Some(session)) => service.issue_code(&valid, &session, now()).await,
+            // `needs_login` is true without a session.
+            Ok(None) => Err(service.error_redirect(&valid, OidcError::LoginRequired)),
         },
     };
     match result {

@@ -114,9 +114,12 @@ fn see_other(location: &str) -> HttpResponse {
 /// already logged in.
 pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let query = Params::parse(req.query_string().as_bytes());
-    if query.repeated(&["rd"]).is_some() {
-        return bad_request("the rd parameter is repeated");
+    if let Some(name) = query.repeated(&["rd", "prompt"]) {
+        return bad_request(&format!("the {name} parameter is repeated"));
     }
+    // Sent by the authorization endpoint when the request demands a fresh
+    // login (prompt=login, max_age): show the form despite the session.
+    let force = query.get("prompt") == Some("login");
     let rd = match query.get("rd") {
         Some(rd) => match return_url(&state, rd) {
             Some(url) => Some(url),
@@ -129,12 +132,12 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
         Err(error) => return page_error(&error),
     };
     match (session, rd) {
-        (Some(_), Some(rd)) => see_other(&rd),
+        (Some(_), Some(rd)) if !force => see_other(&rd),
         (Some(session), None) => {
             let body = html::logged_in(&session.data.username, &state.path(LOGOUT_PATH));
             html::page(&mut HttpResponse::Ok(), &body)
         }
-        (None, rd) => login_page(
+        (_, rd) => login_page(
             &state,
             &req,
             LoginPage {

@@ -15,6 +15,7 @@ mod authorize;
 mod discovery;
 mod login;
 mod pkce;
+mod prompt;
 mod relying_party;
 mod token;
 mod unavailable;

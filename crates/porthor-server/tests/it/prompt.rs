@@ -1,0 +1,164 @@
+//! `prompt` and `max_age` (OpenID Connect Core 3.1.2.1): silent
+//! authentication and forced re-authentication.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+
+use crate::harness::{
+    CLIENT_ID, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json, location, query,
+    set_cookie,
+};
+
+fn params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", CLIENT_ID),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("nonce", "nn"),
+    ];
+    params.extend_from_slice(extra);
+    params
+}
+
+async fn prompt_none_without_session_is_login_required(h: Harness) {
+    for cookie in [None, Some("garbage")] {
+        let response = h.authorize(cookie, &params(&[("prompt", "none")])).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let url = location(&response);
+        assert!(url.as_str().starts_with(REDIRECT_URI), "{url}");
+        assert_eq!(query(&url, "error").as_deref(), Some("login_required"));
+        assert_eq!(query(&url, "state").as_deref(), Some("st"));
+    }
+}
+
+async fn prompt_none_with_session_issues_a_code(h: Harness) {
+    let session = h.login().await;
+    let response = h
+        .authorize(Some(&session), &params(&[("prompt", "none")]))
+        .await;
+    assert!(query(&location(&response), "code").is_some());
+    // ... unless max_age says the session is too old.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = h
+        .authorize(
+            Some(&session),
+            &params(&[("prompt", "none"), ("max_age", "0")]),
+        )
+        .await;
+    assert_eq!(
+        query(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+/// `prompt=login` and an exceeded `max_age` send a logged-in user back to
+/// the login form, which shows despite the session; after logging in again
+/// the flow completes with a fresh `auth_time`.
+async fn forced_login_shows_the_form_and_completes(h: Harness) {
+    let session = h.login().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for extra in [[("prompt", "login")], [("max_age", "0")]] {
+        let response = h.authorize(Some(&session), &params(&extra)).await;
+        let to_login = location(&response);
+        assert_eq!(to_login.path(), "/login", "{extra:?}");
+        assert_eq!(query(&to_login, "prompt").as_deref(), Some("login"));
+        let rd = query(&to_login, "rd").unwrap();
+        assert!(!rd.contains("prompt=") && !rd.contains("max_age="), "{rd}");
+
+        let form = h
+            .http
+            .get(to_login.as_str())
+            .header(COOKIE, format!("porthor_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            form.status(),
+            StatusCode::OK,
+            "the form must show despite the session"
+        );
+        let csrf_cookie = set_cookie(&form, "porthor_csrf").unwrap();
+        let body = form.text().await.unwrap();
+        let csrf = hidden_field(&body, "csrf_token").unwrap();
+        let rd_field = hidden_field(&body, "rd").unwrap().replace("&amp;", "&");
+        // The first login was over a second ago; this one is now.
+        let relogin_time = now().as_unix();
+        let logged_in = h
+            .http
+            .post(h.url("/login"))
+            .header(
+                COOKIE,
+                format!("porthor_csrf={csrf_cookie}; porthor_session={session}"),
+            )
+            .form(&[
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("rd", &rd_field),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+        let fresh = set_cookie(&logged_in, "porthor_session").unwrap();
+        assert_ne!(fresh, session);
+        let back = h
+            .http
+            .get(location(&logged_in).as_str())
+            .header(COOKIE, format!("porthor_session={fresh}"))
+            .send()
+            .await
+            .unwrap();
+        let code = query(&location(&back), "code").expect("a code after the fresh login");
+        let tokens = json(h.redeem(&code).await, StatusCode::OK).await;
+        let claims = h
+            .service
+            .verify_token(tokens["id_token"].as_str().unwrap(), now())
+            .unwrap();
+        assert!(
+            claims.auth_time >= relogin_time,
+            "auth_time is the fresh login"
+        );
+    }
+    // A generous max_age lets the existing session through.
+    let response = h
+        .authorize(Some(&session), &params(&[("max_age", "3600")]))
+        .await;
+    assert!(query(&location(&response), "code").is_some());
+}
+
+async fn bad_prompt_or_max_age_is_invalid_request(h: Harness) {
+    for extra in [
+        [("prompt", "none login")],
+        [("prompt", "sometimes")],
+        [("max_age", "-5")],
+        [("max_age", "soon")],
+    ] {
+        let response = h.authorize(None, &params(&extra)).await;
+        assert_eq!(
+            query(&location(&response), "error").as_deref(),
+            Some("invalid_request"),
+            "{extra:?}"
+        );
+    }
+}
+
+fn now() -> porthor_models::Timestamp {
+    porthor_models::Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+}
+
+crate::on_both_stores!(
+    prompt_none_without_session_is_login_required,
+    prompt_none_with_session_issues_a_code,
+    forced_login_shows_the_form_and_completes,
+    bad_prompt_or_max_age_is_invalid_request,
+);
