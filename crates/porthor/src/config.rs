@@ -389,7 +389,7 @@ fn signer(
     problems: &mut Problems,
 ) -> Option<Signer> {
     const KEY: &str = "signing.key_file";
-    match settings.and_then(|signing| signing.key_file.as_deref()) {
+    let signer = match settings.and_then(|signing| signing.key_file.as_deref()) {
         Some(path) => {
             let path = resolve(base_dir, path);
             problems.check(
@@ -413,7 +413,36 @@ fn signer(
             );
             None
         }
+    };
+    let previous = settings.map_or(&[][..], |signing| signing.previous_key_files.as_slice());
+    previous_keys(signer, previous, base_dir, problems)
+}
+
+/// Adds `signing.previous_key_files` to the signer, each checked on its
+/// own so that a problem names the file's index.
+fn previous_keys(
+    mut signer: Option<Signer>,
+    files: &[PathBuf],
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Signer> {
+    for (index, path) in files.iter().enumerate() {
+        let key = format!("signing.previous_key_files[{index}]");
+        let path = resolve(base_dir, path);
+        let pem = read_secret_bytes(&path).and_then(|pem| {
+            Signer::from_pem(&pem)
+                .map(|_| pem)
+                .map_err(|error| format!("{}: {}", path.display(), chain(&error)))
+        });
+        let Some(pem) = problems.check(&key, pem) else {
+            continue;
+        };
+        signer = match signer.map(|signer| signer.with_previous_keys(&[&pem])) {
+            Some(result) => problems.check(&key, result.map_err(|error| chain(&error))),
+            None => None,
+        };
     }
+    signer
 }
 
 fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> {

@@ -146,6 +146,10 @@ pub enum BackendKind {
 pub struct SigningSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Keys used before a rotation: published in the JWKS so that tokens
+    /// they signed keep verifying, never used to sign.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 /// `[tokens]`: humantime durations such as `"60s"`, `"1h"`, `"1h 30m"`.
@@ -437,6 +441,7 @@ mod tests {
             }),
             signing: Some(SigningSettings {
                 key_file: Some("k".into()),
+                previous_key_files: vec![],
             }),
             ..Settings::default()
         };

@@ -390,6 +390,22 @@ fn each_bad_key_is_named() {
             "signing.key_file",
         ),
         (
+            "previous signing key that does not exist",
+            edited(
+                "key_file = \"secrets/signing.pem\"",
+                "key_file = \"secrets/signing.pem\"\nprevious_key_files = [\"secrets/nope.pem\"]",
+            ),
+            "signing.previous_key_files[0]",
+        ),
+        (
+            "previous signing key that is not a key",
+            edited(
+                "key_file = \"secrets/signing.pem\"",
+                "key_file = \"secrets/signing.pem\"\nprevious_key_files = [\"secrets/store.key\"]",
+            ),
+            "signing.previous_key_files[0]",
+        ),
+        (
             "no signing key",
             edited("key_file = \"secrets/signing.pem\"", ""),
             "signing.key_file",
@@ -628,4 +644,34 @@ fn embedded_issuer_must_still_be_valid() {
     ])
     .unwrap();
     assert_eq!(config.oidc.issuer.as_str(), "https://auth.example.com");
+}
+
+/// Key rotation: previous keys are published after the current one, and a
+/// token signed by one of them still verifies; the current key signs.
+#[test]
+fn previous_signing_keys_are_published() {
+    let fixture = Fixture::new();
+    let old = porthor_signer::generate_pem(SigningAlgorithm::Rs256).unwrap();
+    std::fs::write(fixture.dir.path().join("secrets/old.pem"), old.as_bytes()).unwrap();
+    let toml = good_toml().replace(
+        "key_file = \"secrets/signing.pem\"",
+        "key_file = \"secrets/signing.pem\"\nprevious_key_files = [\"secrets/old.pem\"]",
+    );
+    let config = fixture.load(&toml, &[]).unwrap();
+    let old_signer = Signer::from_pem(old.as_bytes()).unwrap();
+    let kids: Vec<&str> = config
+        .signer
+        .jwks()
+        .keys
+        .iter()
+        .map(|key| key.kid.as_str())
+        .collect();
+    assert_eq!(kids, [config.signer.kid(), old_signer.kid()]);
+    let claims = serde_json::json!({"iss": "https://auth.example.com", "exp": 4_000_000_000u64});
+    let by_old = old_signer.sign(&claims).unwrap();
+    let verified: serde_json::Value = config
+        .signer
+        .verify(&by_old, "https://auth.example.com", 1)
+        .unwrap();
+    assert_eq!(verified["exp"], 4_000_000_000u64);
 }
