@@ -9,7 +9,8 @@ use porthor_models::{AuthorizationCode, Client, ClientSecretHash, RedirectUri, U
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
 use porthor_server::{Server, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
-use porthor_test_support::{logs, memory_store, redis_store, unique_prefix};
+use porthor_store::{Backend as StoreBackend, Store, StoreConfig};
+use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use url::Url;
@@ -64,6 +65,9 @@ pub struct Options {
     pub algorithm: SigningAlgorithm,
     /// A path under the host for the issuer, such as "/idp/", or "".
     pub issuer_path: &'static str,
+    /// With `Backend::Redis`: a Redis of the test's own instead of the
+    /// shared test Redis (to kill it, say), with a pool of two.
+    pub redis_url: Option<String>,
 }
 
 impl Options {
@@ -73,6 +77,7 @@ impl Options {
             lifetimes: Lifetimes::default(),
             algorithm: SigningAlgorithm::Es256,
             issuer_path: "",
+            redis_url: None,
         }
     }
 }
@@ -126,7 +131,20 @@ impl Harness {
                 Backend::Memory => (Arc::new(memory_store().await), None),
                 Backend::Redis => {
                     let prefix = unique_prefix("server");
-                    (Arc::new(redis_store(&prefix).await), Some(prefix))
+                    let store = match &options.redis_url {
+                        None => redis_store(&prefix).await,
+                        Some(url) => Store::open(StoreConfig {
+                            backend: StoreBackend::Redis {
+                                url: url.clone(),
+                                pool_size: 2,
+                            },
+                            key_prefix: prefix.clone(),
+                            encryption_key: test_encryption_key(),
+                        })
+                        .await
+                        .unwrap(),
+                    };
+                    (Arc::new(store), Some(prefix))
                 }
             };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -4,28 +4,20 @@
 //! back.
 //!
 //! The test runs its own `redis-server` so that it can kill and restart it,
-//! and builds its own server on it (the harness always uses the shared test
-//! Redis).
+//! and points the harness's server at it.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
-use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
-use porthor_server::{Server, ServerHandle};
-use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
-use porthor_store::{Backend, Store, StoreConfig};
-use porthor_test_support::{logs, test_encryption_key, unique_prefix};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use porthor_test_support::logs;
+use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use url::Url;
 
 use crate::harness::{
-    CLIENT_ID, CLIENT_SECRET, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json, query,
-    set_cookie, token_error,
+    Backend as HarnessBackend, CLIENT_ID, Harness, Options, PASSWORD, REDIRECT_URI, USERNAME, json,
+    location, query, token_error,
 };
 
 /// A `redis-server` child process on a loopback port, killed on drop (also
@@ -106,116 +98,43 @@ impl Drop for RedisProcess {
     }
 }
 
-/// A Porthor server on the given Redis, built like the harness builds its
-/// own (same clients, same user), with a pool of two connections.
-struct Outage {
-    issuer: String,
-    http: reqwest::Client,
-    handle: ServerHandle,
-}
+/// The harness's server on the test's own Redis.
+struct Outage(Harness);
 
-impl Drop for Outage {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        tokio::spawn(async move { handle.stop().await });
+impl std::ops::Deref for Outage {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.0
     }
 }
 
 impl Outage {
     async fn start(redis_url: String) -> Self {
-        logs::capture();
-        let store = Store::open(StoreConfig {
-            backend: Backend::Redis {
-                url: redis_url,
-                pool_size: 2,
-            },
-            key_prefix: unique_prefix("unavailable"),
-            encryption_key: test_encryption_key(),
-        })
-        .await
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let signer =
-            Signer::from_pem(generate_pem(SigningAlgorithm::Es256).unwrap().as_bytes()).unwrap();
-        let config = OidcConfig {
-            issuer: Issuer::parse(&issuer).unwrap(),
-            lifetimes: Lifetimes::default(),
-            clients: vec![Client {
-                client_id: CLIENT_ID.to_owned(),
-                secret_hash: ClientSecretHash::from_secret(CLIENT_SECRET).unwrap(),
-                redirect_uris: vec![RedirectUri::parse(REDIRECT_URI).unwrap()],
-                require_pkce: false,
-            }],
-            users: vec![User {
-                username: USERNAME.to_owned(),
-                name: Some("Alice Example".to_owned()),
-                email: Some("alice@example.com".to_owned()),
-                password_hash: hash_password(PASSWORD).unwrap(),
-            }],
+        let options = Options {
+            redis_url: Some(redis_url),
+            ..Options::new(HarnessBackend::Redis)
         };
-        let service = OidcService::new(config, Arc::new(store), signer).unwrap();
-        let server = Server::from_listener(listener, Some(2), service).unwrap();
-        let handle = server.handle();
-        tokio::spawn(server.run());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        Self {
-            issuer,
-            http,
-            handle,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+        Self(Harness::start_with(options).await)
     }
 
     /// Posts the login form with alice's credentials.
     async fn post_login(&self) -> Response {
-        let form = self.get("/login").await;
-        assert_eq!(form.status(), StatusCode::OK);
-        let cookie = set_cookie(&form, "porthor_csrf").expect("CSRF cookie");
-        let token = hidden_field(&form.text().await.unwrap(), "csrf_token").unwrap();
-        self.http
-            .post(self.url("/login"))
-            .header(COOKIE, format!("porthor_csrf={cookie}"))
-            .form(&[
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("csrf_token", &token),
-            ])
-            .send()
+        self.0
+            .post_login(&[("username", USERNAME), ("password", PASSWORD)])
             .await
-            .unwrap()
-    }
-
-    async fn login(&self) -> String {
-        let response = self.post_login().await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        set_cookie(&response, "porthor_session").expect("session cookie")
     }
 
     async fn authorize(&self, session: Option<&str>, state: &str) -> Response {
-        let mut request = self.http.get(self.url("/auth/openid/login")).query(&[
+        let params = [
             ("response_type", "code"),
             ("client_id", CLIENT_ID),
             ("redirect_uri", REDIRECT_URI),
             ("scope", "openid profile email"),
             ("state", state),
             ("nonce", "n-1"),
-        ]);
-        if let Some(session) = session {
-            request = request.header(COOKIE, format!("porthor_session={session}"));
-        }
-        request.send().await.unwrap()
+        ];
+        self.0.authorize(session, &params).await
     }
 
     async fn code(&self, session: &str) -> String {
@@ -224,29 +143,6 @@ impl Outage {
         let location = location(&response);
         assert!(location.as_str().starts_with(REDIRECT_URI), "{location}");
         query(&location, "code").expect("code in the redirect")
-    }
-
-    async fn redeem(&self, code: &str) -> Response {
-        self.http
-            .post(self.url("/auth/openid/token"))
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT_URI),
-            ])
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn userinfo(&self, access_token: &str) -> Response {
-        self.http
-            .get(self.url("/auth/openid/userinfo"))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .unwrap()
     }
 
     /// Polls /ready until it answers `status`; panics after `within`.
@@ -264,10 +160,6 @@ impl Outage {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn location(response: &Response) -> Url {
-    Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap()
 }
 
 /// A 503 with a retry hint and no caching.
