@@ -31,6 +31,7 @@ fn claims(c: &mut Criterion) {
         username: "alice".into(),
         name: Some("Alice Example".into()),
         email: Some("alice@example.com".into()),
+        groups: vec![],
         password_hash: String::new(),
     };
     let scopes = Scopes::parse("openid profile email");

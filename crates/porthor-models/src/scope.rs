@@ -14,11 +14,13 @@ pub enum Scope {
     Profile,
     /// `email`: grants `email`.
     Email,
+    /// `groups`: grants `groups`, the user's group names.
+    Groups,
 }
 
 impl Scope {
     /// Every scope, in the order they are advertised and written out.
-    pub const ALL: [Scope; 3] = [Scope::OpenId, Scope::Profile, Scope::Email];
+    pub const ALL: [Scope; 4] = [Scope::OpenId, Scope::Profile, Scope::Email, Scope::Groups];
 
     /// The scope's protocol name.
     pub const fn as_str(self) -> &'static str {
@@ -26,6 +28,7 @@ impl Scope {
             Scope::OpenId => "openid",
             Scope::Profile => "profile",
             Scope::Email => "email",
+            Scope::Groups => "groups",
         }
     }
 

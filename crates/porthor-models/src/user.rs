@@ -15,6 +15,8 @@ pub struct User {
     pub name: Option<String>,
     /// Email address, released under `email`.
     pub email: Option<String>,
+    /// Group names, released under `groups`.
+    pub groups: Vec<String>,
     /// Argon2id hash in PHC string form.
     pub password_hash: String,
 }
@@ -43,6 +45,9 @@ pub struct UserClaims {
     /// Under `email`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Under `groups`: the user's groups, possibly none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 impl UserClaims {
@@ -50,11 +55,13 @@ impl UserClaims {
     pub fn for_scopes(user: &User, scopes: Scopes) -> Self {
         let profile = scopes.contains(Scope::Profile);
         let email = scopes.contains(Scope::Email);
+        let groups = scopes.contains(Scope::Groups);
         Self {
             sub: user.username.clone(),
             preferred_username: profile.then(|| user.username.clone()),
             name: user.name.clone().filter(|_| profile),
             email: user.email.clone().filter(|_| email),
+            groups: groups.then(|| user.groups.clone()),
         }
     }
 }
@@ -68,6 +75,7 @@ mod tests {
             username: "alice".into(),
             name: Some("Alice Example".into()),
             email: Some("alice@example.com".into()),
+            groups: vec!["admins".into(), "staff".into()],
             password_hash: "$argon2id$secret".into(),
         }
     }
@@ -87,6 +95,10 @@ mod tests {
             (
                 "openid profile email",
                 r#"{"sub":"alice","preferred_username":"alice","name":"Alice Example","email":"alice@example.com"}"#,
+            ),
+            (
+                "openid groups",
+                r#"{"sub":"alice","groups":["admins","staff"]}"#,
             ),
         ];
         for (scope, expected) in cases {

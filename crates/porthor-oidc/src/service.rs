@@ -95,6 +95,7 @@ impl OidcService {
             username: String::new(),
             name: None,
             email: None,
+            groups: Vec::new(),
             password_hash: dummy_hash,
         });
         let dummy_client_secret =
@@ -276,6 +277,7 @@ fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {
             "name",
             "preferred_username",
             "email",
+            "groups",
         ]),
         authorization_response_iss_parameter_supported: true,
     }

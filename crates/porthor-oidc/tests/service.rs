@@ -36,6 +36,7 @@ fn user(name: &str, password_hash: String) -> User {
         username: name.into(),
         name: None,
         email: Some(format!("{name}@example.com")),
+        groups: vec![],
         password_hash,
     }
 }

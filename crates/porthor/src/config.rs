@@ -513,6 +513,7 @@ fn users(settings: &[UserSettings], problems: &mut Problems) -> Vec<User> {
                 username: user.username.clone(),
                 name: user.name.clone(),
                 email: user.email.clone(),
+                groups: user.groups.clone(),
                 password_hash: user.password_hash.clone(),
             });
         }

@@ -72,6 +72,7 @@ pub fn accounts() -> Result<DemoAccounts, String> {
         username: DEMO_USERNAME.to_owned(),
         name: Some("Demo User".to_owned()),
         email: Some("demo@example.invalid".to_owned()),
+        groups: vec!["demo".to_owned()],
         password_hash: porthor_oidc::hash_password(&password).map_err(|error| error.to_string())?,
     };
     Ok(DemoAccounts {

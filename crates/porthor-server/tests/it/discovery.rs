@@ -24,7 +24,7 @@ async fn discovery_document(h: Harness) {
     );
     assert_eq!(
         doc["scopes_supported"],
-        serde_json::json!(["openid", "profile", "email"])
+        serde_json::json!(["openid", "profile", "email", "groups"])
     );
     assert_eq!(
         doc["grant_types_supported"],

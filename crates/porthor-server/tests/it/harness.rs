@@ -172,6 +172,7 @@ impl Harness {
                 username: USERNAME.to_owned(),
                 name: Some("Alice Example".to_owned()),
                 email: Some("alice@example.com".to_owned()),
+                groups: vec!["admins".to_owned(), "staff".to_owned()],
                 password_hash: alice_hash(),
             }],
         };

@@ -34,6 +34,10 @@ async fn claims_follow_granted_scopes(h: Harness) {
             serde_json::json!({"sub": "alice", "name": "Alice Example", "preferred_username": "alice"}),
         ),
         (
+            "openid groups",
+            serde_json::json!({"sub": "alice", "groups": ["admins", "staff"]}),
+        ),
+        (
             "openid profile email unknown",
             serde_json::json!({"sub": "alice", "name": "Alice Example", "preferred_username": "alice", "email": "alice@example.com"}),
         ),
