@@ -16,7 +16,7 @@ use porthor_oidc::{
     TokenRequest, hash_password,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
-use porthor_test_support::memory_store;
+use porthor_test_support::{memory_store, now};
 use url::Url;
 
 const SECRET: &str = "a-client-secret-that-is-long-enough-0123";
@@ -61,15 +61,6 @@ async fn service(config: OidcConfig) -> Result<OidcService, OidcError> {
 async fn service_with_key(config: OidcConfig, pem: &[u8]) -> Result<OidcService, OidcError> {
     let store: Arc<dyn AuthorizationStore> = Arc::new(memory_store().await);
     OidcService::new(config, store, Signer::from_pem(pem).unwrap())
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_unix(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
 }
 
 /// Runs the flow for `client_id` in the session named by `cookie`.

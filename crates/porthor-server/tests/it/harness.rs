@@ -228,6 +228,48 @@ impl Harness {
             .unwrap()
     }
 
+    /// The browser's way through the login form at `form_url` (where the
+    /// authorization endpoint sent it): GET the form (with `session`, if
+    /// any), which must show, then post alice's credentials with its CSRF
+    /// token and hidden `rd`. Returns that `rd`, unescaped, and the POST's
+    /// response.
+    pub async fn log_in_through_form(
+        &self,
+        form_url: &str,
+        session: Option<&str>,
+    ) -> (String, Response) {
+        let mut request = self.http.get(form_url);
+        if let Some(session) = session {
+            request = request.header(COOKIE, format!("porthor_session={session}"));
+        }
+        let form = request.send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::OK, "the login form must show");
+        let csrf_cookie = set_cookie(&form, "porthor_csrf").expect("CSRF cookie");
+        let body = form.text().await.unwrap();
+        let csrf = hidden_field(&body, "csrf_token").expect("csrf_token field");
+        let rd = hidden_field(&body, "rd")
+            .expect("rd field")
+            .replace("&amp;", "&");
+        let mut cookies = format!("porthor_csrf={csrf_cookie}");
+        if let Some(session) = session {
+            cookies.push_str(&format!("; porthor_session={session}"));
+        }
+        let response = self
+            .http
+            .post(self.url("/login"))
+            .header(COOKIE, cookies)
+            .form(&[
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("rd", &rd),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (rd, response)
+    }
+
     /// Logs alice in; returns the session cookie's value.
     pub async fn login(&self) -> String {
         let response = self

@@ -239,25 +239,8 @@ async fn browser_flow_and_clean_logs(h: Harness) {
         ("nonce", "abc"),
     ];
     let to_login = location(&h.authorize(None, &params).await);
-    let form = h.http.get(to_login.as_str()).send().await.unwrap();
-    let csrf_cookie = set_cookie(&form, "porthor_csrf").unwrap();
-    let body = form.text().await.unwrap();
-    let rd = hidden_field(&body, "rd").unwrap().replace("&amp;", "&");
+    let (rd, logged_in) = h.log_in_through_form(to_login.as_str(), None).await;
     assert_eq!(rd, query(&to_login, "rd").unwrap());
-    let csrf = hidden_field(&body, "csrf_token").unwrap();
-    let logged_in = h
-        .http
-        .post(h.url("/login"))
-        .header(COOKIE, format!("porthor_csrf={csrf_cookie}"))
-        .form(&[
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("rd", &rd),
-            ("csrf_token", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
     assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
     let session = set_cookie(&logged_in, "porthor_session").unwrap();
     let back = h

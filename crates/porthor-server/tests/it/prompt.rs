@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
+use porthor_test_support::now;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
-use crate::harness::{
-    CLIENT_ID, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json, location, query,
-    set_cookie,
-};
+use crate::harness::{CLIENT_ID, Harness, REDIRECT_URI, json, location, query, set_cookie};
 
 fn params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
@@ -69,40 +67,12 @@ async fn forced_login_shows_the_form_and_completes(h: Harness) {
         let rd = query(&to_login, "rd").unwrap();
         assert!(!rd.contains("prompt=") && !rd.contains("max_age="), "{rd}");
 
-        let form = h
-            .http
-            .get(to_login.as_str())
-            .header(COOKIE, format!("porthor_session={session}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            form.status(),
-            StatusCode::OK,
-            "the form must show despite the session"
-        );
-        let csrf_cookie = set_cookie(&form, "porthor_csrf").unwrap();
-        let body = form.text().await.unwrap();
-        let csrf = hidden_field(&body, "csrf_token").unwrap();
-        let rd_field = hidden_field(&body, "rd").unwrap().replace("&amp;", "&");
-        // The first login was over a second ago; this one is now.
+        // The form shows despite the session. The first login was over a
+        // second ago; this one is now.
         let relogin_time = now().as_unix();
-        let logged_in = h
-            .http
-            .post(h.url("/login"))
-            .header(
-                COOKIE,
-                format!("porthor_csrf={csrf_cookie}; porthor_session={session}"),
-            )
-            .form(&[
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("rd", &rd_field),
-                ("csrf_token", &csrf),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let (_, logged_in) = h
+            .log_in_through_form(to_login.as_str(), Some(&session))
+            .await;
         assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
         let fresh = set_cookie(&logged_in, "porthor_session").unwrap();
         assert_ne!(fresh, session);
@@ -145,15 +115,6 @@ async fn bad_prompt_or_max_age_is_invalid_request(h: Harness) {
             "{extra:?}"
         );
     }
-}
-
-fn now() -> porthor_models::Timestamp {
-    porthor_models::Timestamp::from_unix(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
 }
 
 crate::on_both_stores!(

@@ -24,8 +24,7 @@ use reqwest::header::{COOKIE, LOCATION};
 use url::Url;
 
 use crate::harness::{
-    Backend, CLIENT_ID, CLIENT_SECRET, Harness, Options, PASSWORD, REDIRECT_URI, USERNAME,
-    hidden_field, query, set_cookie,
+    Backend, CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, USERNAME, query, set_cookie,
 };
 
 /// The discovered client, with the token and userinfo endpoints set.
@@ -59,14 +58,6 @@ fn unix_now() -> i64 {
 }
 
 /// Undoes the escaping the server applies to attribute values.
-fn unescape_html(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 fn header_location(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -146,29 +137,10 @@ async fn authorize_anonymously(h: &Harness, auth_url: &Url) -> Callback {
         "rd must be the authorization request itself"
     );
 
-    // 2. The login form carries the same rd and a CSRF token.
-    let response = h.http.get(&to_login).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let csrf_cookie = set_cookie(&response, "porthor_csrf").expect("CSRF cookie");
-    let page = response.text().await.unwrap();
-    let csrf = hidden_field(&page, "csrf_token").expect("csrf_token field");
-    let rd = unescape_html(&hidden_field(&page, "rd").expect("rd field"));
+    // 2. The login form carries the same rd and a CSRF token; 3. posting
+    // it logs in and returns to rd.
+    let (rd, response) = h.log_in_through_form(&to_login, None).await;
     assert_eq!(rd, auth_url);
-
-    // 3. Posting the form logs in and returns to rd.
-    let response = h
-        .http
-        .post(h.url("/login"))
-        .header(COOKIE, format!("porthor_csrf={csrf_cookie}"))
-        .form(&[
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("csrf_token", csrf.as_str()),
-            ("rd", rd.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let session = set_cookie(&response, "porthor_session").expect("session cookie");
     let back = header_location(&response);

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use porthor_models::{AuthorizationCode, Timestamp};
+use porthor_models::AuthorizationCode;
 use porthor_oidc::Lifetimes;
-use porthor_test_support::{logs, raw_exists, raw_set, redis_url};
+use porthor_test_support::{logs, now, raw_exists, raw_set, redis_url};
 use reqwest::StatusCode;
 
 use crate::harness::{
@@ -14,15 +14,6 @@ use crate::harness::{
     OTHER_REDIRECT_URI, Options, REDIRECT_URI, SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, json,
     token_error,
 };
-
-fn now() -> Timestamp {
-    Timestamp::from_unix(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-}
 
 fn form(code: &str) -> Vec<(&str, &str)> {
     vec![
