@@ -68,6 +68,11 @@ pub struct Options {
     /// With `Backend::Redis`: a Redis of the test's own instead of the
     /// shared test Redis (to kill it, say), with a pool of two.
     pub redis_url: Option<String>,
+    /// The signing key (PEM), instead of a fresh key of `algorithm`.
+    pub signing_key: Option<String>,
+    /// Verification-only keys (PEM) published after the signing key, as
+    /// `signing.previous_key_files` does after a key rotation.
+    pub previous_keys: Vec<String>,
 }
 
 impl Options {
@@ -78,6 +83,8 @@ impl Options {
             algorithm: SigningAlgorithm::Es256,
             issuer_path: "",
             redis_url: None,
+            signing_key: None,
+            previous_keys: Vec::new(),
         }
     }
 }
@@ -153,8 +160,15 @@ impl Harness {
             listener.local_addr().unwrap(),
             options.issuer_path
         );
-        let pem = generate_pem(options.algorithm).unwrap();
-        let signer = Signer::from_pem(pem.as_bytes()).unwrap();
+        let pem = match &options.signing_key {
+            Some(pem) => pem.clone(),
+            None => generate_pem(options.algorithm).unwrap().as_str().to_owned(),
+        };
+        let previous: Vec<&[u8]> = options.previous_keys.iter().map(String::as_bytes).collect();
+        let signer = Signer::from_pem(pem.as_bytes())
+            .unwrap()
+            .with_previous_keys(&previous)
+            .unwrap();
         let config = OidcConfig {
             issuer: Issuer::parse(&issuer).unwrap(),
             lifetimes: options.lifetimes,

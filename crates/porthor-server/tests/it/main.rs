@@ -12,6 +12,7 @@
 mod harness;
 
 mod authorize;
+mod conformance;
 mod discovery;
 mod login;
 mod pkce;
