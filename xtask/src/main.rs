@@ -14,6 +14,7 @@
 mod bench;
 mod process;
 mod redis;
+mod server;
 mod testing;
 #[cfg(test)]
 mod tidy;
