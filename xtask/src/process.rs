@@ -97,6 +97,19 @@ pub fn apt_install(package: &str) -> Result<()> {
         .args(["install", "-y", "--no-install-recommends", package]))
 }
 
+/// An error whose details were already printed: `main` exits with a failure
+/// without repeating them.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed; see the output above")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Runs `body` as a named step between a header and a footer with its time.
 pub fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
     eprintln!("\n==> {name}");
