@@ -21,7 +21,6 @@ mod load;
 mod procfs;
 mod redis_stats;
 mod report;
-mod server;
 mod stats;
 
 use std::fs;
@@ -38,10 +37,15 @@ use tokio::runtime::Runtime;
 
 use self::load::{Bounds, Outcome, Work};
 use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settings, Signing};
-use self::server::{CLIENT_ID, Credentials, REDIRECT_URI, Setup, Store};
 use crate::BenchArgs;
 use crate::process::{cargo, run, step, target_dir, workspace_root};
 use crate::redis::Redis;
+use crate::server::{Client, Credentials, Setup, Store};
+
+/// The one client registered on the server.
+const CLIENT_ID: &str = "bench";
+/// Where the client's authorization responses go (nothing listens there).
+const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 
 /// Users logged in before the load (and so sessions the flows spread over).
 const USERS: usize = 64;
@@ -291,6 +295,11 @@ impl ConfigBench<'_> {
             store: redis
                 .as_ref()
                 .map_or(Store::Memory, |redis| Store::Redis(redis.url())),
+            client: Client {
+                id: CLIENT_ID,
+                redirect_uri: REDIRECT_URI,
+                require_pkce: false,
+            },
             users: config.users,
             credentials: self.credentials,
             env: self.env,

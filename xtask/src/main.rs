@@ -12,8 +12,10 @@
 )]
 
 mod bench;
+mod interop;
 mod process;
 mod redis;
+mod server;
 mod testing;
 #[cfg(test)]
 mod tidy;
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::process::{cargo, run, step};
+use crate::process::{Reported, cargo, run, step};
 
 /// Porthor's build and test automation.
 #[derive(Debug, Parser)]
@@ -62,6 +64,19 @@ enum Task {
     /// any error, never on speed. The load generator is xtask itself, built
     /// in release mode alongside porthor and re-run from there.
     Bench(BenchArgs),
+    /// Run real relying-party libraries against a release build.
+    ///
+    /// Builds `porthor` in release mode, installs Python's authlib (in a
+    /// venv) and Node's openid-client 6, pinned in xtask/interop/, into
+    /// target/interop/ (again only when the pins change), starts a
+    /// throwaway redis-server and `porthor serve` on loopback, and runs one
+    /// relying-party script per library: discovery, an authorization URL
+    /// with PKCE S256, nonce and state, a login through the form, the code
+    /// exchange with ID token validation against the JWKS, userinfo, and the
+    /// refresh-token grant. Prints every check and ends with one line, `N
+    /// passed, M failed`, counting checks; fails if any check failed or
+    /// anything could not start.
+    Interop,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +131,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run_task(&cli.task) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<Reported>() => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -132,6 +148,7 @@ fn run_task(task: &Task) -> Result<()> {
             test(&[])
         }
         Task::Bench(args) => bench::bench(args),
+        Task::Interop => interop::interop(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Running the programs the tasks are made of, and reporting on them.
 
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 use std::{env, io};
 
@@ -51,8 +52,66 @@ pub fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs `command` (feeding it `input`), returning its stdout; fails with its
+/// stderr unless it succeeds.
+pub fn capture(command: &mut Command, input: Option<&str>) -> Result<String> {
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let shown = format!("{command:?}");
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start {shown}"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8(output.stdout).with_context(|| format!("{shown} printed non-UTF-8"))
+}
+
+/// Whether xtask runs as root, and so may install Debian's packages.
+pub fn is_root() -> bool {
+    match Command::new("id").arg("-u").output() {
+        Ok(output) if output.status.success() => output.stdout.trim_ascii() == b"0",
+        _ => env::var("USER").is_ok_and(|user| user == "root"),
+    }
+}
+
+/// Installs one of Debian's packages with apt-get (as root).
+pub fn apt_install(package: &str) -> Result<()> {
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "--no-install-recommends", package]))
+}
+
+/// An error whose details were already printed: `main` exits with a failure
+/// without repeating them.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed; see the output above")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Runs `body` as a named step between a header and a footer with its time.
-pub fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+pub fn step<T>(name: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
     eprintln!("\n==> {name}");
     let started = Instant::now();
     let result = body();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::process::run;
+use crate::process::{apt_install, is_root};
 
 /// The environment variable the tests read the server's URL from.
 pub const URL_VAR: &str = "PORTHOR_TEST_REDIS_URL";
@@ -234,13 +234,6 @@ fn is_installed() -> bool {
         .is_ok_and(|status| status.success())
 }
 
-fn is_root() -> bool {
-    match Command::new("id").arg("-u").output() {
-        Ok(output) if output.status.success() => output.stdout.trim_ascii() == b"0",
-        _ => std::env::var("USER").is_ok_and(|user| user == "root"),
-    }
-}
-
 /// Makes sure `redis-server` is on the PATH, installing Debian's package
 /// when running as root.
 fn ensure_installed() -> Result<()> {
@@ -255,10 +248,7 @@ fn ensure_installed() -> Result<()> {
         );
     }
     eprintln!("redis-server is not installed; installing Debian's package as root");
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["install", "-y", "--no-install-recommends", "redis-server"]))?;
+    apt_install("redis-server")?;
     if !is_installed() {
         bail!("installed the redis-server package, but `redis-server --version` still fails");
     }

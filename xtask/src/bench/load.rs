@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result, bail};
 
 use super::flows::{self, DISCOVERY_PATH, FlowTimes, JWKS_PATH, Session, Target};
 use super::http::Conn;
-use super::server::username;
 use super::stats::Latency;
+use crate::server::username;
 
 /// How many error messages a phase keeps to show.
 const ERROR_SAMPLES: usize = 5;

@@ -1,5 +1,6 @@
-//! The server under test: its key files and configuration under
-//! `target/bench/`, and the `porthor serve` process, stopped on drop.
+//! A `porthor serve` under test, for `bench` and `interop`: its key files
+//! and generated configuration in a directory under `target/`, and the
+//! process itself, stopped on drop.
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -12,15 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::process::capture;
 use crate::redis::free_port;
 
 /// How long a fresh server may take to answer `GET /ready` with 200.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The one client registered on the server.
-pub const CLIENT_ID: &str = "bench";
-/// Where the client's authorization responses go (nothing listens there).
-pub const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 
 /// The credentials shared by every configuration of one run.
 #[derive(Debug)]
@@ -43,7 +40,7 @@ impl Credentials {
             .context("`porthor hash-secret --generate` printed no client_secret")?;
         let client_secret_hash = toml_line_value(&output, "client_secret_hash")
             .context("`porthor hash-secret --generate` printed no client_secret_hash")?;
-        let password = format!("bench-{:016x}", rand::random::<u64>());
+        let password = format!("xtask-{:016x}", rand::random::<u64>());
         let password_hash = capture(
             Command::new(porthor).arg("hash-password"),
             Some(&format!("{password}\n")),
@@ -67,6 +64,15 @@ pub enum Store {
     Memory,
 }
 
+/// The one client registered on the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    pub id: &'a str,
+    pub redirect_uri: &'a str,
+    /// Refuse authorization requests without a PKCE challenge.
+    pub require_pkce: bool,
+}
+
 /// What to write into one configuration's directory.
 #[derive(Debug)]
 pub struct Setup<'a> {
@@ -74,15 +80,26 @@ pub struct Setup<'a> {
     pub dir: PathBuf,
     pub alg: &'a str,
     pub store: Store,
+    pub client: Client<'a>,
     pub users: usize,
     pub credentials: &'a Credentials,
     /// Extra environment for `porthor serve`.
     pub env: &'a [(String, String)],
 }
 
-/// The name of user `n`.
+/// The username of user `n`.
 pub fn username(n: usize) -> String {
     format!("user{n:02}")
+}
+
+/// The `name` claim of user `n`.
+pub fn display_name(n: usize) -> String {
+    format!("Test User {n:02}")
+}
+
+/// The `email` claim of user `n`.
+pub fn email(n: usize) -> String {
+    format!("{}@example.invalid", username(n))
 }
 
 impl Setup<'_> {
@@ -120,7 +137,7 @@ impl Setup<'_> {
             Store::Redis(url) => {
                 let key = self.dir.join("store.key");
                 let _ = writeln!(toml, "backend = \"redis\"\nredis_url = {}", quote(url));
-                let _ = writeln!(toml, "key_prefix = \"bench\"");
+                let _ = writeln!(toml, "key_prefix = \"xtask\"");
                 let _ = writeln!(
                     toml,
                     "encryption_key_file = {}",
@@ -137,12 +154,14 @@ impl Setup<'_> {
             "\n[signing]\nkey_file = {}",
             quote(&key.to_string_lossy())
         );
-        let _ = writeln!(toml, "\n[[clients]]\nclient_id = {}", quote(CLIENT_ID));
+        let client = self.client;
+        let _ = writeln!(toml, "\n[[clients]]\nclient_id = {}", quote(client.id));
         let _ = writeln!(
             toml,
-            "client_secret_hash = {}\nredirect_uris = [{}]",
+            "client_secret_hash = {}\nredirect_uris = [{}]\nrequire_pkce = {}",
             quote(&self.credentials.client_secret_hash),
-            quote(REDIRECT_URI)
+            quote(client.redirect_uri),
+            client.require_pkce
         );
         for n in 0..self.users {
             let name = username(n);
@@ -152,8 +171,8 @@ impl Setup<'_> {
                 "password_hash = {}",
                 quote(&self.credentials.password_hash)
             );
-            let _ = writeln!(toml, "name = \"Bench User {n:02}\"");
-            let _ = writeln!(toml, "email = \"{name}@example.invalid\"");
+            let _ = writeln!(toml, "name = {}", quote(&display_name(n)));
+            let _ = writeln!(toml, "email = {}", quote(&email(n)));
         }
         toml
     }
@@ -276,35 +295,6 @@ fn log_says_address_in_use(log: &Path) -> bool {
     fs::read_to_string(log).is_ok_and(|text| text.contains("in use"))
 }
 
-/// Runs `command` (feeding it `input`), returning its stdout; fails with its
-/// stderr unless it succeeds.
-fn capture(command: &mut Command, input: Option<&str>) -> Result<String> {
-    command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let shown = format!("{command:?}");
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("could not start {shown}"))?;
-    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(input.as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    String::from_utf8(output.stdout).with_context(|| format!("{shown} printed non-UTF-8"))
-}
-
 /// The string value of `key = "value"` among `text`'s lines.
 fn toml_line_value(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|line| {
@@ -368,6 +358,11 @@ mod tests {
             dir: PathBuf::from("/tmp/bench"),
             alg: "ES256",
             store: Store::Memory,
+            client: Client {
+                id: "rp",
+                redirect_uri: "http://127.0.0.1:9/cb",
+                require_pkce: true,
+            },
             users: 3,
             credentials: &credentials,
             env: &[],
@@ -382,7 +377,12 @@ mod tests {
         assert_eq!(toml.matches("[[users]]").count(), 3);
         assert!(toml.contains("username = \"user02\""), "{toml}");
         assert!(
-            toml.contains("redirect_uris = [\"http://127.0.0.1:9/cb\"]"),
+            toml.contains("email = \"user02@example.invalid\""),
+            "{toml}"
+        );
+        assert!(toml.contains("client_id = \"rp\""), "{toml}");
+        assert!(
+            toml.contains("redirect_uris = [\"http://127.0.0.1:9/cb\"]\nrequire_pkce = true\n"),
             "{toml}"
         );
     }
