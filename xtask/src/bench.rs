@@ -38,9 +38,9 @@ use tokio::runtime::Runtime;
 use self::load::{Bounds, Outcome, Work};
 use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settings, Signing};
 use crate::BenchArgs;
-use crate::process::{cargo, run, step, target_dir, workspace_root};
+use crate::process::{run, step, target_dir, workspace_root};
 use crate::redis::Redis;
-use crate::server::{Client, Credentials, Setup, Store};
+use crate::server::{self, Client, Credentials, Setup, Store};
 
 /// The one client registered on the server.
 const CLIENT_ID: &str = "bench";
@@ -179,9 +179,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let out = target_dir.join("bench");
     fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
     if !args.no_build {
-        step("build", || {
-            run(cargo().args(["build", "--release", "-p", "porthor", "-p", "xtask"]))
-        })?;
+        step("build", server::build_release)?;
     }
     let release = target_dir.join("release");
     if cfg!(debug_assertions) {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use crate::process::{
-    Reported, apt_install, capture, cargo, is_root, run, step, target_dir, workspace_root,
+    Reported, apt_install, capture, is_root, run, step, target_dir, workspace_root,
 };
 use crate::redis::Redis;
 use crate::server::{self, Client, Credentials, Server, Setup, Store};
@@ -97,9 +97,7 @@ pub fn interop() -> Result<()> {
 fn run_all(tally: &mut Tally) -> Result<()> {
     let target_dir = target_dir().context("could not find cargo's target directory")?;
     let out = target_dir.join("interop");
-    step("build", || {
-        run(cargo().args(["build", "--release", "-p", "porthor"]))
-    })?;
+    step("build", server::build_release)?;
     let porthor = target_dir.join("release").join("porthor");
 
     let source = workspace_root().join("xtask").join("interop");

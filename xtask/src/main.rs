@@ -43,7 +43,9 @@ enum Task {
     /// PORTHOR_TEST_REDIS_URL, runs `cargo nextest run --workspace
     /// --no-fail-fast` and then `cargo test --workspace --doc --no-fail-fast`
     /// (or just `cargo test --workspace --no-fail-fast` when cargo-nextest is
-    /// not installed), and stops the server again.
+    /// not installed), and stops the server again. Then, unless the runner
+    /// arguments select part of the suite, runs `interop`: the relying
+    /// parties of other ecosystems are part of the test suite.
     Test(TestArgs),
     /// Check formatting and run clippy with warnings denied.
     Lint,
@@ -169,7 +171,14 @@ fn lint() -> Result<()> {
 }
 
 fn test(runner_args: &[String]) -> Result<()> {
-    step("test", || testing::run_with_redis(runner_args))
+    step("test", || testing::run_with_redis(runner_args))?;
+    // A selection (`-- -p porthor-models`, a test filter) is a quick check
+    // of part of the code; only the whole suite includes the interop run,
+    // which needs a release build.
+    if runner_args.is_empty() {
+        interop::interop()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -133,20 +133,129 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// How a client authenticates at the token, revocation and introspection
+/// endpoints (OpenID Connect Discovery's `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// The secret in an HTTP Basic `Authorization` header (RFC 6749 2.3.1).
+    ClientSecretBasic,
+    /// The secret as the `client_secret` form parameter.
+    ClientSecretPost,
+    /// No secret: a public client, which sends only its `client_id`.
+    None,
+}
+
+impl AuthMethod {
+    /// Every method, in the order they are advertised.
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
+
+    /// The method's registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+
+    /// Parses a registered name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|method| method.as_str() == name)
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a client proves itself with.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A confidential client with a secret.
+    Secret {
+        /// The hash of its secret.
+        hash: ClientSecretHash,
+        /// The one method it must use (`client_secret_basic` or
+        /// `client_secret_post`); `None` accepts either.
+        method: Option<AuthMethod>,
+    },
+    /// A public client (`none`): it holds no secret, so every code it
+    /// redeems must be bound to a PKCE challenge.
+    Public,
+}
+
 /// A registered client (relying party).
 #[derive(Debug, Clone)]
 pub struct Client {
     /// The public identifier.
     pub client_id: String,
-    /// The hash of its secret.
-    pub secret_hash: ClientSecretHash,
+    /// How it authenticates.
+    pub auth: ClientAuth,
     /// Where it may receive codes; never empty.
     pub redirect_uris: Vec<RedirectUri>,
-    /// Whether every authorization request must carry a PKCE challenge.
+    /// Whether every authorization request must carry a PKCE challenge
+    /// (always true in effect for a public client).
     pub require_pkce: bool,
+    /// Where it may send the user after RP-initiated logout.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Whether every code redemption also issues a refresh token, as if the
+    /// request had asked for `offline_access`.
+    pub always_issue_refresh_token: bool,
 }
 
 impl Client {
+    /// A confidential client accepting either secret method, with no PKCE
+    /// requirement, logout redirects or refresh tokens by default: the
+    /// starting point that configuration and tests adjust.
+    pub fn confidential(
+        client_id: impl Into<String>,
+        secret_hash: ClientSecretHash,
+        redirect_uris: Vec<RedirectUri>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            auth: ClientAuth::Secret {
+                hash: secret_hash,
+                method: None,
+            },
+            redirect_uris,
+            require_pkce: false,
+            post_logout_redirect_uris: Vec::new(),
+            always_issue_refresh_token: false,
+        }
+    }
+
+    /// The hash of its secret; `None` for a public client.
+    pub fn secret_hash(&self) -> Option<&ClientSecretHash> {
+        match &self.auth {
+            ClientAuth::Secret { hash, .. } => Some(hash),
+            ClientAuth::Public => None,
+        }
+    }
+
+    /// Whether the client holds no secret.
+    pub fn is_public(&self) -> bool {
+        matches!(self.auth, ClientAuth::Public)
+    }
+
+    /// Whether authorization requests must carry a PKCE challenge.
+    pub fn needs_pkce(&self) -> bool {
+        self.require_pkce || self.is_public()
+    }
+
+    /// Whether `uri` is registered for RP-initiated logout, by exact match.
+    pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|registered| registered.as_str() == uri)
+    }
+
     /// Whether `uri` is registered for this client, by exact string match.
     pub fn allows_redirect(&self, uri: &str) -> bool {
         self.redirect_uris
@@ -191,13 +300,11 @@ mod tests {
 
     #[test]
     fn redirect_matching_is_exact() {
-        let client = Client {
-            client_id: "c".into(),
-            secret_hash: ClientSecretHash::from_secret(&ClientSecretHash::generate_secret())
-                .unwrap(),
-            redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
-            require_pkce: false,
-        };
+        let client = Client::confidential(
+            "c",
+            ClientSecretHash::from_secret(&ClientSecretHash::generate_secret()).unwrap(),
+            vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+        );
         assert!(client.allows_redirect("https://app.example.com/cb"));
         for other in [
             "https://app.example.com/cb/",

@@ -4,12 +4,15 @@
 //! proves possession and is never stored, only its SHA-256 hash. A stolen copy
 //! of the store therefore cannot be replayed as credentials.
 //!
-//! Codes and access tokens are *linked* to the login session they were issued
-//! under: their key is the session's key followed by their own, so that the
-//! store can fetch a code or token together with its session in one round
-//! trip. The session key is an identifier, not a secret (the session cookie's
-//! secret never leaves the browser), and with public `sub` values it tells a
-//! client nothing it could not already correlate.
+//! Keys are *linked* into a chain that mirrors where each credential comes
+//! from: a code's key is its login session's key followed by its own; the
+//! grant a code starts (its refresh-token family) is named by the code's key;
+//! and an access token's key is that grant's key followed by its own. So the
+//! store can fetch a credential together with the session and grant it
+//! depends on in one round trip, and ending either ends the credential. Keys
+//! are identifiers, not secrets (the secrets never leave their holders), and
+//! with public `sub` values they tell a client nothing it could not already
+//! correlate.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -25,8 +28,8 @@ const KEY_BYTES: usize = 16;
 const SECRET_BYTES: usize = 32;
 /// Unpadded base64url length of [`KEY_BYTES`].
 const KEY_LEN: usize = 22;
-/// A linked key: the session's key, then the record's own.
-const LINKED_KEY_LEN: usize = 2 * KEY_LEN;
+/// The longest chain of linked keys: session, grant, access token.
+const MAX_LINKS: usize = 3;
 /// Unpadded base64url length of [`SECRET_BYTES`].
 const SECRET_LEN: usize = 43;
 
@@ -54,6 +57,14 @@ impl CredentialKind for Access {
     const NAME: &'static str = "access token";
 }
 
+/// Marker for refresh tokens.
+#[derive(Debug)]
+pub enum Refresh {}
+impl CredentialKind for Refresh {
+    const PREFIX: &'static str = "prt";
+    const NAME: &'static str = "refresh token";
+}
+
 /// Marker for login session tokens (the session cookie's value).
 #[derive(Debug)]
 pub enum Session {}
@@ -66,6 +77,8 @@ impl CredentialKind for Session {
 pub type AuthorizationCode = Credential<Code>;
 /// An opaque access token: `pat-<key>.<secret>`.
 pub type AccessToken = Credential<Access>;
+/// A refresh token: `prt-<key>.<secret>`, its key naming its family.
+pub type RefreshToken = Credential<Refresh>;
 /// A login session token: `ps-<key>.<secret>`.
 pub type SessionToken = Credential<Session>;
 
@@ -82,22 +95,29 @@ impl RecordKey {
 
     /// Parses a key as it appears in a credential: plain or linked.
     pub fn parse(key: &str) -> Option<Self> {
-        (is_base64url(key, KEY_LEN) || is_base64url(key, LINKED_KEY_LEN))
+        (1..=MAX_LINKS)
+            .any(|links| is_base64url(key, links * KEY_LEN))
             .then(|| Self(key.to_owned()))
     }
 
-    /// A fresh key linked to `session` (a plain key): `session` followed by
-    /// a random key. `None` if `session` is itself linked.
-    pub fn linked_to(session: &RecordKey) -> Option<Self> {
-        (session.0.len() == KEY_LEN).then(|| Self(format!("{}{}", session.0, Self::random().0)))
+    /// A fresh key linked to `parent`: `parent` followed by a random key.
+    /// `None` if `parent` is already at the end of the longest chain.
+    pub fn linked_to(parent: &RecordKey) -> Option<Self> {
+        (parent.0.len() < MAX_LINKS * KEY_LEN)
+            .then(|| Self(format!("{}{}", parent.0, Self::random().0)))
     }
 
-    /// The session key a linked key starts with; `None` for a plain key.
+    /// The key this one is linked to (all but its own last part); `None` for
+    /// a plain key.
+    pub fn parent(&self) -> Option<RecordKey> {
+        let len = self.0.len().checked_sub(KEY_LEN).filter(|len| *len > 0)?;
+        Some(Self(self.0[..len].to_owned()))
+    }
+
+    /// The login session's key that a linked key's chain starts with; `None`
+    /// for a plain key.
     pub fn session(&self) -> Option<RecordKey> {
-        self.0
-            .get(..KEY_LEN)
-            .filter(|_| self.0.len() == LINKED_KEY_LEN)
-            .map(|session| Self(session.to_owned()))
+        (self.0.len() > KEY_LEN).then(|| Self(self.0[..KEY_LEN].to_owned()))
     }
 
     /// A fresh random key, also fit as a unique identifier such as a `jti`.
@@ -138,13 +158,15 @@ impl<K: CredentialKind> Credential<K> {
         Self::with_key(RecordKey::random())
     }
 
-    /// A fresh credential whose key is linked to the login session `session`
-    /// (see the module docs). `None` if `session` is not a plain key.
-    pub fn generate_linked(session: &RecordKey) -> Option<Self> {
-        RecordKey::linked_to(session).map(Self::with_key)
+    /// A fresh credential whose key is linked to `parent` (see the module
+    /// docs). `None` if `parent` is already at the end of the longest chain.
+    pub fn generate_linked(parent: &RecordKey) -> Option<Self> {
+        RecordKey::linked_to(parent).map(Self::with_key)
     }
 
-    fn with_key(key: RecordKey) -> Self {
+    /// A fresh credential under a given key: a refresh token is named by the
+    /// grant it renews.
+    pub fn with_key(key: RecordKey) -> Self {
         let mut secret = [0u8; SECRET_BYTES];
         rand::rng().fill_bytes(&mut secret);
         Self {
@@ -331,10 +353,20 @@ mod tests {
         assert_eq!(parsed.key(), code.key());
         assert_eq!(parsed.key().session().as_ref(), Some(session.key()));
         assert!(parsed.secret_hash().verify(&code.secret_hash()));
-        // A plain key has no session, and a linked key cannot be linked on.
+        assert_eq!(code.key().parent().as_ref(), Some(session.key()));
+        // A plain key has no session or parent.
         assert_eq!(session.key().session(), None);
-        assert!(AccessToken::generate_linked(code.key()).is_none());
-        // Neither 22 nor 44 characters: refused.
+        assert_eq!(session.key().parent(), None);
+        // An access token under the code's grant: its chain names both.
+        let token = AccessToken::generate_linked(code.key()).unwrap();
+        assert_eq!(token.key().parent().as_ref(), Some(code.key()));
+        assert_eq!(token.key().session().as_ref(), Some(session.key()));
+        let parsed = AccessToken::parse(&token.expose()).unwrap();
+        assert_eq!(parsed.key(), token.key());
+        // The chain ends there.
+        assert!(AccessToken::generate_linked(token.key()).is_none());
+        // Not a whole number of links: refused.
         assert!(RecordKey::parse(&code.key().as_str()[..33]).is_none());
+        assert!(RecordKey::parse(&format!("{}{}", token.key(), session.key())).is_none());
     }
 }

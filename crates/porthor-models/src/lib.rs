@@ -23,16 +23,17 @@ mod time;
 mod user;
 
 pub use client::{
-    Client, ClientSecretHash, InvalidRedirectUri, MIN_CLIENT_SECRET_LEN, RedirectUri,
+    AuthMethod, Client, ClientAuth, ClientSecretHash, InvalidRedirectUri, MIN_CLIENT_SECRET_LEN,
+    RedirectUri,
 };
 pub use credential::{
     AccessToken, AuthorizationCode, Credential, CredentialKind, MalformedCredential, RecordKey,
-    SecretHash, SessionToken,
+    RefreshToken, SecretHash, SessionToken,
 };
-pub use documents::{Jwk, Jwks, ProviderMetadata, TokenResponse};
+pub use documents::{Introspection, Jwk, Jwks, ProviderMetadata, TokenResponse};
 pub use error::ErrorCode;
 pub use pkce::CodeChallenge;
-pub use records::{AccessTokenData, Authorization, SessionData};
+pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError};
 pub use time::Timestamp;

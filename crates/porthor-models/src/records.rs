@@ -14,8 +14,12 @@ pub struct Authorization {
     pub secret_hash: SecretHash,
     /// The client the code was issued to.
     pub client_id: String,
-    /// The redirect URI of the request, exactly as sent.
+    /// The redirect URI the code is delivered to: the request's, exactly as
+    /// sent, or the client's only one when the request named none.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (RFC 6749 4.1.3: then the
+    /// token request must repeat it).
+    pub redirect_uri_sent: bool,
     /// The login session the user authenticated with.
     pub session_key: RecordKey,
     /// The authenticated user.
@@ -31,6 +35,26 @@ pub struct Authorization {
     pub auth_time: Timestamp,
     /// When the code stops being redeemable.
     pub expires_at: Timestamp,
+}
+
+/// What is stored at a code's key: the authorization until the code is
+/// redeemed, then a marker naming what the redemption issued, kept for the
+/// rest of the code's life so that a replay can revoke it (RFC 6749 4.1.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeState {
+    /// Issued and not yet presented.
+    Issued(Authorization),
+    /// Presented once. The grant the code started (its refresh-token family)
+    /// is at the code's own key, so only the first access token is named.
+    Redeemed {
+        /// Hash of the code's secret, so that only the genuine code's replay
+        /// revokes anything.
+        secret_hash: SecretHash,
+        /// The access token key issued by the first redemption (if it
+        /// succeeded; otherwise a key that was never used).
+        access_token: RecordKey,
+    },
 }
 
 /// A browser's login session, named by the session cookie.
@@ -55,6 +79,11 @@ pub struct AccessTokenData {
     pub client_id: String,
     /// The login session behind it; the token dies with the session.
     pub session_key: RecordKey,
+    /// Whether the token belongs to the refresh-token family at its key's
+    /// parent, and dies with that family too. Absent from tokens issued
+    /// before refresh tokens existed, which belong to none.
+    #[serde(default)]
+    pub refreshable: bool,
     /// The user the token speaks for.
     pub username: String,
     /// The granted scopes.
@@ -63,4 +92,38 @@ pub struct AccessTokenData {
     pub issued_at: Timestamp,
     /// When the token expires.
     pub expires_at: Timestamp,
+}
+
+/// A refresh-token family: one grant, renewed by rotating refresh tokens.
+///
+/// Stored at the key of the code that started it. Only the newest refresh
+/// token's hash is kept; presenting any other token of the family (a
+/// rotated one, replayed) ends the family and every access token in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    /// Hash of the current refresh token's secret.
+    pub secret_hash: SecretHash,
+    /// The client the family belongs to.
+    pub client_id: String,
+    /// The login session it started from; logging out ends the family.
+    pub session_key: RecordKey,
+    /// The user the tokens speak for.
+    pub username: String,
+    /// The scopes originally granted; a refresh may ask for fewer.
+    pub scopes: Scopes,
+    /// When the user authenticated.
+    pub auth_time: Timestamp,
+    /// When the current refresh token was issued.
+    pub issued_at: Timestamp,
+    /// When the family ends, however actively it is used.
+    pub expires_at: Timestamp,
+    /// When the family ends unless a refresh comes first.
+    pub idle_expires_at: Timestamp,
+}
+
+impl RefreshFamily {
+    /// When the family ends: the earlier of its two deadlines.
+    pub fn ends_at(&self) -> Timestamp {
+        self.expires_at.min(self.idle_expires_at)
+    }
 }

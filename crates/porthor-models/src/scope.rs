@@ -16,11 +16,20 @@ pub enum Scope {
     Email,
     /// `groups`: grants `groups`, the user's group names.
     Groups,
+    /// `offline_access` (OpenID Connect Core 11): asks for a refresh token;
+    /// grants no claims.
+    OfflineAccess,
 }
 
 impl Scope {
     /// Every scope, in the order they are advertised and written out.
-    pub const ALL: [Scope; 4] = [Scope::OpenId, Scope::Profile, Scope::Email, Scope::Groups];
+    pub const ALL: [Scope; 5] = [
+        Scope::OpenId,
+        Scope::Profile,
+        Scope::Email,
+        Scope::Groups,
+        Scope::OfflineAccess,
+    ];
 
     /// The scope's protocol name.
     pub const fn as_str(self) -> &'static str {
@@ -29,6 +38,7 @@ impl Scope {
             Scope::Profile => "profile",
             Scope::Email => "email",
             Scope::Groups => "groups",
+            Scope::OfflineAccess => "offline_access",
         }
     }
 
@@ -52,9 +62,28 @@ impl Scopes {
         text.split(' ').filter_map(Scope::from_name).collect()
     }
 
+    /// Parses a `scope` parameter that may only name scopes Porthor knows
+    /// (a refresh's): `None` if it names any other.
+    pub fn parse_known(text: &str) -> Option<Self> {
+        text.split(' ')
+            .filter(|name| !name.is_empty())
+            .map(Scope::from_name)
+            .collect()
+    }
+
     /// Whether `scope` is in the set.
     pub const fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
+    }
+
+    /// Whether every scope of `other` is in the set.
+    pub const fn contains_all(self, other: Scopes) -> bool {
+        other.0 & !self.0 == 0
+    }
+
+    /// The set without `scope`.
+    pub const fn without(self, scope: Scope) -> Self {
+        Self(self.0 & !scope.bit())
     }
 
     /// The scopes in canonical order.
@@ -132,5 +161,13 @@ mod tests {
         assert!(scopes.contains(Scope::OpenId));
         assert!(scopes.contains(Scope::Email));
         assert!(!scopes.contains(Scope::Profile));
+        assert!(scopes.contains_all(Scopes::parse("email")));
+        assert!(scopes.contains_all(Scopes::default()));
+        assert!(!scopes.contains_all(Scopes::parse("email profile")));
+        assert_eq!(scopes.without(Scope::Email), Scopes::parse("openid"));
+        assert_eq!(Scopes::parse_known("email  openid"), Some(scopes));
+        assert_eq!(Scopes::parse_known("openid address"), None);
+        let offline = Scopes::parse("offline_access openid");
+        assert_eq!(offline.to_string(), "openid offline_access");
     }
 }

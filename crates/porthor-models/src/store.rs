@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessTokenData, Authorization, RecordKey, SessionData};
+use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData};
 
 /// A failure of the store itself, as opposed to a missing record.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,18 @@ pub trait Keyspace<T>: Send + Sync {
     /// Reads and deletes the record in one atomic step: of any number of
     /// concurrent callers, at most one receives it.
     async fn take(&self, key: &RecordKey) -> Result<Option<T>, StoreError>;
+    /// Replaces the live record at `key` with `value` and returns the old
+    /// one, in one atomic step; does nothing if there is none. `ttl` is the
+    /// record's new time to live, or `None` to keep the old one.
+    async fn replace(
+        &self,
+        key: &RecordKey,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<Option<T>, StoreError>;
+    /// Makes the live record at `key` live for at least `ttl` from now,
+    /// without ever shortening it; does nothing if there is none.
+    async fn extend(&self, key: &RecordKey, ttl: Duration) -> Result<(), StoreError>;
     /// Deletes the record; says whether it existed.
     async fn delete(&self, key: &RecordKey) -> Result<bool, StoreError>;
     /// Deletes every record of this kind; returns how many there were.
@@ -46,43 +58,69 @@ pub trait Keyspace<T>: Send + Sync {
 /// Everything the provider keeps between requests.
 #[async_trait]
 pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
-    /// Authorization codes, by code key.
-    fn codes(&self) -> &dyn Keyspace<Authorization>;
+    /// Authorization codes, issued and redeemed, by code key.
+    fn codes(&self) -> &dyn Keyspace<CodeState>;
     /// Login sessions, by session key.
     fn sessions(&self) -> &dyn Keyspace<SessionData>;
     /// Access tokens, by token key.
     fn access_tokens(&self) -> &dyn Keyspace<AccessTokenData>;
+    /// Refresh-token families, by the key of the code that started them.
+    fn refresh_families(&self) -> &dyn Keyspace<RefreshFamily>;
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Takes (reads and deletes) the code at `code` and reads the session
-    /// its key is linked to (see [`RecordKey::session`]); `None` for the
-    /// session of an unlinked key. Redemption needs both, so an
-    /// implementation should fetch them in one round trip; the two reads need
-    /// not be atomic together.
-    async fn take_code_with_session(
+    /// Replaces the code at `code` with `redeemed` (keeping its time to live)
+    /// and reads the session its key is linked to (see
+    /// [`RecordKey::session`]); returns what the code's key held before, and
+    /// the session (`None` for an unlinked key). Redemption needs both, so an
+    /// implementation should do it in one round trip; the replacement must be
+    /// atomic on its own, the pair need not be.
+    async fn redeem_code_with_session(
         &self,
         code: &RecordKey,
-    ) -> Result<(Option<Authorization>, Option<SessionData>), StoreError> {
-        let authorization = self.codes().take(code).await?;
-        let session = match code.session() {
-            Some(session) => self.sessions().get(&session).await?,
-            None => None,
-        };
-        Ok((authorization, session))
+        redeemed: &CodeState,
+    ) -> Result<(Option<CodeState>, Option<SessionData>), StoreError> {
+        let previous = self.codes().replace(code, redeemed, None).await?;
+        Ok((previous, self.session_of(code).await?))
     }
 
-    /// Reads the access token at `token` and the session its key is linked
-    /// to, like [`AuthorizationStore::take_code_with_session`].
-    async fn access_token_with_session(
+    /// Reads the access token at `token`, the login session its key's chain
+    /// starts with and the refresh-token family at its key's parent, in one
+    /// round trip if the implementation can.
+    async fn access_token_with_grant(
         &self,
         token: &RecordKey,
-    ) -> Result<(Option<AccessTokenData>, Option<SessionData>), StoreError> {
+    ) -> Result<
+        (
+            Option<AccessTokenData>,
+            Option<SessionData>,
+            Option<RefreshFamily>,
+        ),
+        StoreError,
+    > {
         let data = self.access_tokens().get(token).await?;
-        let session = match token.session() {
-            Some(session) => self.sessions().get(&session).await?,
+        let family = match token.parent() {
+            Some(family) => self.refresh_families().get(&family).await?,
             None => None,
         };
-        Ok((data, session))
+        Ok((data, self.session_of(token).await?, family))
+    }
+
+    /// Reads the refresh-token family at `family` and the login session its
+    /// key is linked to, in one round trip if the implementation can.
+    async fn refresh_family_with_session(
+        &self,
+        family: &RecordKey,
+    ) -> Result<(Option<RefreshFamily>, Option<SessionData>), StoreError> {
+        let data = self.refresh_families().get(family).await?;
+        Ok((data, self.session_of(family).await?))
+    }
+
+    /// The session a linked key's chain starts with; `None` for a plain key.
+    async fn session_of(&self, key: &RecordKey) -> Result<Option<SessionData>, StoreError> {
+        match key.session() {
+            Some(session) => self.sessions().get(&session).await,
+            None => Ok(None),
+        }
     }
 }

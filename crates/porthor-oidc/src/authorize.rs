@@ -50,6 +50,9 @@ pub struct ValidAuthorization {
     pub client_id: String,
     /// Where the user returns; registered for the client.
     pub redirect_uri: String,
+    /// Whether the request named it, rather than relying on the client's
+    /// only registered URI.
+    pub redirect_uri_sent: bool,
     /// The granted scopes (always include `openid`).
     pub scopes: Scopes,
     /// The client's `state`.
@@ -157,17 +160,23 @@ pub(crate) fn validate<'a>(
     let client_id = request
         .client_id
         .ok_or_else(|| page("the client_id parameter is missing"))?;
-    let redirect_uri = request
-        .redirect_uri
-        .ok_or_else(|| page("the redirect_uri parameter is missing"))?;
     let Some(client) = find_client(&client_id) else {
         return Err(AuthorizeError::Page(OidcError::invalid_request(
             "unknown client",
         )));
     };
-    if !client.allows_redirect(&redirect_uri) {
-        return Err(page("the redirect_uri is not registered for this client"));
-    }
+    let redirect_uri_sent = request.redirect_uri.is_some();
+    // OAuth 2.1 2.3.2: a client with exactly one registered URI may omit it.
+    let redirect_uri = match (request.redirect_uri, client.redirect_uris.as_slice()) {
+        (Some(uri), _) if client.allows_redirect(&uri) => uri,
+        (Some(_), _) => return Err(page("the redirect_uri is not registered for this client")),
+        (None, [only]) => only.as_str().to_owned(),
+        (None, _) => {
+            return Err(page(
+                "the redirect_uri parameter is missing, and the client has several",
+            ));
+        }
+    };
 
     // From here on the redirect URI is trusted, so errors go back to it.
     let state = request.state;
@@ -212,7 +221,7 @@ pub(crate) fn validate<'a>(
     }
     let scopes = Scopes::parse(request.scope.as_deref().unwrap_or_default());
     if !scopes.contains(Scope::OpenId) {
-        return fail(OidcError::InvalidScope);
+        return fail(OidcError::InvalidScope("scope must include openid"));
     }
     // RFC 7636 4.3, with `plain` (the default when no method is sent) refused.
     let code_challenge = match (
@@ -268,7 +277,7 @@ pub(crate) fn validate<'a>(
             ));
         }
     };
-    if client.require_pkce && code_challenge.is_none() {
+    if client.needs_pkce() && code_challenge.is_none() {
         return fail(OidcError::invalid_request(
             "this client must send a PKCE code_challenge (S256)",
         ));
@@ -276,6 +285,7 @@ pub(crate) fn validate<'a>(
     Ok(ValidAuthorization {
         client_id,
         redirect_uri,
+        redirect_uri_sent,
         scopes,
         state,
         nonce: request.nonce,
@@ -292,19 +302,58 @@ mod tests {
 
     const CB: &str = "https://app.example.com/cb";
 
-    static APP: std::sync::LazyLock<Client> = std::sync::LazyLock::new(|| Client {
-        client_id: "app".into(),
-        secret_hash: porthor_models::ClientSecretHash::from_secret(
+    const ONLY: &str = "https://one.example.com/cb";
+
+    fn client(id: &str, uris: &[&str]) -> Client {
+        let hash = porthor_models::ClientSecretHash::from_secret(
             &porthor_models::ClientSecretHash::generate_secret(),
         )
-        .unwrap(),
-        redirect_uris: vec![porthor_models::RedirectUri::parse(CB).unwrap()],
-        require_pkce: false,
+        .unwrap();
+        let uris = uris
+            .iter()
+            .map(|uri| porthor_models::RedirectUri::parse(uri).unwrap())
+            .collect();
+        Client::confidential(id, hash, uris)
+    }
+
+    /// `app` has two redirect URIs; `one` has one and is public.
+    static CLIENTS: std::sync::LazyLock<[Client; 2]> = std::sync::LazyLock::new(|| {
+        let mut one = client("one", &[ONLY]);
+        one.auth = porthor_models::ClientAuth::Public;
+        [client("app", &[CB, "https://app.example.com/second"]), one]
     });
 
     fn check(request: AuthorizationRequest) -> Result<ValidAuthorization, AuthorizeError> {
         let issuer = Issuer::parse("https://auth.example.com").unwrap();
-        validate(&issuer, |id| (id == "app").then_some(&*APP), request)
+        validate(
+            &issuer,
+            |id| CLIENTS.iter().find(|client| client.client_id == id),
+            request,
+        )
+    }
+
+    #[test]
+    fn redirect_uri_may_be_omitted_only_with_one_registered() {
+        let one = |redirect_uri: Option<&str>, challenge: bool| AuthorizationRequest {
+            client_id: Some("one".into()),
+            redirect_uri: redirect_uri.map(str::to_owned),
+            code_challenge: challenge.then(|| "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: challenge.then(|| "S256".into()),
+            ..request()
+        };
+        let valid = check(one(None, true)).unwrap();
+        assert_eq!(valid.redirect_uri, ONLY);
+        assert!(!valid.redirect_uri_sent);
+        let valid = check(one(Some(ONLY), true)).unwrap();
+        assert!(valid.redirect_uri_sent);
+        // A public client must use PKCE; the error goes back to the client.
+        match check(one(None, false)) {
+            Err(AuthorizeError::Redirect { url, error }) => {
+                assert!(url.starts_with(ONLY), "{url}");
+                assert!(matches!(error, OidcError::InvalidRequest(_)), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     fn request() -> AuthorizationRequest {

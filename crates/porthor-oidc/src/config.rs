@@ -91,6 +91,11 @@ pub struct Lifetimes {
     pub access_token: Duration,
     /// Login sessions.
     pub session: Duration,
+    /// Refresh-token families, from the code redemption that starts them,
+    /// however actively they are used.
+    pub refresh_token: Duration,
+    /// How long a refresh-token family lives without being used.
+    pub refresh_token_idle: Duration,
 }
 
 impl Default for Lifetimes {
@@ -100,6 +105,8 @@ impl Default for Lifetimes {
             id_token: Duration::from_secs(3600),
             access_token: Duration::from_secs(3600),
             session: Duration::from_secs(12 * 3600),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+            refresh_token_idle: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -16,7 +16,8 @@ pub enum OidcError {
     /// Client authentication failed: unknown client, wrong secret, or none.
     #[error("client authentication failed")]
     InvalidClient,
-    /// The authorization code is invalid, expired, used, or not this client's.
+    /// The authorization code or refresh token is invalid, expired, used,
+    /// revoked, or not this client's.
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
     /// The client may not use this grant or response type.
@@ -28,9 +29,9 @@ pub enum OidcError {
     /// `response_type` is not `code`.
     #[error("unsupported response type")]
     UnsupportedResponseType,
-    /// `scope` lacks `openid`.
-    #[error("invalid scope")]
-    InvalidScope,
+    /// `scope` lacks `openid`, or a refresh asks for more than was granted.
+    #[error("invalid scope: {0}")]
+    InvalidScope(&'static str),
     /// `prompt=none`, but the user would have to log in (OpenID Connect
     /// Core 3.1.2.6).
     #[error("login required")]
@@ -68,7 +69,7 @@ impl OidcError {
             OidcError::UnauthorizedClient => ErrorCode::UnauthorizedClient,
             OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
-            OidcError::InvalidScope => ErrorCode::InvalidScope,
+            OidcError::InvalidScope(_) => ErrorCode::InvalidScope,
             OidcError::LoginRequired => ErrorCode::LoginRequired,
             OidcError::RequestNotSupported => ErrorCode::RequestNotSupported,
             OidcError::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
@@ -85,15 +86,17 @@ impl OidcError {
         match self {
             OidcError::InvalidRequest(detail) => detail.clone(),
             OidcError::InvalidClient => "client authentication failed".to_owned(),
-            OidcError::InvalidGrant(_) => "invalid authorization code".to_owned(),
+            OidcError::InvalidGrant(_) => {
+                "the authorization code or refresh token is invalid, expired or revoked".to_owned()
+            }
             OidcError::UnauthorizedClient => "client is not authorized for this request".to_owned(),
             OidcError::UnsupportedGrantType => {
-                "only the authorization_code grant is supported".to_owned()
+                "the supported grant types are authorization_code and refresh_token".to_owned()
             }
             OidcError::UnsupportedResponseType => {
                 "only the code response type is supported".to_owned()
             }
-            OidcError::InvalidScope => "scope must include openid".to_owned(),
+            OidcError::InvalidScope(detail) => (*detail).to_owned(),
             OidcError::LoginRequired => "the user must log in".to_owned(),
             OidcError::RequestNotSupported => "request objects are not supported".to_owned(),
             OidcError::RequestUriNotSupported => "request_uri is not supported".to_owned(),

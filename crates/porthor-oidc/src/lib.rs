@@ -17,20 +17,27 @@
 //! depends on time takes `now`.
 #![warn(missing_docs)]
 
+mod access;
 mod authorize;
 mod claims;
+mod client_auth;
 mod config;
+mod end_session;
 mod error;
 mod login;
 mod service;
 mod token;
 
+pub use access::TokenQuery;
 pub use authorize::{AuthorizationRequest, AuthorizeError, ValidAuthorization};
 pub use claims::IdTokenClaims;
+pub use client_auth::ClientCredentials;
 pub use config::{Issuer, Lifetimes, OidcConfig};
+pub use end_session::{EndSession, EndSessionRequest};
 pub use error::OidcError;
 pub use login::{LoginSession, check_password_hash, hash_password};
 pub use service::{
-    AUTHORIZATION_PATH, DISCOVERY_PATH, JWKS_PATH, OidcService, TOKEN_PATH, USERINFO_PATH,
+    AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
+    OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
-pub use token::{ClientCredentials, TokenRequest};
+pub use token::TokenRequest;

@@ -92,14 +92,23 @@ impl OidcService {
             }))
     }
 
-    /// Ends the session named by `token`, and with it every access token
-    /// issued under it (they are checked against their session on use).
-    pub async fn logout(&self, token: &str, now: Timestamp) -> Result<(), OidcError> {
-        if let Some(session) = self.session(token, now).await? {
-            self.inner.store.sessions().delete(&session.key).await?;
-            tracing::info!(user = %session.data.username, outcome = "success", "logout");
-        }
-        Ok(())
+    /// Ends the session named by `token`, and with it every code, access
+    /// token and refresh-token family issued under it (they are checked
+    /// against their session on use). A session past its browser lifetime
+    /// whose record a refresh-token family keeps alive is ended too.
+    pub async fn logout(&self, token: &str) -> Result<Option<String>, OidcError> {
+        let Ok(token) = SessionToken::parse(token) else {
+            return Ok(None);
+        };
+        let data = or_if_corrupt(self.inner.store.sessions().get(token.key()).await, || {
+            Ok(None)
+        })?;
+        let Some(data) = data.filter(|data| data.secret_hash.verify(&token.secret_hash())) else {
+            return Ok(None);
+        };
+        self.inner.store.sessions().delete(token.key()).await?;
+        tracing::info!(user = %data.username, outcome = "success", "logout");
+        Ok(Some(data.username))
     }
 }
 

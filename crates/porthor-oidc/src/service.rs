@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use porthor_models::{
-    AuthorizationCode, AuthorizationStore, Client, ClientSecretHash, Jwks, ProviderMetadata, Scope,
-    Timestamp, User,
+    AuthMethod, AuthorizationCode, AuthorizationStore, Client, ClientSecretHash, CodeState, Jwks,
+    ProviderMetadata, Scope, Timestamp, User,
 };
 use porthor_signer::Signer;
 
@@ -22,6 +22,12 @@ pub const AUTHORIZATION_PATH: &str = "/auth/openid/login";
 pub const TOKEN_PATH: &str = "/auth/openid/token";
 /// Path of the userinfo endpoint under the issuer.
 pub const USERINFO_PATH: &str = "/auth/openid/userinfo";
+/// Path of the revocation endpoint (RFC 7009) under the issuer.
+pub const REVOCATION_PATH: &str = "/auth/openid/revoke";
+/// Path of the introspection endpoint (RFC 7662) under the issuer.
+pub const INTROSPECTION_PATH: &str = "/auth/openid/introspect";
+/// Path of the RP-initiated logout endpoint under the issuer.
+pub const END_SESSION_PATH: &str = "/auth/openid/logout";
 /// Path of the discovery document under the issuer.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// Path of the JWKS under the issuer.
@@ -173,6 +179,7 @@ impl OidcService {
             secret_hash: code.secret_hash(),
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_sent: request.redirect_uri_sent,
             session_key: session.key.clone(),
             username: session.data.username.clone(),
             scopes: request.scopes,
@@ -185,7 +192,11 @@ impl OidcService {
             .inner
             .store
             .codes()
-            .create(code.key(), &authorization, self.inner.lifetimes.code)
+            .create(
+                code.key(),
+                &CodeState::Issued(authorization),
+                self.inner.lifetimes.code,
+            )
             .await;
         if let Err(error) = stored {
             let error = OidcError::from(error);
@@ -243,21 +254,44 @@ impl OidcService {
 
 fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let auth_methods = |methods: &[AuthMethod]| {
+        methods
+            .iter()
+            .map(|method| method.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
     ProviderMetadata {
         issuer: issuer.as_str().to_owned(),
         authorization_endpoint: issuer.endpoint(AUTHORIZATION_PATH),
         token_endpoint: issuer.endpoint(TOKEN_PATH),
         userinfo_endpoint: issuer.endpoint(USERINFO_PATH),
         jwks_uri: issuer.endpoint(JWKS_PATH),
+        revocation_endpoint: issuer.endpoint(REVOCATION_PATH),
+        introspection_endpoint: issuer.endpoint(INTROSPECTION_PATH),
+        end_session_endpoint: issuer.endpoint(END_SESSION_PATH),
         scopes_supported: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&["authorization_code"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token"]),
         subject_types_supported: strings(&["public"]),
-        id_token_signing_alg_values_supported: vec![signer.algorithm().as_str().to_owned()],
-        token_endpoint_auth_methods_supported: strings(&[
-            "client_secret_basic",
-            "client_secret_post",
+        // Every published key's algorithm, the signing key's first: after a
+        // rotation to another algorithm, relying parties that only accept
+        // advertised algorithms must still accept tokens signed before it.
+        id_token_signing_alg_values_supported: signer.jwks().keys.iter().fold(
+            Vec::new(),
+            |mut algs, key| {
+                if !algs.contains(&key.alg) {
+                    algs.push(key.alg.clone());
+                }
+                algs
+            },
+        ),
+        token_endpoint_auth_methods_supported: auth_methods(&AuthMethod::ALL),
+        revocation_endpoint_auth_methods_supported: auth_methods(&AuthMethod::ALL),
+        // A public client has nothing to prove it is a resource server with.
+        introspection_endpoint_auth_methods_supported: auth_methods(&[
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
         ]),
         code_challenge_methods_supported: strings(&["S256"]),
         request_parameter_supported: false,

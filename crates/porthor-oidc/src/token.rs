@@ -1,38 +1,17 @@
-//! The token and userinfo endpoints' rules (RFC 6749 4.1.3, 5; OpenID
-//! Connect Core 3.1.3, 5.3): client authentication, code redemption, token
-//! issue and the claims an access token releases.
+//! The token endpoint's rules (RFC 6749 4.1.3, 5, 6; OpenID Connect Core
+//! 3.1.3, 12): code redemption with replay revocation, refresh-token
+//! rotation with reuse detection, and the tokens both issue.
 
 use std::fmt;
 use std::time::Duration;
 
 use porthor_models::{
-    AccessToken, AccessTokenData, Authorization, AuthorizationCode, Client, RecordKey, SessionData,
-    Timestamp, TokenResponse, UserClaims,
+    AccessToken, AccessTokenData, AuthorizationCode, Client, CodeState, RecordKey, RefreshFamily,
+    RefreshToken, Scope, Scopes, Timestamp, TokenResponse, UserClaims,
 };
 
 use crate::error::or_if_corrupt;
-use crate::{IdTokenClaims, OidcError, OidcService};
-
-/// The credentials a client presented, by either method (RFC 6749 2.3.1).
-#[derive(Clone)]
-pub struct ClientCredentials {
-    /// The client id.
-    pub client_id: String,
-    /// The client secret; `None` when the client sent only its id.
-    pub client_secret: Option<String>,
-}
-
-impl fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
+use crate::{ClientCredentials, IdTokenClaims, OidcError, OidcService};
 
 /// A token request's parameters as received. Empty values count as absent.
 #[derive(Clone, Default)]
@@ -47,6 +26,10 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     /// `code_verifier` (RFC 7636 4.5).
     pub code_verifier: Option<String>,
+    /// `refresh_token` (RFC 6749 6).
+    pub refresh_token: Option<String>,
+    /// `scope`, on a refresh: at most what was granted.
+    pub scope: Option<String>,
     /// The first single-valued parameter the request repeated, or the
     /// description of another framing error (two authentication methods at
     /// once) that makes the request invalid whatever else it says.
@@ -55,15 +38,15 @@ pub struct TokenRequest {
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
         f.debug_struct("TokenRequest")
             .field("client", &self.client)
             .field("grant_type", &self.grant_type)
-            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("code", &redacted(&self.code))
             .field("redirect_uri", &self.redirect_uri)
-            .field(
-                "code_verifier",
-                &self.code_verifier.as_ref().map(|_| "<redacted>"),
-            )
+            .field("code_verifier", &redacted(&self.code_verifier))
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
             .field("malformed", &self.malformed)
             .finish()
     }
@@ -72,76 +55,91 @@ impl fmt::Debug for TokenRequest {
 /// Why a presented code was refused: logged, never shown to the client,
 /// which only learns `invalid_grant`.
 const UNKNOWN_CODE: &str = "unknown, used or expired code";
+const UNKNOWN_REFRESH_TOKEN: &str = "unknown, revoked or expired refresh token";
+
+/// What a set of tokens is issued for: a redeemed code or a refreshed family.
+struct Grant<'a> {
+    client_id: &'a str,
+    username: &'a str,
+    scopes: Scopes,
+    auth_time: Timestamp,
+    nonce: Option<&'a str>,
+    /// Whether the access token belongs to the refresh-token family at its
+    /// key's parent.
+    refreshable: bool,
+    /// Nothing issued outlives this: the login session, or the family.
+    ends_at: Timestamp,
+}
 
 impl OidcService {
-    /// Authenticates a client by id and secret. An unknown id costs the same
-    /// hash as a wrong secret and gets the same error, so neither the answer
-    /// nor its timing tells whether a client exists.
-    pub fn authenticate_client(
+    /// The token endpoint: authenticates the client and runs its grant.
+    pub async fn token(
         &self,
-        credentials: Option<&ClientCredentials>,
-    ) -> Result<&Client, OidcError> {
-        let Some(credentials) = credentials else {
-            return Err(OidcError::InvalidClient);
-        };
-        let client = self.inner.clients.get(&credentials.client_id);
-        let hash = client.map_or(&self.inner.dummy_client_secret, |client| {
-            &client.secret_hash
-        });
-        let secret = credentials.client_secret.as_deref().unwrap_or_default();
-        match client {
-            Some(client) if hash.verify(secret) => Ok(client),
-            _ => {
-                tracing::info!(client.id = %credentials.client_id, outcome = "refused", reason = "client authentication failed", "token request refused");
-                Err(OidcError::InvalidClient)
-            }
+        request: TokenRequest,
+        now: Timestamp,
+    ) -> Result<TokenResponse, OidcError> {
+        if let Some(problem) = &request.malformed {
+            return Err(OidcError::InvalidRequest(problem.clone()));
+        }
+        let client = self.authenticate_client(request.client.as_ref())?;
+        match request.grant_type.as_deref() {
+            None => Err(OidcError::invalid_request(
+                "the grant_type parameter is missing",
+            )),
+            Some("authorization_code") => self.redeem_code(client, request, now).await,
+            Some("refresh_token") => self.refresh(client, request, now).await,
+            Some(_) => Err(OidcError::UnsupportedGrantType),
         }
     }
 
     /// Redeems an authorization code for tokens (RFC 6749 4.1.3).
     ///
-    /// The code's record is taken (read and deleted atomically) before any
+    /// The code's record is swapped for a "redeemed" marker before any
     /// check, so a code is spent by its first presentation whatever the
-    /// outcome, and of two racing redemptions at most one sees it.
+    /// outcome, and of two racing redemptions at most one sees it. The
+    /// marker names the tokens the redemption issues, so that a replay of
+    /// the code revokes them (RFC 6749 4.1.2).
     pub async fn redeem_code(
         &self,
+        client: &Client,
         request: TokenRequest,
         now: Timestamp,
     ) -> Result<TokenResponse, OidcError> {
-        if let Some(problem) = request.malformed {
-            return Err(OidcError::InvalidRequest(problem));
-        }
-        let client = self.authenticate_client(request.client.as_ref())?;
-        match request.grant_type.as_deref() {
-            None => {
-                return Err(OidcError::invalid_request(
-                    "the grant_type parameter is missing",
-                ));
-            }
-            Some("authorization_code") => {}
-            Some(_) => return Err(OidcError::UnsupportedGrantType),
-        }
-        let code_verifier = request.code_verifier;
         let code = request
             .code
             .ok_or_else(|| OidcError::invalid_request("the code parameter is missing"))?;
-        let redirect_uri = request
-            .redirect_uri
-            .ok_or_else(|| OidcError::invalid_request("the redirect_uri parameter is missing"))?;
-
         let refuse = |reason: &'static str| {
             tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "authorization code refused");
             OidcError::InvalidGrant(reason)
         };
         let code = AuthorizationCode::parse(&code).map_err(|_| refuse("malformed code"))?;
-        // The code and its session in one round trip; a corrupt record (the
-        // code or the session) is logged and refused like a missing one.
-        let (authorization, session) = or_if_corrupt(
-            self.inner.store.take_code_with_session(code.key()).await,
+        if request.redirect_uri.is_none() {
+            self.check_redirect_uri_optional(code.key()).await?;
+        }
+        // Codes are always linked to their session, and their tokens to them.
+        let access_token =
+            AccessToken::generate_linked(code.key()).ok_or_else(|| refuse("malformed code"))?;
+        let redeemed = CodeState::Redeemed {
+            secret_hash: code.secret_hash(),
+            access_token: access_token.key().clone(),
+        };
+        // The swap and the session read in one round trip; a corrupt record
+        // (the code or the session) is logged and refused like a missing one.
+        let (previous, session) = or_if_corrupt(
+            self.inner
+                .store
+                .redeem_code_with_session(code.key(), &redeemed)
+                .await,
             || Ok((None, None)),
         )?;
-        let Some(authorization) = authorization else {
-            return Err(refuse(UNKNOWN_CODE));
+        let authorization = match previous {
+            None => return Err(refuse(UNKNOWN_CODE)),
+            Some(CodeState::Issued(authorization)) => authorization,
+            Some(previous @ CodeState::Redeemed { .. }) => {
+                self.code_replayed(client, code.key(), &code, previous)
+                    .await?;
+                return Err(refuse(UNKNOWN_CODE));
+            }
         };
         if !authorization.secret_hash.verify(&code.secret_hash()) {
             return Err(refuse(UNKNOWN_CODE));
@@ -152,14 +150,27 @@ impl OidcService {
         if authorization.client_id != client.client_id {
             return Err(refuse("code was issued to another client"));
         }
-        if authorization.redirect_uri != redirect_uri {
-            return Err(refuse(
-                "redirect_uri does not match the authorization request",
-            ));
+        // RFC 6749 4.1.3: required if the request had it, and then equal.
+        // A request that omitted it used the client's only URI, which a
+        // token request may still name.
+        match request.redirect_uri.as_deref() {
+            Some(uri) if uri == authorization.redirect_uri => {}
+            None if !authorization.redirect_uri_sent => {}
+            // The peek above has answered this already, unless the record
+            // was unreadable then.
+            None => return Err(refuse("redirect_uri missing")),
+            Some(_) => {
+                return Err(refuse(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
         }
         // RFC 7636 4.6: a challenge must be answered, and a verifier for a
         // code issued without one is as wrong as a mismatch.
-        match (&authorization.code_challenge, code_verifier.as_deref()) {
+        match (
+            &authorization.code_challenge,
+            request.code_verifier.as_deref(),
+        ) {
             (None, None) => {}
             (Some(challenge), Some(verifier)) if challenge.verify(verifier) => {}
             (Some(_), Some(_)) => {
@@ -179,56 +190,274 @@ impl OidcService {
         let Some(session) = session.filter(|session| linked && session.expires_at > now) else {
             return Err(refuse("the login session has ended"));
         };
-        let response = self.issue_token(&authorization, &session, now).await?;
-        tracing::info!(client.id = %client.client_id, user = %authorization.username, scope = %authorization.scopes, outcome = "redeemed", "authorization code redeemed");
+
+        let refresh_token = (authorization.scopes.contains(Scope::OfflineAccess)
+            || client.always_issue_refresh_token)
+            .then(|| RefreshToken::with_key(code.key().clone()));
+        if let Some(refresh_token) = &refresh_token {
+            self.start_family(
+                refresh_token,
+                RefreshFamily {
+                    secret_hash: refresh_token.secret_hash(),
+                    client_id: client.client_id.clone(),
+                    session_key: authorization.session_key.clone(),
+                    username: authorization.username.clone(),
+                    scopes: authorization.scopes,
+                    auth_time: authorization.auth_time,
+                    issued_at: now,
+                    expires_at: now.after(self.inner.lifetimes.refresh_token),
+                    idle_expires_at: now.after(self.inner.lifetimes.refresh_token_idle),
+                },
+                now,
+            )
+            .await?;
+        }
+        let grant = Grant {
+            client_id: &client.client_id,
+            username: &authorization.username,
+            scopes: authorization.scopes,
+            auth_time: authorization.auth_time,
+            nonce: authorization.nonce.as_deref(),
+            refreshable: refresh_token.is_some(),
+            ends_at: session.expires_at,
+        };
+        let response = self
+            .issue_token(&grant, access_token, refresh_token, now)
+            .await?;
+        tracing::info!(client.id = %client.client_id, user = %authorization.username, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
         Ok(response)
     }
 
-    /// Issues an ID token and an access token for a redeemed authorization.
-    /// Neither outlives the login session behind it.
-    pub async fn issue_token(
+    /// RFC 6749 4.1.3 requires `redirect_uri` if the authorization request
+    /// had it. Whether it did is in the code's record, so a request without
+    /// one peeks at it first: a request missing a required parameter is
+    /// invalid and must not spend the code.
+    async fn check_redirect_uri_optional(&self, code: &RecordKey) -> Result<(), OidcError> {
+        let record = or_if_corrupt(self.inner.store.codes().get(code).await, || Ok(None))?;
+        match record {
+            Some(CodeState::Issued(authorization)) if authorization.redirect_uri_sent => Err(
+                OidcError::invalid_request("the redirect_uri parameter is missing"),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// A code presented again: if it is the genuine code, revoke what its
+    /// first redemption issued. Either way put the first marker back, so
+    /// that a forged presentation cannot erase what a later genuine replay
+    /// needs to revoke.
+    async fn code_replayed(
         &self,
-        authorization: &Authorization,
-        session: &SessionData,
+        client: &Client,
+        key: &RecordKey,
+        code: &AuthorizationCode,
+        first: CodeState,
+    ) -> Result<(), OidcError> {
+        let store = &self.inner.store;
+        let CodeState::Redeemed {
+            secret_hash,
+            access_token,
+        } = &first
+        else {
+            return Ok(());
+        };
+        if secret_hash.verify(&code.secret_hash()) {
+            tokio::try_join!(
+                store.access_tokens().delete(access_token),
+                store.refresh_families().delete(key),
+            )?;
+            tracing::warn!(client.id = %client.client_id, outcome = "revoked", "authorization code replayed; the tokens issued from it are revoked");
+        }
+        store.codes().replace(key, &first, None).await?;
+        Ok(())
+    }
+
+    /// Stores a new refresh-token family, and keeps its login session's
+    /// record for as long as the family may live: the family ends when the
+    /// session is logged out, which needs the record to still be there to
+    /// delete.
+    async fn start_family(
+        &self,
+        token: &RefreshToken,
+        family: RefreshFamily,
+        now: Timestamp,
+    ) -> Result<(), OidcError> {
+        let store = &self.inner.store;
+        tokio::try_join!(
+            store
+                .refresh_families()
+                .create(token.key(), &family, now.until(family.ends_at())),
+            store
+                .sessions()
+                .extend(&family.session_key, now.until(family.expires_at)),
+        )?;
+        Ok(())
+    }
+
+    /// Exchanges a refresh token for new tokens (RFC 6749 6), rotating it.
+    ///
+    /// Only the newest token of a family is accepted. Any other token of the
+    /// family, presented by anyone, means a copy is in someone else's hands,
+    /// so the whole family is revoked, access tokens included (OAuth 2.0
+    /// Security BCP 4.14.2). Two refreshes racing with the same token count
+    /// as reuse too: the family ends, and the client logs in again.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        request: TokenRequest,
         now: Timestamp,
     ) -> Result<TokenResponse, OidcError> {
-        let user = self.inner.users.get(&authorization.username).ok_or_else(|| {
-            tracing::info!(client.id = %authorization.client_id, user = %authorization.username, outcome = "refused", reason = "user no longer configured", "authorization code refused");
+        let token = request
+            .refresh_token
+            .ok_or_else(|| OidcError::invalid_request("the refresh_token parameter is missing"))?;
+        let refuse = |reason: &'static str| {
+            tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "refresh token refused");
+            OidcError::InvalidGrant(reason)
+        };
+        let token = RefreshToken::parse(&token).map_err(|_| refuse("malformed refresh token"))?;
+        let key = token.key();
+        let (family, session) = or_if_corrupt(
+            self.inner.store.refresh_family_with_session(key).await,
+            || Ok((None, None)),
+        )?;
+        let Some(family) = family.filter(|family| family.ends_at() > now) else {
+            return Err(refuse(UNKNOWN_REFRESH_TOKEN));
+        };
+        if !family.secret_hash.verify(&token.secret_hash()) {
+            self.revoke_family(key, client, "refresh token reused")
+                .await?;
+            return Err(refuse("refresh token reused; its family is revoked"));
+        }
+        if family.client_id != client.client_id {
+            self.revoke_family(key, client, "refresh token presented by another client")
+                .await?;
+            return Err(refuse("refresh token was issued to another client"));
+        }
+        let linked = key
+            .session()
+            .is_some_and(|session| session == family.session_key);
+        if !linked || session.is_none() {
+            return Err(refuse("the login session was logged out"));
+        }
+        let scopes = match request.scope.as_deref() {
+            None => family.scopes,
+            Some(text) => match Scopes::parse_known(text) {
+                Some(scopes) if family.scopes.contains_all(scopes) => scopes,
+                _ => {
+                    return Err(OidcError::InvalidScope(
+                        "a refresh may only ask for scopes that were granted",
+                    ));
+                }
+            },
+        };
+
+        let next = RefreshToken::with_key(key.clone());
+        let renewed = RefreshFamily {
+            secret_hash: next.secret_hash(),
+            issued_at: now,
+            idle_expires_at: now.after(self.inner.lifetimes.refresh_token_idle),
+            ..family
+        };
+        // Swap in the new hash atomically and check that the old one is what
+        // was replaced: if another refresh rotated the family in between,
+        // this token had already been used.
+        let previous = or_if_corrupt(
+            self.inner
+                .store
+                .refresh_families()
+                .replace(key, &renewed, Some(now.until(renewed.ends_at())))
+                .await,
+            || Ok(None),
+        )?;
+        if previous.is_none_or(|previous| !previous.secret_hash.verify(&token.secret_hash())) {
+            self.revoke_family(key, client, "refresh token used twice at once")
+                .await?;
+            return Err(refuse("refresh token reused; its family is revoked"));
+        }
+        let grant = Grant {
+            client_id: &renewed.client_id,
+            username: &renewed.username,
+            scopes,
+            auth_time: renewed.auth_time,
+            // OpenID Connect Core 12.2: a refreshed ID token has no nonce.
+            nonce: None,
+            refreshable: true,
+            ends_at: renewed.ends_at(),
+        };
+        let access_token = AccessToken::generate_linked(key)
+            .ok_or_else(|| OidcError::Internal("refresh token key is not a code key".into()))?;
+        let response = self
+            .issue_token(&grant, access_token, Some(next), now)
+            .await?;
+        tracing::info!(client.id = %client.client_id, user = %renewed.username, scope = %scopes, outcome = "refreshed", "refresh token rotated");
+        Ok(response)
+    }
+
+    /// Ends a refresh-token family and, with it, every access token in it.
+    pub(crate) async fn revoke_family(
+        &self,
+        key: &RecordKey,
+        client: &Client,
+        reason: &'static str,
+    ) -> Result<(), OidcError> {
+        self.inner.store.refresh_families().delete(key).await?;
+        tracing::warn!(client.id = %client.client_id, outcome = "revoked", reason, "refresh token family revoked");
+        Ok(())
+    }
+
+    /// Issues an ID token and an access token (and hands out the refresh
+    /// token, already stored) for a grant. None outlives the grant's end.
+    async fn issue_token(
+        &self,
+        grant: &Grant<'_>,
+        access_token: AccessToken,
+        refresh_token: Option<RefreshToken>,
+        now: Timestamp,
+    ) -> Result<TokenResponse, OidcError> {
+        let user = self.inner.users.get(grant.username).ok_or_else(|| {
+            tracing::info!(client.id = %grant.client_id, user = %grant.username, outcome = "refused", reason = "user no longer configured", "token request refused");
             OidcError::InvalidGrant("user no longer configured")
         })?;
-        let session_left = now.until(session.expires_at);
+        let left = now.until(grant.ends_at);
         let lifetimes = &self.inner.lifetimes;
-        let access_lifetime = lifetimes.access_token.min(session_left);
-        let id_lifetime = lifetimes.id_token.min(session_left);
+        let access_lifetime = lifetimes.access_token.min(left);
+        let id_lifetime = lifetimes.id_token.min(left);
 
-        let access_token = AccessToken::generate_linked(&authorization.session_key)
-            .ok_or_else(|| OidcError::Internal("session key is not a plain record key".into()))?;
         let access_token_text = access_token.expose();
-        let claims = IdTokenClaims {
-            iss: self.inner.issuer.as_str().to_owned(),
-            aud: authorization.client_id.clone(),
-            azp: authorization.client_id.clone(),
-            amr: vec!["pwd".to_owned()],
-            at_hash: Some(self.inner.signer.token_hash(&access_token_text)),
-            exp: now.after(id_lifetime).as_unix(),
-            iat: now.as_unix(),
-            auth_time: authorization.auth_time.as_unix(),
-            jti: RecordKey::random().as_str().to_owned(),
-            nonce: authorization.nonce.clone(),
-            user: UserClaims::for_scopes(user, authorization.scopes),
+        let id_token = if grant.scopes.contains(Scope::OpenId) {
+            let claims = IdTokenClaims {
+                iss: self.inner.issuer.as_str().to_owned(),
+                aud: grant.client_id.to_owned(),
+                azp: grant.client_id.to_owned(),
+                amr: vec!["pwd".to_owned()],
+                at_hash: Some(self.inner.signer.token_hash(&access_token_text)),
+                exp: now.after(id_lifetime).as_unix(),
+                iat: now.as_unix(),
+                auth_time: grant.auth_time.as_unix(),
+                jti: RecordKey::random().as_str().to_owned(),
+                nonce: grant.nonce.map(str::to_owned),
+                user: UserClaims::for_scopes(user, grant.scopes),
+            };
+            let signed = self
+                .inner
+                .signer
+                .sign(&claims)
+                .map_err(|e| OidcError::Internal(e.into()))?;
+            Some(signed)
+        } else {
+            None
         };
-        let id_token = self
-            .inner
-            .signer
-            .sign(&claims)
-            .map_err(|e| OidcError::Internal(e.into()))?;
 
         let data = AccessTokenData {
             secret_hash: access_token.secret_hash(),
-            client_id: authorization.client_id.clone(),
-            session_key: authorization.session_key.clone(),
-            username: authorization.username.clone(),
-            scopes: authorization.scopes,
+            client_id: grant.client_id.to_owned(),
+            session_key: access_token
+                .key()
+                .session()
+                .ok_or_else(|| OidcError::Internal("access token key is not linked".into()))?,
+            refreshable: grant.refreshable,
+            username: grant.username.to_owned(),
+            scopes: grant.scopes,
             issued_at: now,
             expires_at: now.after(access_lifetime),
         };
@@ -242,43 +471,13 @@ impl OidcService {
             token_type: "Bearer",
             expires_in: whole_seconds(access_lifetime),
             id_token,
-            scope: authorization.scopes.to_string(),
+            refresh_token: refresh_token.map(|token| token.expose()),
+            scope: grant.scopes.to_string(),
         })
-    }
-
-    /// The claims an access token releases (OpenID Connect Core 5.3): exactly
-    /// those its scopes allow. The token must be live, and so must the login
-    /// session it was issued under.
-    pub async fn userinfo(&self, bearer: &str, now: Timestamp) -> Result<UserClaims, OidcError> {
-        let token =
-            AccessToken::parse(bearer).map_err(|_| OidcError::InvalidToken("malformed token"))?;
-        let (data, session) = or_if_corrupt(
-            self.inner
-                .store
-                .access_token_with_session(token.key())
-                .await,
-            || Ok((None, None)),
-        )?;
-        let data = data
-            .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
-            .ok_or(OidcError::InvalidToken("unknown or expired token"))?;
-        let linked = token
-            .key()
-            .session()
-            .is_some_and(|key| key == data.session_key);
-        if !linked || session.is_none_or(|session| session.expires_at <= now) {
-            return Err(OidcError::InvalidToken("the login session has ended"));
-        }
-        let user = self
-            .inner
-            .users
-            .get(&data.username)
-            .ok_or(OidcError::InvalidToken("user no longer configured"))?;
-        Ok(UserClaims::for_scopes(user, data.scopes))
     }
 }
 
 /// `expires_in` in whole seconds, never rounding a live token down to zero.
-fn whole_seconds(duration: Duration) -> u64 {
+pub(crate) fn whole_seconds(duration: Duration) -> u64 {
     duration.as_secs().max(1)
 }

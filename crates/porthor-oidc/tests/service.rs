@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use porthor_models::{AuthorizationStore, Client, ClientSecretHash, RedirectUri, Timestamp, User};
+use porthor_models::{
+    AuthMethod, AuthorizationStore, Client, ClientSecretHash, RedirectUri, Timestamp, User,
+};
 use porthor_oidc::{
     AuthorizationRequest, ClientCredentials, Issuer, Lifetimes, OidcConfig, OidcError, OidcService,
     TokenRequest, hash_password,
@@ -23,12 +25,11 @@ const SECRET: &str = "a-client-secret-that-is-long-enough-0123";
 const CALLBACK: &str = "https://app.example.com/cb";
 
 fn client(id: &str) -> Client {
-    Client {
-        client_id: id.into(),
-        secret_hash: ClientSecretHash::from_secret(SECRET).unwrap(),
-        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
-        require_pkce: false,
-    }
+    Client::confidential(
+        id,
+        ClientSecretHash::from_secret(SECRET).unwrap(),
+        vec![RedirectUri::parse(CALLBACK).unwrap()],
+    )
 }
 
 fn user(name: &str, password_hash: String) -> User {
@@ -70,12 +71,30 @@ async fn flow(
     cookie: &str,
     at: Timestamp,
 ) -> porthor_models::TokenResponse {
+    flow_with_scope(service, client_id, cookie, "openid email", at).await
+}
+
+fn credentials(client_id: &str) -> Option<ClientCredentials> {
+    Some(ClientCredentials {
+        client_id: client_id.into(),
+        client_secret: Some(SECRET.into()),
+        method: AuthMethod::ClientSecretPost,
+    })
+}
+
+async fn flow_with_scope(
+    service: &OidcService,
+    client_id: &str,
+    cookie: &str,
+    scope: &str,
+    at: Timestamp,
+) -> porthor_models::TokenResponse {
     let session = service.session(cookie, at).await.unwrap().unwrap();
     let request = AuthorizationRequest {
         client_id: Some(client_id.into()),
         redirect_uri: Some(CALLBACK.into()),
         response_type: Some("code".into()),
-        scope: Some("openid email".into()),
+        scope: Some(scope.into()),
         nonce: Some("n".into()),
         ..AuthorizationRequest::default()
     };
@@ -88,17 +107,13 @@ async fn flow(
         .1
         .into_owned();
     let request = TokenRequest {
-        client: Some(ClientCredentials {
-            client_id: client_id.into(),
-            client_secret: Some(SECRET.into()),
-        }),
+        client: credentials(client_id),
         grant_type: Some("authorization_code".into()),
         code: Some(code),
         redirect_uri: Some(CALLBACK.into()),
-        code_verifier: None,
-        malformed: None,
+        ..TokenRequest::default()
     };
-    service.redeem_code(request, at).await.unwrap()
+    service.token(request, at).await.unwrap()
 }
 
 #[tokio::test]
@@ -147,6 +162,93 @@ async fn contradictory_configuration_is_refused() {
     }
 }
 
+async fn refresh(
+    service: &OidcService,
+    refresh_token: &str,
+    at: Timestamp,
+) -> Result<porthor_models::TokenResponse, OidcError> {
+    let request = TokenRequest {
+        client: credentials("app"),
+        grant_type: Some("refresh_token".into()),
+        refresh_token: Some(refresh_token.into()),
+        ..TokenRequest::default()
+    };
+    service.token(request, at).await
+}
+
+/// A refresh-token family outlives the browser session, is renewed by each
+/// refresh up to its idle timeout, and ends at its absolute lifetime
+/// however active; its access tokens end with it.
+#[tokio::test]
+async fn refresh_family_deadlines() {
+    let lifetimes = Lifetimes {
+        session: Duration::from_secs(100),
+        refresh_token: Duration::from_secs(1000),
+        refresh_token_idle: Duration::from_secs(300),
+        ..Lifetimes::default()
+    };
+    let service = service(config(
+        vec![client("app")],
+        vec![user("alice", hash_password("pw").unwrap())],
+        lifetimes,
+    ))
+    .await
+    .unwrap();
+    let t0 = now();
+    let at = |secs| t0.after(Duration::from_secs(secs));
+    let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
+    let first = flow_with_scope(&service, "app", &cookie, "openid email offline_access", t0).await;
+    assert_eq!(first.scope, "openid email offline_access");
+    // Within the session, as usual.
+    assert_eq!(first.expires_in, 100);
+
+    // Past the browser session, inside the idle timeout: refreshes work and
+    // their access tokens live their full hour, within the family's life.
+    assert!(service.session(&cookie, at(200)).await.unwrap().is_none());
+    let mut token = first.refresh_token.unwrap();
+    for step in [250, 500, 750] {
+        let refreshed = refresh(&service, &token, at(step)).await.unwrap();
+        assert_eq!(refreshed.expires_in, (1000 - step).min(300));
+        let claims = service
+            .verify_token(refreshed.id_token.as_deref().unwrap(), at(step))
+            .unwrap();
+        assert_eq!(claims.auth_time, t0.as_unix());
+        assert_eq!(claims.nonce, None);
+        let userinfo = service.userinfo(&refreshed.access_token, at(step)).await;
+        assert_eq!(
+            userinfo.unwrap().email.as_deref(),
+            Some("alice@example.com")
+        );
+        token = refreshed.refresh_token.unwrap();
+    }
+    // Idle too long: 750 + 300.
+    assert!(matches!(
+        refresh(&service, &token, at(1050)).await,
+        Err(OidcError::InvalidGrant(_))
+    ));
+
+    // Absolute lifetime: refreshing every 200 s, the family still ends at
+    // 1000 s.
+    let cookie = service
+        .login("alice", "pw", at(2000))
+        .await
+        .unwrap()
+        .expose();
+    let grant = flow_with_scope(&service, "app", &cookie, "openid offline_access", at(2000)).await;
+    let mut token = grant.refresh_token.unwrap();
+    for step in [2200, 2400, 2600, 2800] {
+        token = refresh(&service, &token, at(step))
+            .await
+            .unwrap()
+            .refresh_token
+            .unwrap();
+    }
+    assert!(matches!(
+        refresh(&service, &token, at(3000)).await,
+        Err(OidcError::InvalidGrant(_))
+    ));
+}
+
 /// Codes, access tokens and ID tokens never outlive the login session.
 #[tokio::test]
 async fn tokens_are_capped_by_the_session() {
@@ -176,7 +278,9 @@ async fn tokens_are_capped_by_the_session() {
     let response = flow(&service, "app", &cookie, now).await;
     // 40 seconds of session left, though access and ID tokens live an hour.
     assert_eq!(response.expires_in, 40);
-    let claims = service.verify_token(&response.id_token, now).unwrap();
+    let claims = service
+        .verify_token(response.id_token.as_deref().unwrap(), now)
+        .unwrap();
     assert_eq!(claims.exp, now.as_unix() + 40);
     assert_eq!(claims.auth_time, t0.as_unix());
     assert_eq!(claims.user.email.as_deref(), Some("alice@example.com"));
@@ -205,7 +309,7 @@ async fn verify_token_checks_key_and_audience() {
     .await
     .unwrap();
     let cookie = issuer.login("alice", "pw", now()).await.unwrap().expose();
-    let id_token = flow(&issuer, "app", &cookie, now()).await.id_token;
+    let id_token = flow(&issuer, "app", &cookie, now()).await.id_token.unwrap();
     assert_eq!(issuer.verify_token(&id_token, now()).unwrap().aud, "app");
 
     let same_key_other_clients = service_with_key(

@@ -100,20 +100,39 @@ pub(crate) fn logged_in(username: &str, logout: &str) -> String {
     layout("Logged in", &content)
 }
 
-/// The logout confirmation form.
-pub(crate) fn logout_form(action: &str, csrf: &str, username: Option<&str>) -> String {
+/// The logout confirmation form; `hidden` fields carry an RP-initiated
+/// logout request through the confirmation.
+pub(crate) fn logout_form(
+    action: &str,
+    csrf: &str,
+    username: Option<&str>,
+    hidden: &[(&str, &str)],
+) -> String {
     let who = username.map_or_else(String::new, |u| {
         format!(" as <strong>{}</strong>", escape(u))
     });
-    let content = format!(
+    let mut content = format!(
         "<p>You are logged in{who}. Log out?</p>\
          <form method=\"post\" action=\"{action}\">\
-         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <button type=\"submit\">Log out</button></form>",
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">",
         action = escape(action),
         csrf = escape(csrf),
     );
+    for (name, value) in hidden {
+        let _ = write!(
+            content,
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(name),
+            escape(value)
+        );
+    }
+    content.push_str("<button type=\"submit\">Log out</button></form>");
     layout("Log out", &content)
+}
+
+/// Shown after a logout that has nowhere else to go.
+pub(crate) fn logged_out() -> String {
+    layout("Logged out", "<p>You are logged out.</p>")
 }
 
 /// An error the user must see here because it cannot be sent anywhere safe.

@@ -26,7 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{App, HttpServer, web};
 use porthor_models::Timestamp;
 use porthor_oidc::{
-    AUTHORIZATION_PATH, DISCOVERY_PATH, JWKS_PATH, OidcService, TOKEN_PATH, USERINFO_PATH,
+    AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
+    OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
 
 /// How the server listens.
@@ -190,6 +191,13 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .post(authorize::post),
             )
             .service(web::resource(TOKEN_PATH).post(token::token))
+            .service(web::resource(REVOCATION_PATH).post(token::revoke))
+            .service(web::resource(INTROSPECTION_PATH).post(token::introspect))
+            .service(
+                web::resource(END_SESSION_PATH)
+                    .get(login::rp_logout)
+                    .post(login::rp_logout),
+            )
             .service(
                 web::resource(USERINFO_PATH)
                     .get(token::userinfo)

@@ -9,7 +9,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use porthor_models::RecordKey;
-use porthor_oidc::{LoginSession, OidcError};
+use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::page_error;
@@ -222,7 +222,7 @@ pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) ->
     };
     let (csrf, cookie) = csrf_token(&state, &req);
     let username = session.as_ref().map(|s| s.data.username.as_str());
-    let body = html::logout_form(&state.path(LOGOUT_PATH), &csrf, username);
+    let body = html::logout_form(&state.path(LOGOUT_PATH), &csrf, username, &[]);
     let mut response = HttpResponse::Ok();
     if let Some(cookie) = cookie {
         response.cookie(cookie);
@@ -247,16 +247,108 @@ pub(crate) async fn logout(
             "the logout form expired; please try again".to_owned(),
         ));
     }
+    end_session(&state, &req, see_other(&state.path(LOGIN_PATH))).await
+}
+
+/// Ends the browser's session, if any, and answers with `response` less the
+/// session cookie.
+async fn end_session(
+    state: &AppState,
+    req: &HttpRequest,
+    mut response: HttpResponse,
+) -> HttpResponse {
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
-        && let Err(error) = state.service.logout(cookie.value(), now()).await
+        && let Err(error) = state.service.logout(cookie.value()).await
     {
         return page_error(&error);
     }
-    let mut response = see_other(&state.path(LOGIN_PATH));
     let mut removal = Cookie::build(SESSION_COOKIE, "")
         .path(state.path("/"))
         .finish();
     removal.make_removal();
+    // Adding a cookie to a response that was just built cannot fail.
     let _ = response.add_cookie(&removal);
     response
+}
+
+/// The parameters of an RP-initiated logout request.
+const END_SESSION_PARAMETERS: [&str; 4] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+];
+
+/// `GET` and `POST /auth/openid/logout`: RP-initiated logout.
+///
+/// A request whose `id_token_hint` names the session's user ends the session
+/// at once: only a client the user signed in to holds such a token. Any
+/// other request with a session to end is confirmed by the user first, so
+/// that a link on any page cannot log them out; the confirmation posts the
+/// request back here with a CSRF token.
+pub(crate) async fn rp_logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params = if req.method() == actix_web::http::Method::POST {
+        Params::parse(&body)
+    } else {
+        Params::parse(req.query_string().as_bytes())
+    };
+    let mut names = END_SESSION_PARAMETERS.to_vec();
+    names.push("csrf_token");
+    let request = EndSessionRequest {
+        id_token_hint: params.take("id_token_hint"),
+        client_id: params.take("client_id"),
+        post_logout_redirect_uri: params.take("post_logout_redirect_uri"),
+        state: params.take("state"),
+        repeated: params.repeated(&names),
+    };
+    let end = match state.service.validate_end_session(request) {
+        Ok(end) => end,
+        Err(error) => return page_error(&error),
+    };
+    let finish = || match &end.redirect {
+        Some(url) => see_other(url),
+        None => html::page(&mut HttpResponse::Ok(), &html::logged_out()),
+    };
+    if params.get("csrf_token").is_some() {
+        if !csrf_ok(&req, &params) {
+            tracing::info!(
+                outcome = "refused",
+                reason = "CSRF token mismatch",
+                "logout refused"
+            );
+            return page_error(&OidcError::InvalidRequest(
+                "the logout form expired; please try again".to_owned(),
+            ));
+        }
+        return end_session(&state, &req, finish()).await;
+    }
+    let session = match current_session(&state, &req).await {
+        Ok(session) => session,
+        Err(error) => return page_error(&error),
+    };
+    match session {
+        Some(session) if end.hinted_user.as_deref() != Some(&session.data.username) => {
+            let (csrf, cookie) = csrf_token(&state, &req);
+            let hidden: Vec<(&str, &str)> = END_SESSION_PARAMETERS
+                .iter()
+                .filter_map(|name| params.get(name).map(|value| (*name, value)))
+                .collect();
+            let body = html::logout_form(
+                &state.path(END_SESSION_PATH),
+                &csrf,
+                Some(&session.data.username),
+                &hidden,
+            );
+            let mut response = HttpResponse::Ok();
+            if let Some(cookie) = cookie {
+                response.cookie(cookie);
+            }
+            html::page(&mut response, &body)
+        }
+        _ => end_session(&state, &req, finish()).await,
+    }
 }

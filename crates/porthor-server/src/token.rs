@@ -1,25 +1,31 @@
-//! The token endpoint and the userinfo endpoint: the back-channel routes a
-//! client calls directly.
+//! The back-channel routes a client or resource server calls directly:
+//! token, revocation, introspection and userinfo.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use porthor_oidc::{ClientCredentials, TokenRequest};
+use porthor_models::AuthMethod;
+use porthor_oidc::{ClientCredentials, TokenQuery, TokenRequest};
 
 use crate::error::{bearer_error, token_error};
 use crate::params::{Params, form_decode};
 use crate::{AppState, now};
 
-/// The parameters that may appear at most once (RFC 6749 3.2).
-const SINGLE_VALUED: &[&str] = &[
+/// The parameters of the token endpoint that may appear at most once (RFC
+/// 6749 3.2).
+const TOKEN_PARAMETERS: &[&str] = &[
     "code_verifier",
     "grant_type",
     "code",
     "redirect_uri",
+    "refresh_token",
+    "scope",
     "client_id",
     "client_secret",
 ];
+/// Likewise for revocation and introspection (RFC 7009 2.1, RFC 7662 2.1).
+const TOKEN_QUERY_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
 
 /// What the `Authorization` header says about client authentication.
 enum BasicAuth {
@@ -45,6 +51,7 @@ fn basic_auth(req: &HttpRequest) -> BasicAuth {
         Some((id, secret)) if !id.is_empty() => BasicAuth::Present(ClientCredentials {
             client_id: form_decode(id),
             client_secret: Some(form_decode(secret)).filter(|s| !s.is_empty()),
+            method: AuthMethod::ClientSecretBasic,
         }),
         _ => BasicAuth::Malformed,
     }
@@ -58,66 +65,147 @@ fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
         .then_some(rest.trim_start())
 }
 
+/// A back-channel request's form, its client credentials, and what makes
+/// it invalid before any rule looks at it.
+struct BackChannel {
+    form: Params,
+    client: Option<ClientCredentials>,
+    malformed: Option<String>,
+    /// Whether the client tried HTTP Basic (a failure then gets 401 and a
+    /// challenge).
+    used_basic: bool,
+}
+
+impl BackChannel {
+    /// Reads the client credentials from the `Authorization` header or the
+    /// form (RFC 6749 2.3.1), and checks the framing: a form body, no
+    /// repeated `single_valued` parameter, one authentication method.
+    fn parse(req: &HttpRequest, body: &[u8], single_valued: &[&str]) -> Self {
+        let form = Params::parse(body);
+        let basic = basic_auth(req);
+        let used_basic = !matches!(basic, BasicAuth::Absent);
+        let mut malformed = form
+            .repeated(single_valued)
+            .map(|name| format!("the {name} parameter is repeated"));
+        let form_client = form.take("client_id").map(|client_id| {
+            let client_secret = form.take("client_secret");
+            let method = match client_secret {
+                Some(_) => AuthMethod::ClientSecretPost,
+                None => AuthMethod::None,
+            };
+            ClientCredentials {
+                client_id,
+                client_secret,
+                method,
+            }
+        });
+        let client = match basic {
+            BasicAuth::Malformed => None,
+            BasicAuth::Absent => form_client,
+            BasicAuth::Present(basic) => {
+                // RFC 6749 2.3: one authentication method per request. A form
+                // client_id that repeats the Basic one is harmless.
+                let conflicting = form_client.is_some_and(|form| {
+                    form.client_secret.is_some() || form.client_id != basic.client_id
+                });
+                if conflicting {
+                    malformed.get_or_insert_with(|| {
+                        "use one client authentication method, not two".to_owned()
+                    });
+                }
+                Some(basic)
+            }
+        };
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';').next().is_some_and(|t| {
+                    t.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
+        if !content_type_ok {
+            malformed.get_or_insert_with(|| {
+                "the body must be application/x-www-form-urlencoded".to_owned()
+            });
+        }
+        Self {
+            form,
+            client,
+            malformed,
+            used_basic,
+        }
+    }
+
+    fn token_query(self) -> (TokenQuery, bool) {
+        let query = TokenQuery {
+            client: self.client,
+            token: self.form.take("token"),
+            malformed: self.malformed,
+        };
+        (query, self.used_basic)
+    }
+}
+
+fn no_store(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+}
+
 /// `POST /auth/openid/token`.
 pub(crate) async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = Params::parse(&body);
-    let basic = basic_auth(&req);
-    let used_basic = !matches!(basic, BasicAuth::Absent);
-    let mut malformed = form
-        .repeated(SINGLE_VALUED)
-        .map(|name| format!("the {name} parameter is repeated"));
-    let form_client = form.take("client_id").map(|client_id| ClientCredentials {
-        client_id,
-        client_secret: form.take("client_secret"),
-    });
-    let client = match basic {
-        BasicAuth::Malformed => None,
-        BasicAuth::Absent => form_client,
-        BasicAuth::Present(basic) => {
-            // RFC 6749 2.3: one authentication method per request. A form
-            // client_id that repeats the Basic one is harmless.
-            let conflicting = form_client.is_some_and(|form| {
-                form.client_secret.is_some() || form.client_id != basic.client_id
-            });
-            if conflicting {
-                malformed.get_or_insert_with(|| {
-                    "use one client authentication method, not two".to_owned()
-                });
-            }
-            Some(basic)
-        }
-    };
-    let content_type_ok = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !content_type_ok {
-        malformed
-            .get_or_insert_with(|| "the body must be application/x-www-form-urlencoded".to_owned());
-    }
+    let BackChannel {
+        form,
+        client,
+        malformed,
+        used_basic,
+    } = BackChannel::parse(&req, &body, TOKEN_PARAMETERS);
     let request = TokenRequest {
         client,
         grant_type: form.take("grant_type"),
         code: form.take("code"),
         redirect_uri: form.take("redirect_uri"),
         code_verifier: form.take("code_verifier"),
+        refresh_token: form.take("refresh_token"),
+        scope: form.take("scope"),
         malformed,
     };
-    match state.service.redeem_code(request, now()).await {
-        Ok(response) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(response),
+    match state.service.token(request, now()).await {
+        Ok(response) => no_store(&mut HttpResponse::Ok()).json(response),
+        Err(error) => token_error(&error, used_basic),
+    }
+}
+
+/// `POST /auth/openid/revoke` (RFC 7009): 200 with an empty body for any
+/// token once the client has authenticated.
+pub(crate) async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
+    match state.service.revoke(query, now()).await {
+        Ok(()) => no_store(&mut HttpResponse::Ok()).finish(),
+        Err(error) => token_error(&error, used_basic),
+    }
+}
+
+/// `POST /auth/openid/introspect` (RFC 7662).
+pub(crate) async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
+    match state.service.introspect(query, now()).await {
+        Ok(answer) => no_store(&mut HttpResponse::Ok()).json(answer),
         Err(error) => token_error(&error, used_basic),
     }
 }

@@ -335,6 +335,26 @@ fn expiry_is_checked_against_the_callers_now() {
         signer.verify::<Claims>(&token, ISSUER, exp + 3600),
         Err(SignerError::Expired)
     ));
+    // Identifying an expired token is allowed only when asked for, and the
+    // signature and issuer are still checked.
+    assert!(
+        signer
+            .verify_ignoring_expiry::<Claims>(&token, ISSUER)
+            .is_ok()
+    );
+    assert!(matches!(
+        signer.verify_ignoring_expiry::<Claims>(&token, "https://other.example"),
+        Err(SignerError::WrongIssuer)
+    ));
+    // One signature byte changed, well inside the last segment.
+    let at = token.len() - 10;
+    let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
+    assert!(
+        signer
+            .verify_ignoring_expiry::<Claims>(&forged, ISSUER)
+            .is_err()
+    );
 
     for bad_exp in [
         serde_json::json!(null),

@@ -30,11 +30,28 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// Removes every key starting with `prefix` (taken literally); how many
     /// live values were removed.
     async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError>;
-    /// `take(first)` and `get(second)` in one round trip; not atomic as a
-    /// pair, only each on its own.
-    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError>;
-    /// `get` of two keys in one round trip.
-    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError>;
+    /// Replaces the live value at `key` with `bytes` and returns the old one,
+    /// atomically; stores nothing if there is none. `ttl` (never zero) is the
+    /// new time to live, `None` keeps the old one.
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Makes the live value at `key` live at least `ttl` from now, never
+    /// shortening it; nothing if there is none.
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError>;
+    /// `replace(first, bytes, None)` and `get(second)` in one round trip; not
+    /// atomic as a pair, only each on its own.
+    async fn replace_and_get(
+        &self,
+        first: &str,
+        bytes: Vec<u8>,
+        second: &str,
+    ) -> Result<Pair, BackendError>;
+    /// `get` of several keys in one round trip, in order.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), BackendError>;
 }

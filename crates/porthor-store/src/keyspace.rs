@@ -52,6 +52,17 @@ impl<T> EncryptedKeyspace<T> {
     }
 }
 
+impl<T: Serialize> EncryptedKeyspace<T> {
+    pub(crate) fn seal(&self, storage_key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+        self.cipher
+            .seal(storage_key, value)
+            .map_err(|e| StoreError::Corrupt {
+                key: storage_key.to_owned(),
+                source: e.into(),
+            })
+    }
+}
+
 impl<T: DeserializeOwned> EncryptedKeyspace<T> {
     pub(crate) fn open(
         &self,
@@ -88,13 +99,7 @@ where
                 .map(drop)
                 .map_err(StoreError::Unavailable);
         }
-        let sealed = self
-            .cipher
-            .seal(&storage_key, value)
-            .map_err(|e| StoreError::Corrupt {
-                key: storage_key.clone(),
-                source: e.into(),
-            })?;
+        let sealed = self.seal(&storage_key, value)?;
         self.backend
             .put(storage_key, sealed, ttl.min(MAX_TTL))
             .await
@@ -119,6 +124,36 @@ where
             .await
             .map_err(StoreError::Unavailable)?;
         self.open(storage_key, sealed)
+    }
+
+    async fn replace(
+        &self,
+        key: &RecordKey,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<Option<T>, StoreError> {
+        let storage_key = self.storage_key(key);
+        if ttl.is_some_and(|ttl| ttl.is_zero()) {
+            // Replaced by something already expired: the same as a take.
+            return self.take(key).await;
+        }
+        let sealed = self.seal(&storage_key, value)?;
+        let old = self
+            .backend
+            .replace(&storage_key, sealed, ttl.map(|ttl| ttl.min(MAX_TTL)))
+            .await
+            .map_err(StoreError::Unavailable)?;
+        self.open(storage_key, old)
+    }
+
+    async fn extend(&self, key: &RecordKey, ttl: Duration) -> Result<(), StoreError> {
+        if ttl.is_zero() {
+            return Ok(());
+        }
+        self.backend
+            .extend(&self.storage_key(key), ttl.min(MAX_TTL))
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     async fn delete(&self, key: &RecordKey) -> Result<bool, StoreError> {

@@ -7,9 +7,10 @@
 //! - **Key layout.** Every record lives at
 //!
 //!   ```text
-//!   {key_prefix}:v1:code:{record_key}      authorization codes  (Authorization)
+//!   {key_prefix}:v1:code:{record_key}      authorization codes  (CodeState)
 //!   {key_prefix}:v1:session:{record_key}   login sessions       (SessionData)
 //!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
+//!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
@@ -59,8 +60,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use porthor_models::{
-    AccessTokenData, Authorization, AuthorizationStore, Keyspace, RecordKey, SessionData,
-    StoreError,
+    AccessTokenData, AuthorizationStore, CodeState, Keyspace, RecordKey, RefreshFamily,
+    SessionData, StoreError,
 };
 
 pub use key::EncryptionKey;
@@ -76,6 +77,7 @@ const LAYOUT_VERSION: &str = "v1";
 const CODE: &str = "code";
 const SESSION: &str = "session";
 const TOKEN: &str = "token";
+const REFRESH: &str = "refresh";
 
 /// `{key_prefix}:v1:{kind}:`, the part of a storage key before the record key.
 fn namespace(key_prefix: &str, kind: &str) -> String {
@@ -100,7 +102,7 @@ pub enum Backend {
     /// A map in this process: lost on restart and not shared between
     /// processes. For tests, development and single-instance setups.
     Memory,
-    /// A Redis server (6.2 or later, for `GETDEL`).
+    /// A Redis server (7.0 or later, for `SET … XX GET` and `PEXPIRE … GT`).
     Redis {
         /// `redis://[user:password@]host[:port][/db]` or
         /// `redis+unix:///path/to/socket`; TLS (`rediss://`) is not compiled
@@ -167,9 +169,10 @@ pub enum Error {
 pub struct Store {
     backend: Arc<dyn backend::Backend>,
     key_prefix: String,
-    codes: EncryptedKeyspace<Authorization>,
+    codes: EncryptedKeyspace<CodeState>,
     sessions: EncryptedKeyspace<SessionData>,
     access_tokens: EncryptedKeyspace<AccessTokenData>,
+    refresh_families: EncryptedKeyspace<RefreshFamily>,
 }
 
 impl Store {
@@ -190,7 +193,8 @@ impl Store {
         Ok(Store {
             codes: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, CODE),
             sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
-            access_tokens: EncryptedKeyspace::new(backend.clone(), cipher, prefix, TOKEN),
+            access_tokens: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, TOKEN),
+            refresh_families: EncryptedKeyspace::new(backend.clone(), cipher, prefix, REFRESH),
             backend,
             key_prefix: config.key_prefix,
         })
@@ -232,7 +236,7 @@ impl Store {
 
 #[async_trait]
 impl AuthorizationStore for Store {
-    fn codes(&self) -> &dyn Keyspace<Authorization> {
+    fn codes(&self) -> &dyn Keyspace<CodeState> {
         &self.codes
     }
 
@@ -244,54 +248,104 @@ impl AuthorizationStore for Store {
         &self.access_tokens
     }
 
+    fn refresh_families(&self) -> &dyn Keyspace<RefreshFamily> {
+        &self.refresh_families
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await.map_err(StoreError::Unavailable)
     }
 
-    /// One round trip: a pipelined `GETDEL` and `GET` on Redis.
-    async fn take_code_with_session(
+    /// One round trip: a pipelined `SET … XX KEEPTTL GET` and `GET` on Redis.
+    async fn redeem_code_with_session(
         &self,
         code: &RecordKey,
-    ) -> Result<(Option<Authorization>, Option<SessionData>), StoreError> {
+        redeemed: &CodeState,
+    ) -> Result<(Option<CodeState>, Option<SessionData>), StoreError> {
         let Some(session) = code.session() else {
-            return Ok((self.codes.take(code).await?, None));
+            return Ok((self.codes.replace(code, redeemed, None).await?, None));
         };
         let (code_key, session_key) = (
             self.codes.storage_key(code),
             self.sessions.storage_key(&session),
         );
-        let (code_bytes, session_bytes) = self
+        let sealed = self.codes.seal(&code_key, redeemed)?;
+        let (previous, session) = self
             .backend
-            .take_and_get(&code_key, &session_key)
+            .replace_and_get(&code_key, sealed, &session_key)
             .await
             .map_err(StoreError::Unavailable)?;
         Ok((
-            self.codes.open(code_key, code_bytes)?,
-            self.sessions.open(session_key, session_bytes)?,
+            self.codes.open(code_key, previous)?,
+            self.sessions.open(session_key, session)?,
         ))
     }
 
-    /// One round trip: an `MGET` on Redis.
-    async fn access_token_with_session(
+    /// One round trip: an `MGET` of three keys on Redis.
+    async fn access_token_with_grant(
         &self,
         token: &RecordKey,
-    ) -> Result<(Option<AccessTokenData>, Option<SessionData>), StoreError> {
-        let Some(session) = token.session() else {
-            return Ok((self.access_tokens.get(token).await?, None));
+    ) -> Result<
+        (
+            Option<AccessTokenData>,
+            Option<SessionData>,
+            Option<RefreshFamily>,
+        ),
+        StoreError,
+    > {
+        let (Some(session), Some(family)) = (token.session(), token.parent()) else {
+            return Ok((self.access_tokens.get(token).await?, None, None));
         };
-        let (token_key, session_key) = (
+        let keys = [
             self.access_tokens.storage_key(token),
             self.sessions.storage_key(&session),
-        );
-        let (token_bytes, session_bytes) = self
-            .backend
-            .get_pair(&token_key, &session_key)
-            .await
-            .map_err(StoreError::Unavailable)?;
+            self.refresh_families.storage_key(&family),
+        ];
+        let [token_bytes, session_bytes, family_bytes] = self.get_many(&keys).await?;
+        let [token_key, session_key, family_key] = keys;
         Ok((
             self.access_tokens.open(token_key, token_bytes)?,
             self.sessions.open(session_key, session_bytes)?,
+            self.refresh_families.open(family_key, family_bytes)?,
         ))
+    }
+
+    /// One round trip: an `MGET` of two keys on Redis.
+    async fn refresh_family_with_session(
+        &self,
+        family: &RecordKey,
+    ) -> Result<(Option<RefreshFamily>, Option<SessionData>), StoreError> {
+        let Some(session) = family.session() else {
+            return Ok((self.refresh_families.get(family).await?, None));
+        };
+        let keys = [
+            self.refresh_families.storage_key(family),
+            self.sessions.storage_key(&session),
+        ];
+        let [family_bytes, session_bytes] = self.get_many(&keys).await?;
+        let [family_key, session_key] = keys;
+        Ok((
+            self.refresh_families.open(family_key, family_bytes)?,
+            self.sessions.open(session_key, session_bytes)?,
+        ))
+    }
+}
+
+impl Store {
+    /// The values at `N` storage keys in one round trip.
+    async fn get_many<const N: usize>(
+        &self,
+        keys: &[String; N],
+    ) -> Result<[Option<Vec<u8>>; N], StoreError> {
+        let keys = keys.each_ref().map(String::as_str);
+        let values = self
+            .backend
+            .get_many(&keys)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        <[_; N]>::try_from(values).map_err(|values| {
+            StoreError::Unavailable(format!("asked for {N} values, got {}", values.len()).into())
+        })
     }
 }
 
@@ -321,6 +375,7 @@ mod tests {
         assert_eq!(namespace("p", CODE), "p:v1:code:");
         assert_eq!(namespace("p", SESSION), "p:v1:session:");
         assert_eq!(namespace("p", TOKEN), "p:v1:token:");
+        assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl State {
 impl Backend for MemoryBackend {
     async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
         let now = Instant::now();
-        // The caller clamps TTLs to a century, far below where this overflows.
-        let expires_at = now
-            .checked_add(ttl)
-            .ok_or("ttl is beyond the range of the monotonic clock")?;
+        let expires_at = deadline(now, ttl)?;
         let mut state = self.state();
         state.entries.insert(key, Entry { bytes, expires_at });
         state.sweep_if_due(now);
@@ -117,17 +114,71 @@ impl Backend for MemoryBackend {
         Ok(removed)
     }
 
-    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
-        Ok((self.take(first).await?, self.get(second).await?))
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let now = Instant::now();
+        let expires_at = ttl.map(|ttl| deadline(now, ttl)).transpose()?;
+        let mut state = self.state();
+        let Some(entry) = state.entries.get_mut(key).filter(|e| e.is_live(now)) else {
+            return Ok(None);
+        };
+        if let Some(expires_at) = expires_at {
+            entry.expires_at = expires_at;
+        }
+        Ok(Some(std::mem::replace(&mut entry.bytes, bytes)))
     }
 
-    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
-        Ok((self.get(first).await?, self.get(second).await?))
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
+        let now = Instant::now();
+        let expires_at = deadline(now, ttl)?;
+        if let Some(entry) = self.state().entries.get_mut(key).filter(|e| e.is_live(now)) {
+            entry.expires_at = entry.expires_at.max(expires_at);
+        }
+        Ok(())
+    }
+
+    async fn replace_and_get(
+        &self,
+        first: &str,
+        bytes: Vec<u8>,
+        second: &str,
+    ) -> Result<Pair, BackendError> {
+        Ok((
+            self.replace(first, bytes, None).await?,
+            self.get(second).await?,
+        ))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let now = Instant::now();
+        let state = self.state();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                state
+                    .entries
+                    .get(*key)
+                    .filter(|entry| entry.is_live(now))
+                    .map(|entry| entry.bytes.clone())
+            })
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
         Ok(())
     }
+}
+
+/// `now + ttl`. The caller clamps TTLs to a century, far below where this
+/// overflows.
+fn deadline(now: Instant, ttl: Duration) -> Result<Instant, BackendError> {
+    Ok(now
+        .checked_add(ttl)
+        .ok_or("ttl is beyond the range of the monotonic clock")?)
 }
 
 impl fmt::Debug for MemoryBackend {

@@ -117,9 +117,11 @@ impl RedisBackend {
     /// A connection that failed beyond repair (Redis restarted, socket reset)
     /// is taken out of the pool rather than returned to it, and the command is
     /// retried once on a fresh connection. That retry is safe for every
-    /// command this backend sends: SET, GET, MGET, UNLINK and SCAN are
-    /// idempotent, and a GETDEL whose first reply was lost can only lose the
-    /// record on the retry, never hand it out twice.
+    /// command this backend sends: SET, GET, MGET, PEXPIRE GT, UNLINK and
+    /// SCAN are idempotent; a GETDEL whose first reply was lost can only lose
+    /// the record on the retry, never hand it out twice; and a `SET … GET`
+    /// replacement whose reply was lost returns the value it wrote itself on
+    /// the retry, which callers treat as already replaced, failing closed.
     async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
         let mut connection = self.connection().await?;
         match request.send(&mut connection).await {
@@ -141,12 +143,8 @@ impl RedisBackend {
 #[async_trait]
 impl Backend for RedisBackend {
     async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
-        // Round sub-millisecond TTLs up: the caller has already turned a zero
-        // TTL into a delete, and a non-zero one must not become PX 0, which
-        // Redis rejects.
-        let millis = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
         self.query(Request::Cmd(
-            cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis),
+            cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis(ttl)),
         ))
         .await
     }
@@ -194,15 +192,42 @@ impl Backend for RedisBackend {
         }
     }
 
-    async fn take_and_get(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        self.query(Request::Cmd(&replace_command(key, bytes, ttl)))
+            .await
+    }
+
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
+        // GT (Redis 7.0+) never shortens; on a missing key PEXPIRE is a no-op.
+        let _changed: u64 = self
+            .query(Request::Cmd(
+                cmd("PEXPIRE").arg(key).arg(millis(ttl)).arg("GT"),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_and_get(
+        &self,
+        first: &str,
+        bytes: Vec<u8>,
+        second: &str,
+    ) -> Result<Pair, BackendError> {
         let mut pipeline = redis::pipe();
-        pipeline.cmd("GETDEL").arg(first).cmd("GET").arg(second);
+        pipeline
+            .add_command(replace_command(first, bytes, None))
+            .cmd("GET")
+            .arg(second);
         self.query(Request::Pipeline(&pipeline)).await
     }
 
-    async fn get_pair(&self, first: &str, second: &str) -> Result<Pair, BackendError> {
-        self.query(Request::Cmd(cmd("MGET").arg(first).arg(second)))
-            .await
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        self.query(Request::Cmd(cmd("MGET").arg(keys))).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
@@ -220,6 +245,26 @@ impl fmt::Debug for RedisBackend {
             .field("connections", &connections)
             .finish()
     }
+}
+
+/// `ttl` in whole milliseconds, rounded up: the caller has already turned a
+/// zero TTL into a delete, and a non-zero one must not become `PX 0`, which
+/// Redis rejects.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
+/// `SET key bytes XX GET` with `PX ttl` or `KEEPTTL`: replaces only an
+/// existing value (a missing one is never created, so a spent code cannot
+/// come back without a TTL) and returns the old value, atomically.
+fn replace_command(key: &str, bytes: Vec<u8>, ttl: Option<Duration>) -> Cmd {
+    let mut command = cmd("SET");
+    command.arg(key).arg(bytes).arg("XX").arg("GET");
+    match ttl {
+        Some(ttl) => command.arg("PX").arg(millis(ttl)),
+        None => command.arg("KEEPTTL"),
+    };
+    command
 }
 
 /// What [`RedisBackend::query`] sends.

@@ -141,8 +141,12 @@ fn redacted(loaded: &Loaded) -> Settings {
     {
         *path = resolve(base_dir, path);
     }
-    for client in &mut settings.clients {
-        REDACTED.clone_into(&mut client.client_secret_hash);
+    for hash in settings
+        .clients
+        .iter_mut()
+        .filter_map(|client| client.client_secret_hash.as_mut())
+    {
+        REDACTED.clone_into(hash);
     }
     for user in &mut settings.users {
         REDACTED.clone_into(&mut user.password_hash);

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
+use porthor_models::{AuthMethod, Client, ClientAuth, ClientSecretHash, RedirectUri, User};
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{Backend, EncryptionKey, StoreConfig};
@@ -253,6 +253,11 @@ fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetime
     let id_token = parse("id_token_lifetime", &tokens.id_token_lifetime);
     let access_token = parse("access_token_lifetime", &tokens.access_token_lifetime);
     let session = parse("session_lifetime", &tokens.session_lifetime);
+    let refresh_token = parse("refresh_token_lifetime", &tokens.refresh_token_lifetime);
+    let refresh_token_idle = parse(
+        "refresh_token_idle_timeout",
+        &tokens.refresh_token_idle_timeout,
+    );
     if let Some(code) = code
         && code > MAX_CODE_LIFETIME
     {
@@ -270,6 +275,8 @@ fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetime
         id_token: id_token?,
         access_token: access_token?,
         session: session?,
+        refresh_token: refresh_token?,
+        refresh_token_idle: refresh_token_idle?,
     })
 }
 
@@ -459,29 +466,69 @@ fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> 
                 format!("{id:?} is already used by clients[{first}]"),
             );
         }
-        let secret_hash = problems.check(
-            &key("client_secret_hash"),
-            ClientSecretHash::parse(&client.client_secret_hash)
-                .map_err(|error| format!("{error} (make one with `porthor hash-secret`)")),
-        );
+        let method = match client.token_endpoint_auth_method.as_deref() {
+            None => Some(None),
+            Some(name) => problems
+                .check(
+                    &key("token_endpoint_auth_method"),
+                    AuthMethod::parse(name).ok_or_else(|| {
+                        format!("{name:?} is not client_secret_basic, client_secret_post or none")
+                    }),
+                )
+                .map(Some),
+        };
+        let auth = match (method, client.client_secret_hash.as_deref()) {
+            (None, _) => None,
+            (Some(Some(AuthMethod::None)), None) => Some(ClientAuth::Public),
+            (Some(Some(AuthMethod::None)), Some(_)) => {
+                problems.push(
+                    key("client_secret_hash"),
+                    "must not be set for a public client (token_endpoint_auth_method = \"none\")",
+                );
+                None
+            }
+            (Some(_), None) => {
+                problems.push(
+                    key("client_secret_hash"),
+                    "missing; make one with `porthor hash-secret`, or set token_endpoint_auth_method = \"none\" for a public client",
+                );
+                None
+            }
+            (Some(method), Some(hash)) => problems
+                .check(
+                    &key("client_secret_hash"),
+                    ClientSecretHash::parse(hash)
+                        .map_err(|error| format!("{error} (make one with `porthor hash-secret`)")),
+                )
+                .map(|hash| ClientAuth::Secret { hash, method }),
+        };
         if client.redirect_uris.is_empty() {
             problems.push(key("redirect_uris"), "must list at least one URI");
         }
-        let mut redirect_uris = Vec::new();
-        for (uri_index, uri) in client.redirect_uris.iter().enumerate() {
-            if let Some(uri) = problems.check(
-                &format!("clients[{index}].redirect_uris[{uri_index}]"),
-                RedirectUri::parse(uri),
-            ) {
-                redirect_uris.push(uri);
-            }
-        }
-        if let Some(secret_hash) = secret_hash {
+        let mut uris = |field: &str, list: &[String]| {
+            list.iter()
+                .enumerate()
+                .filter_map(|(uri_index, uri)| {
+                    problems.check(
+                        &format!("clients[{index}].{field}[{uri_index}]"),
+                        RedirectUri::parse(uri),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let redirect_uris = uris("redirect_uris", &client.redirect_uris);
+        let post_logout_redirect_uris = uris(
+            "post_logout_redirect_uris",
+            &client.post_logout_redirect_uris,
+        );
+        if let Some(auth) = auth {
             clients.push(Client {
                 client_id: client.client_id.clone(),
-                secret_hash,
+                auth,
                 redirect_uris,
                 require_pkce: client.require_pkce,
+                post_logout_redirect_uris,
+                always_issue_refresh_token: client.always_issue_refresh_token,
             });
         }
     }

@@ -57,12 +57,11 @@ pub struct DemoAccounts {
 /// Makes the demo client and user with fresh random secrets.
 pub fn accounts() -> Result<DemoAccounts, String> {
     let client_secret = ClientSecretHash::generate_secret();
-    let client = Client {
-        client_id: DEMO_CLIENT_ID.to_owned(),
-        secret_hash: ClientSecretHash::from_secret(&client_secret)?,
-        redirect_uris: vec![RedirectUri::parse(DEMO_REDIRECT_URI).map_err(|e| e.to_string())?],
-        require_pkce: false,
-    };
+    let client = Client::confidential(
+        DEMO_CLIENT_ID,
+        ClientSecretHash::from_secret(&client_secret)?,
+        vec![RedirectUri::parse(DEMO_REDIRECT_URI).map_err(|e| e.to_string())?],
+    );
     let password: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(DEMO_PASSWORD_LEN)
@@ -157,7 +156,12 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric())
         );
-        assert!(a.client.secret_hash.verify(&a.credentials.client_secret));
+        assert!(
+            a.client
+                .secret_hash()
+                .unwrap()
+                .verify(&a.credentials.client_secret)
+        );
         assert!(a.client.allows_redirect(DEMO_REDIRECT_URI));
         let hash = PasswordHash::new(&a.user.password_hash).unwrap();
         assert!(

@@ -41,6 +41,8 @@ const ENV_KEYS: &[&str] = &[
     "tokens.id_token_lifetime",
     "tokens.access_token_lifetime",
     "tokens.session_lifetime",
+    "tokens.refresh_token_lifetime",
+    "tokens.refresh_token_idle_timeout",
     "log.format",
 ];
 
@@ -160,6 +162,8 @@ pub struct TokenSettings {
     pub id_token_lifetime: String,
     pub access_token_lifetime: String,
     pub session_lifetime: String,
+    pub refresh_token_lifetime: String,
+    pub refresh_token_idle_timeout: String,
 }
 
 impl Default for TokenSettings {
@@ -169,6 +173,8 @@ impl Default for TokenSettings {
             id_token_lifetime: "1h".to_owned(),
             access_token_lifetime: "1h".to_owned(),
             session_lifetime: "12h".to_owned(),
+            refresh_token_lifetime: "30d".to_owned(),
+            refresh_token_idle_timeout: "7d".to_owned(),
         }
     }
 }
@@ -195,11 +201,24 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     pub client_id: String,
-    pub client_secret_hash: String,
+    /// Required unless `token_endpoint_auth_method = "none"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_hash: Option<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none` (a public
+    /// client); unset accepts either secret method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
     pub redirect_uris: Vec<String>,
     /// Refuse authorization requests without a PKCE challenge.
     #[serde(default)]
     pub require_pkce: bool,
+    /// Where RP-initiated logout may send the user afterwards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Issue a refresh token on every code redemption, not only when the
+    /// request asked for `offline_access`.
+    #[serde(default)]
+    pub always_issue_refresh_token: bool,
 }
 
 /// One `[[users]]` entry.

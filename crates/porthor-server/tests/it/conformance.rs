@@ -1386,7 +1386,9 @@ async fn oidcc_discovery_endpoints_are_https() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4);
+    // authorization, token, userinfo, revocation, introspection,
+    // end_session and the JWKS.
+    assert_eq!(checked, 7);
 }
 
 /// CheckJwksUri and FetchServerKeys: `jwks_uri` is served, as JSON with a
@@ -1509,7 +1511,7 @@ async fn oidcc_discovery_grant_types_supported() {
     let doc = discovery(&h).await;
     assert_eq!(
         strings(&doc["grant_types_supported"]),
-        ["authorization_code"]
+        ["authorization_code", "refresh_token"]
     );
     assert_eq!(strings(&doc["code_challenge_methods_supported"]), ["S256"]);
     let methods = strings(&doc["token_endpoint_auth_methods_supported"]);

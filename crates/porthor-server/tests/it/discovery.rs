@@ -24,11 +24,25 @@ async fn discovery_document(h: Harness) {
     );
     assert_eq!(
         doc["scopes_supported"],
-        serde_json::json!(["openid", "profile", "email", "groups"])
+        serde_json::json!(["openid", "profile", "email", "groups", "offline_access"])
     );
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(doc["revocation_endpoint"], h.url("/auth/openid/revoke"));
+    assert_eq!(
+        doc["introspection_endpoint"],
+        h.url("/auth/openid/introspect")
+    );
+    assert_eq!(doc["end_session_endpoint"], h.url("/auth/openid/logout"));
+    assert_eq!(
+        doc["revocation_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(
+        doc["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
     assert_eq!(doc["request_parameter_supported"], false);
     assert_eq!(doc["request_uri_parameter_supported"], false);
@@ -39,7 +53,7 @@ async fn discovery_document(h: Harness) {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     for claim in [
         "sub",

@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use porthor_models::{AuthorizationCode, Client, ClientSecretHash, RedirectUri, User};
+use porthor_models::{
+    AuthMethod, AuthorizationCode, Client, ClientAuth, ClientSecretHash, RedirectUri, User,
+};
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
 use porthor_server::{Server, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
@@ -28,6 +30,16 @@ pub const SPECIAL_CLIENT_SECRET: &str = "colon:percent%plus+0123456789-abcdefghi
 /// A client that must use PKCE.
 pub const PKCE_CLIENT_ID: &str = "pkce-only";
 pub const PKCE_CLIENT_SECRET: &str = "pkce-only-secret-0123456789-abcdefghij";
+/// Where the app client may send the user after RP-initiated logout.
+pub const POST_LOGOUT_REDIRECT_URI: &str = "https://app.example.com/logged-out";
+/// A public client (`token_endpoint_auth_method = "none"`) with one
+/// redirect URI, which its requests may therefore omit.
+pub const PUBLIC_CLIENT_ID: &str = "public-spa";
+pub const PUBLIC_REDIRECT_URI: &str = "http://127.0.0.1:8765/spa";
+/// A client that may only use client_secret_basic, and always gets a
+/// refresh token.
+pub const BASIC_ONLY_CLIENT_ID: &str = "basic-only";
+pub const BASIC_ONLY_CLIENT_SECRET: &str = "basic-only-secret-0123456789-abcdefghi";
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -114,16 +126,55 @@ fn alice_hash() -> String {
         .clone()
 }
 
-fn client(id: &str, secret: &str, uris: &[&str]) -> Client {
-    Client {
-        client_id: id.to_owned(),
-        secret_hash: ClientSecretHash::from_secret(secret).unwrap(),
-        redirect_uris: uris
-            .iter()
-            .map(|u| RedirectUri::parse(u).unwrap())
-            .collect(),
-        require_pkce: id == PKCE_CLIENT_ID,
-    }
+fn uris(uris: &[&str]) -> Vec<RedirectUri> {
+    uris.iter()
+        .map(|u| RedirectUri::parse(u).unwrap())
+        .collect()
+}
+
+fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Client {
+    let mut client = Client::confidential(
+        id,
+        ClientSecretHash::from_secret(secret).unwrap(),
+        uris(redirect_uris),
+    );
+    client.require_pkce = id == PKCE_CLIENT_ID;
+    client
+}
+
+/// The harness's clients: each one exercises a registration option.
+fn clients() -> Vec<Client> {
+    let mut app = client(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &[REDIRECT_URI, "https://app.example.com/other?keep=1"],
+    );
+    app.post_logout_redirect_uris = uris(&[POST_LOGOUT_REDIRECT_URI]);
+    let mut public =
+        Client::confidential(PUBLIC_CLIENT_ID, dummy_hash(), uris(&[PUBLIC_REDIRECT_URI]));
+    public.auth = ClientAuth::Public;
+    let mut basic_only = client(
+        BASIC_ONLY_CLIENT_ID,
+        BASIC_ONLY_CLIENT_SECRET,
+        &[REDIRECT_URI],
+    );
+    basic_only.auth = ClientAuth::Secret {
+        hash: ClientSecretHash::from_secret(BASIC_ONLY_CLIENT_SECRET).unwrap(),
+        method: Some(AuthMethod::ClientSecretBasic),
+    };
+    basic_only.always_issue_refresh_token = true;
+    vec![
+        app,
+        client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, &[OTHER_REDIRECT_URI]),
+        client(SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, &[REDIRECT_URI]),
+        client(PKCE_CLIENT_ID, PKCE_CLIENT_SECRET, &[REDIRECT_URI]),
+        public,
+        basic_only,
+    ]
+}
+
+fn dummy_hash() -> ClientSecretHash {
+    ClientSecretHash::from_secret(&ClientSecretHash::generate_secret()).unwrap()
 }
 
 impl Harness {
@@ -172,16 +223,7 @@ impl Harness {
         let config = OidcConfig {
             issuer: Issuer::parse(&issuer).unwrap(),
             lifetimes: options.lifetimes,
-            clients: vec![
-                client(
-                    CLIENT_ID,
-                    CLIENT_SECRET,
-                    &[REDIRECT_URI, "https://app.example.com/other?keep=1"],
-                ),
-                client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, &[OTHER_REDIRECT_URI]),
-                client(SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, &[REDIRECT_URI]),
-                client(PKCE_CLIENT_ID, PKCE_CLIENT_SECRET, &[REDIRECT_URI]),
-            ],
+            clients: clients(),
             users: vec![User {
                 username: USERNAME.to_owned(),
                 name: Some("Alice Example".to_owned()),

@@ -1,7 +1,8 @@
 //! The whole authorization code flow with an independent relying party, the
 //! `openidconnect` crate: discovery, the authorization request through the
 //! login form, the code exchange, ID token verification against the JWKS
-//! fetched from `jwks_uri`, and userinfo.
+//! fetched from `jwks_uri`, userinfo, and the refresh-token grant with
+//! rotation.
 
 use std::str::FromStr as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +17,7 @@ use openidconnect::reqwest as rp_reqwest;
 use openidconnect::{
     AccessTokenHash, AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret,
     CsrfToken, IssuerUrl, JsonWebKey as _, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse as _,
 };
 use porthor_signer::SigningAlgorithm;
 use reqwest::StatusCode;
@@ -342,8 +343,92 @@ async fn redeem_and_verify(
     assert!(again.is_err(), "a code was redeemed twice");
 }
 
-/// One relying party, two logins: through the login form as an anonymous
-/// browser, then with an existing session cookie.
+/// `offline_access`: the code exchange returns a refresh token, which the
+/// relying party exchanges for new tokens (a rotated refresh token, an ID
+/// token for the same user without a nonce); the used one is then refused.
+async fn refresh_and_verify(
+    http: &rp_reqwest::Client,
+    client: &Rp,
+    callback: Callback,
+    sent: &Sent,
+) {
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(callback.code))
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(sent.pkce.secret().clone()))
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("code exchange failed: {e:?}"));
+    let verifier = client.id_token_verifier();
+    let first = tokens
+        .id_token()
+        .unwrap()
+        .claims(&verifier, &sent.nonce)
+        .unwrap()
+        .clone();
+    let refresh_token = tokens
+        .refresh_token()
+        .expect("a refresh token for offline_access")
+        .clone();
+
+    let refreshed = client
+        .exchange_refresh_token(&refresh_token)
+        .unwrap()
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("refresh failed: {e:?}"));
+    let rotated = refreshed.refresh_token().expect("a rotated refresh token");
+    assert_ne!(rotated.secret(), refresh_token.secret());
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
+    // OpenID Connect Core 12.2: same issuer, subject, audience and
+    // auth_time; no nonce.
+    let no_nonce = |nonce: Option<&Nonce>| match nonce {
+        None => Ok(()),
+        Some(_) => Err("a refreshed ID token must not carry a nonce".to_owned()),
+    };
+    let claims = refreshed
+        .id_token()
+        .expect("an ID token on refresh")
+        .claims(&verifier, no_nonce)
+        .unwrap_or_else(|e| panic!("refreshed ID token rejected: {e:?}"));
+    assert_eq!(claims.subject(), first.subject());
+    assert_eq!(claims.audiences(), first.audiences());
+    assert_eq!(claims.auth_time(), first.auth_time());
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(
+            refreshed.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .unwrap()
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("userinfo with the refreshed token failed: {e:?}"));
+    assert_eq!(userinfo.subject().as_str(), USERNAME);
+
+    // The used refresh token is refused, and its replay ends the family.
+    let reused = client
+        .exchange_refresh_token(&refresh_token)
+        .unwrap()
+        .request_async(http)
+        .await;
+    assert!(reused.is_err(), "a rotated refresh token was accepted");
+    let after_reuse = client
+        .exchange_refresh_token(&RefreshToken::new(rotated.secret().clone()))
+        .unwrap()
+        .request_async(http)
+        .await;
+    assert!(
+        after_reuse.is_err(),
+        "the family outlived the reuse of one of its tokens"
+    );
+}
+
+/// One relying party, three logins: through the login form as an anonymous
+/// browser, then with an existing session cookie, then once more asking for
+/// `offline_access` to exercise refresh.
 async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlgorithm) {
     let http = rp_http();
     let metadata = discover(&h, &http).await;
@@ -356,7 +441,7 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
     .set_auth_type(auth_type);
 
     // PKCE (S256) on every request, as OAuth 2.1 clients do.
-    let authorization_url = || {
+    let authorization_url_with = |extra: Option<&str>| {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, csrf, nonce) = client
             .authorize_url(
@@ -366,6 +451,7 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
             )
             .add_scope(Scope::new("profile".to_owned()))
             .add_scope(Scope::new("email".to_owned()))
+            .add_scopes(extra.map(|scope| Scope::new(scope.to_owned())))
             .set_pkce_challenge(challenge)
             .url();
         (
@@ -378,6 +464,7 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
         )
     };
 
+    let authorization_url = || authorization_url_with(None);
     let (url, sent) = authorization_url();
     assert_eq!(
         query(&url, "code_challenge_method").as_deref(),
@@ -395,6 +482,10 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
     let (url, sent) = authorization_url();
     let returned = authorize_with_session(&h, &url, &session).await;
     redeem_and_verify(&h, &http, &client, returned, &sent, &algorithm).await;
+
+    let (url, sent) = authorization_url_with(Some("offline_access"));
+    let returned = authorize_with_session(&h, &url, &session).await;
+    refresh_and_verify(&http, &client, returned, &sent).await;
 }
 
 /// On Redis, RS256, client_secret_basic (the crate's default).

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use porthor_models::AuthorizationCode;
 use porthor_oidc::Lifetimes;
-use porthor_test_support::{logs, now, raw_exists, raw_set, redis_url};
+use porthor_test_support::{logs, now, raw_get, raw_set, redis_url};
 use reqwest::StatusCode;
 
 use crate::harness::{
@@ -376,7 +376,7 @@ async fn expired_code_is_invalid_grant() {
 }
 
 /// A record that does not decrypt is refused as invalid_grant, logged as
-/// an error, and deleted; the server does not fail.
+/// an error, and replaced by the redeemed marker; the server does not fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_record_in_redis_is_invalid_grant() {
     let h = Harness::start(Backend::Redis).await;
@@ -396,10 +396,15 @@ async fn corrupt_record_in_redis_is_invalid_grant() {
             "invalid_grant",
         )
         .await;
-        assert!(
-            !raw_exists(&redis_url(), &key).await,
-            "corrupt record left behind"
-        );
+        let stored = raw_get(&redis_url(), &key).await.unwrap();
+        assert_ne!(stored, garbage, "corrupt record left behind");
+        // What replaced it is a marker, not a redeemable code.
+        token_error(
+            h.redeem(&code).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
         let logged = logs::capture().matching("ERROR", &["corrupt record", &key]);
         assert_eq!(logged.len(), 1, "{:?}", logs::capture().lines());
     }

@@ -3,40 +3,80 @@
 //! Each check is written once against a [`Harness`]; the macro at the end
 //! runs it as `contract::memory::<check>` and `contract::redis::<check>`.
 
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
 use porthor_models::{
-    AccessToken, AuthorizationCode, AuthorizationStore as _, RecordKey, StoreError,
+    AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
+    CodeState, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken,
+    StoreError,
 };
 use porthor_store::Store;
 use porthor_test_support::{
-    memory_store, redis_store, sample_access_token, sample_authorization, sample_session,
-    storage_key, unique_prefix,
+    SAMPLE_NOW, memory_store, raw_exists, raw_pttl, redis_store, redis_url, sample_access_token,
+    sample_authorization, sample_session, storage_key, unique_prefix,
 };
 use serde::Serialize;
 
 const TTL: Duration = Duration::from_secs(60);
+/// Long enough that nothing expires during the steps before a wait, short
+/// enough to wait out.
+const SHORT: Duration = Duration::from_secs(1);
+/// Comfortably past [`SHORT`].
+const PAST_SHORT: Duration = Duration::from_millis(1500);
 
 pub(crate) struct Harness {
     store: Arc<Store>,
+    /// The Redis behind the store, for checks that bypass it (`EXISTS`,
+    /// `PTTL`); `None` for the memory backend.
+    redis_url: Option<String>,
 }
 
 impl Harness {
     async fn memory() -> Self {
         Self {
             store: Arc::new(memory_store().await),
+            redis_url: None,
         }
     }
 
     async fn redis(test: &str) -> Self {
         Self {
             store: Arc::new(redis_store(&unique_prefix(test)).await),
+            redis_url: Some(redis_url()),
         }
     }
 
     fn storage_key(&self, kind: &str, key: &RecordKey) -> String {
         storage_key(self.store.key_prefix(), kind, key)
+    }
+
+    /// Whether anything at all is stored at the record's key. On Redis this
+    /// is a raw `EXISTS`, which also sees a value without a TTL or one the
+    /// store could not read back.
+    async fn exists(&self, kind: &str, key: &RecordKey) -> bool {
+        let storage_key = self.storage_key(kind, key);
+        match &self.redis_url {
+            Some(url) => raw_exists(url, &storage_key).await,
+            None => self.store.exists_raw(&storage_key).await.unwrap(),
+        }
+    }
+
+    /// On Redis, asserts that the record's `PTTL` is within `expected`. In
+    /// memory a TTL is only observable by waiting it out, which the checks
+    /// using this do as well.
+    async fn assert_pttl(&self, kind: &str, key: &RecordKey, expected: RangeInclusive<Duration>) {
+        let Some(url) = &self.redis_url else { return };
+        let pttl = raw_pttl(url, &self.storage_key(kind, key)).await;
+        let millis = |d: &Duration| i64::try_from(d.as_millis()).unwrap();
+        let (low, high) = (millis(expected.start()), millis(expected.end()));
+        assert!(
+            (low..=high).contains(&pttl),
+            "{kind} PTTL {pttl}, expected {low}..={high}"
+        );
     }
 }
 
@@ -48,14 +88,119 @@ fn assert_same<T: Serialize>(actual: &T, expected: &T) {
     );
 }
 
+/// What a redemption leaves at `code`'s key: the code's hash and the key of
+/// a fresh access token under it, so that every marker is distinct.
+fn redeemed(code: &AuthorizationCode) -> CodeState {
+    CodeState::Redeemed {
+        secret_hash: code.secret_hash(),
+        access_token: AccessToken::generate_linked(code.key())
+            .unwrap()
+            .key()
+            .clone(),
+    }
+}
+
+/// The access token key a redeemed marker names; `None` for an issued code.
+fn marker_token(state: &CodeState) -> Option<&RecordKey> {
+    match state {
+        CodeState::Issued(_) => None,
+        CodeState::Redeemed { access_token, .. } => Some(access_token),
+    }
+}
+
+/// A refresh-token family at `key` (the key of the code that started it),
+/// for user `alice`.
+fn sample_family(key: &RecordKey) -> RefreshFamily {
+    RefreshFamily {
+        secret_hash: RefreshToken::with_key(key.clone()).secret_hash(),
+        client_id: "test-client".into(),
+        session_key: key
+            .session()
+            .unwrap_or_else(|| SessionToken::generate().key().clone()),
+        username: "alice".into(),
+        scopes: Scopes::parse("openid offline_access"),
+        auth_time: SAMPLE_NOW,
+        issued_at: SAMPLE_NOW,
+        expires_at: SAMPLE_NOW.after(Duration::from_secs(30 * 24 * 3600)),
+        idle_expires_at: SAMPLE_NOW.after(Duration::from_secs(24 * 3600)),
+    }
+}
+
+/// One grant as the provider issues it, with keys chained the same way: a
+/// login session, a code linked to it (44 characters), the refresh-token
+/// family at the code's key, and an access token linked to the code (66).
+struct Grant {
+    session: SessionToken,
+    session_data: SessionData,
+    code: AuthorizationCode,
+    authorization: Authorization,
+    family: RefreshFamily,
+    token: AccessToken,
+    token_data: AccessTokenData,
+}
+
+impl Grant {
+    fn sample() -> Self {
+        let (session, session_data) = sample_session();
+        let code = AuthorizationCode::generate_linked(session.key()).unwrap();
+        let (_, mut authorization) = sample_authorization();
+        authorization.secret_hash = code.secret_hash();
+        authorization.session_key = session.key().clone();
+        let token = AccessToken::generate_linked(code.key()).unwrap();
+        let (_, mut token_data) = sample_access_token();
+        token_data.secret_hash = token.secret_hash();
+        token_data.session_key = session.key().clone();
+        token_data.refreshable = true;
+        Self {
+            family: sample_family(code.key()),
+            session,
+            session_data,
+            code,
+            authorization,
+            token,
+            token_data,
+        }
+    }
+
+    fn issued(&self) -> CodeState {
+        CodeState::Issued(self.authorization.clone())
+    }
+
+    /// Stores the session, the issued code, the family and the token.
+    async fn store(&self, store: &Store) {
+        store
+            .sessions()
+            .create(self.session.key(), &self.session_data, TTL)
+            .await
+            .unwrap();
+        store
+            .codes()
+            .create(self.code.key(), &self.issued(), TTL)
+            .await
+            .unwrap();
+        store
+            .refresh_families()
+            .create(self.code.key(), &self.family, TTL)
+            .await
+            .unwrap();
+        store
+            .access_tokens()
+            .create(self.token.key(), &self.token_data, TTL)
+            .await
+            .unwrap();
+    }
+}
+
 async fn create_then_get(h: &Harness) {
     let store = &h.store;
     let (code, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
     let (session, session_data) = sample_session();
     let (token, token_data) = sample_access_token();
+    let family = sample_family(code.key());
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
     store
@@ -68,11 +213,19 @@ async fn create_then_get(h: &Harness) {
         .create(token.key(), &token_data, TTL)
         .await
         .unwrap();
+    store
+        .refresh_families()
+        .create(code.key(), &family, TTL)
+        .await
+        .unwrap();
 
     // Reading does not consume.
     for _ in 0..2 {
         let read = store.codes().get(code.key()).await.unwrap().unwrap();
-        assert_same(&read, &authorization);
+        assert_same(&read, &issued);
+        let CodeState::Issued(read) = read else {
+            panic!("read back as {read:?}")
+        };
         assert!(read.secret_hash.verify(&code.secret_hash()));
     }
     assert_same(
@@ -88,6 +241,15 @@ async fn create_then_get(h: &Harness) {
             .unwrap(),
         &token_data,
     );
+    assert_same(
+        &store
+            .refresh_families()
+            .get(code.key())
+            .await
+            .unwrap()
+            .unwrap(),
+        &family,
+    );
 
     // Kinds are separate namespaces: a code's key names no session.
     assert!(store.sessions().get(code.key()).await.unwrap().is_none());
@@ -100,26 +262,32 @@ async fn create_replaces(h: &Harness) {
     let (code, first) = sample_authorization();
     let mut second = first.clone();
     second.client_id = "other-client".into();
-    store.codes().create(code.key(), &first, TTL).await.unwrap();
+    let second = CodeState::Issued(second);
+    store
+        .codes()
+        .create(code.key(), &CodeState::Issued(first), TTL)
+        .await
+        .unwrap();
     store
         .codes()
         .create(code.key(), &second, TTL)
         .await
         .unwrap();
     let read = store.codes().get(code.key()).await.unwrap().unwrap();
-    assert_eq!(read.client_id, "other-client");
+    assert_same(&read, &second);
 }
 
 async fn take_returns_once(h: &Harness) {
     let store = &h.store;
     let (code, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
     let taken = store.codes().take(code.key()).await.unwrap().unwrap();
-    assert_same(&taken, &authorization);
+    assert_same(&taken, &issued);
     assert!(store.codes().take(code.key()).await.unwrap().is_none());
     assert!(store.codes().get(code.key()).await.unwrap().is_none());
 }
@@ -128,9 +296,10 @@ async fn concurrent_takes_yield_one_record(h: &Harness) {
     const TAKERS: usize = 32;
     for _round in 0..3 {
         let (code, authorization) = sample_authorization();
+        let issued = CodeState::Issued(authorization);
         h.store
             .codes()
-            .create(code.key(), &authorization, TTL)
+            .create(code.key(), &issued, TTL)
             .await
             .unwrap();
         let start = Arc::new(tokio::sync::Barrier::new(TAKERS));
@@ -148,12 +317,198 @@ async fn concurrent_takes_yield_one_record(h: &Harness) {
         let mut winners = 0;
         for taker in takers {
             if let Some(taken) = taker.await.unwrap() {
-                assert_same(&taken, &authorization);
+                assert_same(&taken, &issued);
                 winners += 1;
             }
         }
         assert_eq!(winners, 1, "exactly one concurrent take must win");
     }
+}
+
+async fn replace_swaps_a_live_record(h: &Harness) {
+    let codes = h.store.codes();
+    let (code, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
+    let (first, second) = (redeemed(&code), redeemed(&code));
+    codes.create(code.key(), &issued, TTL).await.unwrap();
+
+    let old = codes.replace(code.key(), &first, None).await.unwrap();
+    assert_same(&old.unwrap(), &issued);
+    assert_same(&codes.get(code.key()).await.unwrap().unwrap(), &first);
+    // Each replacement hands back what the one before it stored, with or
+    // without a new TTL.
+    let old = codes.replace(code.key(), &second, Some(TTL)).await.unwrap();
+    assert_same(&old.unwrap(), &first);
+    assert_same(&codes.get(code.key()).await.unwrap().unwrap(), &second);
+}
+
+/// A spent code must never come back: replacing a missing or expired record
+/// stores nothing (on Redis, a `SET` without `XX` would even store it with no
+/// TTL at all).
+async fn replace_never_creates(h: &Harness) {
+    let (code, authorization) = sample_authorization();
+    assert_replace_finds_nothing(h, &code).await;
+
+    // Expired counts as missing, even before the backend has swept it.
+    h.store
+        .codes()
+        .create(
+            code.key(),
+            &CodeState::Issued(authorization),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_replace_finds_nothing(h, &code).await;
+}
+
+/// Replacing `code`, with or without a TTL, returns nothing and leaves no
+/// key behind.
+async fn assert_replace_finds_nothing(h: &Harness, code: &AuthorizationCode) {
+    let codes = h.store.codes();
+    for ttl in [None, Some(TTL)] {
+        let old = codes.replace(code.key(), &redeemed(code), ttl).await;
+        assert!(old.unwrap().is_none(), "ttl {ttl:?}");
+        assert!(codes.get(code.key()).await.unwrap().is_none());
+        assert!(!h.exists("code", code.key()).await, "ttl {ttl:?}");
+    }
+}
+
+async fn replace_sets_or_keeps_the_ttl(h: &Harness) {
+    let codes = h.store.codes();
+    // One record per case: a replacement that shortens the TTL, one that
+    // keeps a short TTL, and one that lengthens it.
+    let [shortened, kept, lengthened] = [(); 3].map(|()| sample_authorization());
+    let started = [(&shortened, TTL), (&kept, SHORT), (&lengthened, SHORT)];
+    for ((code, authorization), ttl) in started {
+        codes
+            .create(code.key(), &CodeState::Issued(authorization.clone()), ttl)
+            .await
+            .unwrap();
+    }
+    let replaced = [
+        (&shortened, Some(SHORT)),
+        (&kept, None),
+        (&lengthened, Some(TTL)),
+    ];
+    for ((code, _), ttl) in replaced {
+        let old = codes.replace(code.key(), &redeemed(code), ttl).await;
+        assert!(old.unwrap().is_some(), "ttl {ttl:?}");
+    }
+    // `None` must keep the old TTL, not drop it (a Redis `SET` without
+    // `KEEPTTL` makes the key permanent, PTTL -1).
+    h.assert_pttl("code", shortened.0.key(), Duration::from_millis(1)..=SHORT)
+        .await;
+    h.assert_pttl("code", kept.0.key(), Duration::from_millis(1)..=SHORT)
+        .await;
+    h.assert_pttl("code", lengthened.0.key(), TTL - SHORT..=TTL)
+        .await;
+
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(codes.get(shortened.0.key()).await.unwrap().is_none());
+    assert!(codes.get(kept.0.key()).await.unwrap().is_none());
+    assert!(matches!(
+        codes.get(lengthened.0.key()).await.unwrap(),
+        Some(CodeState::Redeemed { .. })
+    ));
+
+    // A zero TTL replaces with something already expired: the old record
+    // comes back and nothing is left behind.
+    let (code, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
+    codes.create(code.key(), &issued, TTL).await.unwrap();
+    let old = codes
+        .replace(code.key(), &redeemed(&code), Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_same(&old.unwrap(), &issued);
+    assert!(!h.exists("code", code.key()).await);
+}
+
+/// Concurrent replacements of one record form a single chain of swaps: one
+/// replacer gets the original, every other gets the value of exactly one
+/// other replacer, and the last value written is the one left stored. So a
+/// code is redeemed once, however many presentations race.
+async fn concurrent_replaces_see_the_original_once(h: &Harness) {
+    const REPLACERS: usize = 32;
+    for _round in 0..3 {
+        let (code, authorization) = sample_authorization();
+        let issued = CodeState::Issued(authorization);
+        h.store
+            .codes()
+            .create(code.key(), &issued, TTL)
+            .await
+            .unwrap();
+        let markers: Vec<CodeState> = (0..REPLACERS).map(|_| redeemed(&code)).collect();
+        let start = Arc::new(tokio::sync::Barrier::new(REPLACERS));
+        let replacers: Vec<_> = markers
+            .iter()
+            .cloned()
+            .map(|marker| {
+                let store = Arc::clone(&h.store);
+                let key = code.key().clone();
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.codes().replace(&key, &marker, None).await.unwrap()
+                })
+            })
+            .collect();
+        let mut originals = 0;
+        let mut seen = Vec::new();
+        for replacer in replacers {
+            // The record is never absent, so every replacer sees something.
+            let old = replacer.await.unwrap().unwrap();
+            match marker_token(&old) {
+                None => {
+                    assert_same(&old, &issued);
+                    originals += 1;
+                }
+                Some(token) => seen.push(token.clone()),
+            }
+        }
+        assert_eq!(originals, 1, "exactly one replacer sees the original");
+        let last = h.store.codes().get(code.key()).await.unwrap().unwrap();
+        seen.push(marker_token(&last).unwrap().clone());
+        let written: HashSet<_> = markers.iter().filter_map(marker_token).collect();
+        assert_eq!(seen.len(), REPLACERS);
+        assert_eq!(
+            seen.iter().collect::<HashSet<_>>(),
+            written,
+            "every marker written is seen exactly once: none lost, none duplicated"
+        );
+    }
+}
+
+async fn extend_lengthens_never_shortens(h: &Harness) {
+    let sessions = h.store.sessions();
+    let [lengthened, unchanged, lapsed, missing] = [(); 4].map(|()| sample_session());
+    for ((session, data), ttl) in [(&lengthened, SHORT), (&unchanged, TTL), (&lapsed, SHORT)] {
+        sessions.create(session.key(), data, ttl).await.unwrap();
+    }
+    sessions.extend(lengthened.0.key(), TTL).await.unwrap();
+    // Neither a shorter TTL nor a zero one cuts a record's life short.
+    sessions.extend(unchanged.0.key(), SHORT).await.unwrap();
+    sessions
+        .extend(unchanged.0.key(), Duration::ZERO)
+        .await
+        .unwrap();
+    sessions.extend(missing.0.key(), TTL).await.unwrap();
+    h.assert_pttl("session", lengthened.0.key(), TTL - SHORT..=TTL)
+        .await;
+    h.assert_pttl("session", unchanged.0.key(), TTL - SHORT..=TTL)
+        .await;
+    assert!(sessions.get(missing.0.key()).await.unwrap().is_none());
+    assert!(!h.exists("session", missing.0.key()).await);
+
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(sessions.get(lengthened.0.key()).await.unwrap().is_some());
+    assert!(sessions.get(unchanged.0.key()).await.unwrap().is_some());
+    // An expired record is missing: extending it does not bring it back.
+    sessions.extend(lapsed.0.key(), TTL).await.unwrap();
+    assert!(sessions.get(lapsed.0.key()).await.unwrap().is_none());
+    assert!(!h.exists("session", lapsed.0.key()).await);
 }
 
 async fn delete_says_whether_it_existed(h: &Harness) {
@@ -177,7 +532,7 @@ async fn delete_all_removes_only_its_kind_and_prefix(h: &Harness) {
         let (code, authorization) = sample_authorization();
         store
             .codes()
-            .create(code.key(), &authorization, TTL)
+            .create(code.key(), &CodeState::Issued(authorization), TTL)
             .await
             .unwrap();
         codes.push(code);
@@ -192,6 +547,12 @@ async fn delete_all_removes_only_its_kind_and_prefix(h: &Harness) {
     store
         .access_tokens()
         .create(token.key(), &token_data, TTL)
+        .await
+        .unwrap();
+    // A family at a code's key: same record key, another kind.
+    store
+        .refresh_families()
+        .create(codes[0].key(), &sample_family(codes[0].key()), TTL)
         .await
         .unwrap();
     // Keys that share a beginning with this store's code namespace but are
@@ -219,12 +580,55 @@ async fn delete_all_removes_only_its_kind_and_prefix(h: &Harness) {
             .unwrap()
             .is_some()
     );
+    assert!(
+        store
+            .refresh_families()
+            .get(codes[0].key())
+            .await
+            .unwrap()
+            .is_some()
+    );
     for neighbour in &neighbours {
         assert!(store.exists_raw(neighbour).await.unwrap(), "{neighbour}");
     }
     assert_eq!(store.codes().delete_all().await.unwrap(), 0);
     assert_eq!(store.sessions().delete_all().await.unwrap(), 1);
     assert_eq!(store.access_tokens().delete_all().await.unwrap(), 1);
+    assert_eq!(store.refresh_families().delete_all().await.unwrap(), 1);
+}
+
+/// Refresh families live at `{prefix}:v1:refresh:{key}`, under the key of
+/// the code that started them: the code and its family share a record key
+/// and must not see each other.
+async fn refresh_keyspace_is_its_own_namespace(h: &Harness) {
+    let store = &h.store;
+    let grant = Grant::sample();
+    let key = grant.code.key();
+    store
+        .refresh_families()
+        .create(key, &grant.family, TTL)
+        .await
+        .unwrap();
+    let documented = format!("{}:v1:refresh:{key}", store.key_prefix());
+    assert!(store.exists_raw(&documented).await.unwrap(), "{documented}");
+    assert!(store.codes().get(key).await.unwrap().is_none());
+    assert!(store.access_tokens().get(key).await.unwrap().is_none());
+
+    // The code at the same key: each reads its own, and deleting one kind
+    // leaves the other.
+    store
+        .codes()
+        .create(key, &grant.issued(), TTL)
+        .await
+        .unwrap();
+    assert_same(
+        &store.refresh_families().get(key).await.unwrap().unwrap(),
+        &grant.family,
+    );
+    assert!(store.codes().delete(key).await.unwrap());
+    assert!(store.refresh_families().get(key).await.unwrap().is_some());
+    assert!(store.refresh_families().delete(key).await.unwrap());
+    assert!(!h.exists("refresh", key).await);
 }
 
 async fn records_expire(h: &Harness) {
@@ -232,15 +636,14 @@ async fn records_expire(h: &Harness) {
     let (code, authorization) = sample_authorization();
     let (session, session_data) = sample_session();
     let (token, token_data) = sample_access_token();
-    let short = Duration::from_secs(1);
     store
         .codes()
-        .create(code.key(), &authorization, short)
+        .create(code.key(), &CodeState::Issued(authorization), SHORT)
         .await
         .unwrap();
     store
         .sessions()
-        .create(session.key(), &session_data, short)
+        .create(session.key(), &session_data, SHORT)
         .await
         .unwrap();
     store
@@ -250,7 +653,7 @@ async fn records_expire(h: &Harness) {
         .unwrap();
     assert!(store.codes().get(code.key()).await.unwrap().is_some());
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(PAST_SHORT).await;
     assert!(store.codes().get(code.key()).await.unwrap().is_none());
     assert!(store.codes().take(code.key()).await.unwrap().is_none());
     assert!(!store.sessions().delete(session.key()).await.unwrap());
@@ -269,9 +672,10 @@ async fn records_expire(h: &Harness) {
 async fn zero_ttl_stores_nothing(h: &Harness) {
     let store = &h.store;
     let (code, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
     store
         .codes()
-        .create(code.key(), &authorization, Duration::ZERO)
+        .create(code.key(), &issued, Duration::ZERO)
         .await
         .unwrap();
     assert!(store.codes().get(code.key()).await.unwrap().is_none());
@@ -279,12 +683,12 @@ async fn zero_ttl_stores_nothing(h: &Harness) {
     // It still replaces: the previous value is gone, not left behind.
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
     store
         .codes()
-        .create(code.key(), &authorization, Duration::ZERO)
+        .create(code.key(), &issued, Duration::ZERO)
         .await
         .unwrap();
     assert!(store.codes().get(code.key()).await.unwrap().is_none());
@@ -292,13 +696,19 @@ async fn zero_ttl_stores_nothing(h: &Harness) {
     // Sub-millisecond TTLs are stored (briefly), not rejected.
     store
         .codes()
-        .create(code.key(), &authorization, Duration::from_micros(10))
+        .create(code.key(), &issued, Duration::from_micros(10))
         .await
         .unwrap();
 }
 
-async fn corrupt_records_are_errors(h: &Harness) {
-    let store = &h.store;
+/// Plants each kind of garbage at `key` in `keyspace` (storage kind `kind`)
+/// and checks that every read reports it as `Corrupt` at that storage key.
+async fn assert_garbage_is_corrupt<T: Debug>(
+    h: &Harness,
+    keyspace: &dyn Keyspace<T>,
+    kind: &str,
+    value: &T,
+) {
     let garbage: [&[u8]; 5] = [
         b"",
         b"\x01",
@@ -307,20 +717,36 @@ async fn corrupt_records_are_errors(h: &Harness) {
         &[1u8; 64],
     ];
     for bytes in garbage {
-        let (code, _) = sample_authorization();
-        let key = h.storage_key("code", code.key());
-        store.put_raw(&key, bytes, TTL).await.unwrap();
-        match store.codes().get(code.key()).await {
-            Err(StoreError::Corrupt { key: reported, .. }) => assert_eq!(reported, key),
-            other => panic!("garbage {bytes:?} read as {other:?}"),
+        let key = RecordKey::random();
+        let storage_key = h.storage_key(kind, &key);
+        h.store.put_raw(&storage_key, bytes, TTL).await.unwrap();
+        match keyspace.get(&key).await {
+            Err(StoreError::Corrupt { key: reported, .. }) => assert_eq!(reported, storage_key),
+            other => panic!("{kind}: garbage {bytes:?} read as {other:?}"),
         }
+        // A swap hands back the old value, so it must be read too.
+        assert!(
+            matches!(
+                keyspace.replace(&key, value, None).await,
+                Err(StoreError::Corrupt { .. })
+            ),
+            "{kind}: replace of {bytes:?}"
+        );
+        h.store.put_raw(&storage_key, bytes, TTL).await.unwrap();
         assert!(matches!(
-            store.codes().take(code.key()).await,
+            keyspace.take(&key).await,
             Err(StoreError::Corrupt { .. })
         ));
-        // The take removed it all the same: a corrupt code is not retried.
-        assert!(store.codes().get(code.key()).await.unwrap().is_none());
+        // The take removed it all the same: a corrupt record is not retried.
+        assert!(keyspace.get(&key).await.unwrap().is_none(), "{kind}");
     }
+}
+
+async fn corrupt_records_are_errors(h: &Harness) {
+    let store = &h.store;
+    let grant = Grant::sample();
+    assert_garbage_is_corrupt(h, store.codes(), "code", &redeemed(&grant.code)).await;
+    assert_garbage_is_corrupt(h, store.refresh_families(), "refresh", &grant.family).await;
 
     // Garbage in one kind does not spoil reading another.
     let (session, data) = sample_session();
@@ -340,96 +766,273 @@ async fn corrupt_records_are_errors(h: &Harness) {
     ));
 }
 
-/// A linked code comes back with its session, in one call, and only once;
-/// an access token likewise (without being consumed).
-async fn records_come_with_their_session(h: &Harness) {
+/// A redemption swaps the issued code for the marker and reads the session
+/// in one call; the marker keeps the code's TTL, and a replay gets the
+/// marker back.
+async fn redeem_code_with_session(h: &Harness) {
     let store = &h.store;
-    let (session, session_data) = sample_session();
+    let grant = Grant::sample();
+    let code = grant.code.key();
     store
         .sessions()
-        .create(session.key(), &session_data, TTL)
+        .create(grant.session.key(), &grant.session_data, TTL)
         .await
         .unwrap();
-    let code = AuthorizationCode::generate_linked(session.key()).unwrap();
-    let (_, mut authorization) = sample_authorization();
-    authorization.secret_hash = code.secret_hash();
-    authorization.session_key = session.key().clone();
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code, &grant.issued(), SHORT)
         .await
         .unwrap();
+    let marker = redeemed(&grant.code);
 
-    let (taken, with) = store.take_code_with_session(code.key()).await.unwrap();
-    assert_same(&taken.unwrap(), &authorization);
-    assert_same(&with.unwrap(), &session_data);
-    let (again, with) = store.take_code_with_session(code.key()).await.unwrap();
-    assert!(again.is_none(), "a code is taken once");
-    assert!(with.is_some(), "the session is only read");
+    let (previous, session) = store.redeem_code_with_session(code, &marker).await.unwrap();
+    assert_same(&previous.unwrap(), &grant.issued());
+    assert_same(&session.unwrap(), &grant.session_data);
+    assert_same(&store.codes().get(code).await.unwrap().unwrap(), &marker);
+    h.assert_pttl("code", code, Duration::from_millis(1)..=SHORT)
+        .await;
 
-    let token = AccessToken::generate_linked(session.key()).unwrap();
-    let (_, mut token_data) = sample_access_token();
-    token_data.session_key = session.key().clone();
-    store
-        .access_tokens()
-        .create(token.key(), &token_data, TTL)
+    // A replay, with whatever marker it would have written, sees the first.
+    let (previous, session) = store
+        .redeem_code_with_session(code, &redeemed(&grant.code))
         .await
         .unwrap();
-    for _ in 0..2 {
-        let (data, with) = store.access_token_with_session(token.key()).await.unwrap();
-        assert_same(&data.unwrap(), &token_data);
-        assert!(with.is_some());
-    }
+    assert_same(&previous.unwrap(), &marker);
+    assert!(session.is_some(), "the session is only read");
 
-    // The session gone: the records still come, without it.
-    store.sessions().delete(session.key()).await.unwrap();
-    let (data, with) = store.access_token_with_session(token.key()).await.unwrap();
-    assert!(data.is_some() && with.is_none());
-    // An unlinked key has no session to read.
-    let (plain, _) = sample_authorization();
+    // The marker lives exactly as long as the code would have; after that a
+    // redemption finds nothing and leaves nothing.
+    tokio::time::sleep(PAST_SHORT).await;
+    let (previous, session) = store.redeem_code_with_session(code, &marker).await.unwrap();
+    assert!(previous.is_none());
+    assert!(session.is_some());
+    assert!(!h.exists("code", code).await);
+
+    // An unlinked key has no session to read, but is redeemed all the same.
+    let (plain, authorization) = sample_authorization();
+    let issued = CodeState::Issued(authorization);
+    let marker = redeemed(&plain);
     assert!(matches!(
-        store.take_code_with_session(plain.key()).await,
+        store.redeem_code_with_session(plain.key(), &marker).await,
         Ok((None, None))
     ));
-}
-
-/// Either half corrupt is a `Corrupt` error, and the code is consumed.
-async fn corrupt_halves_are_errors(h: &Harness) {
-    let store = &h.store;
-    let (session, session_data) = sample_session();
-    let code = AuthorizationCode::generate_linked(session.key()).unwrap();
-    let (_, authorization) = sample_authorization();
+    assert!(!h.exists("code", plain.key()).await);
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(plain.key(), &issued, TTL)
         .await
         .unwrap();
+    let (previous, session) = store
+        .redeem_code_with_session(plain.key(), &marker)
+        .await
+        .unwrap();
+    assert_same(&previous.unwrap(), &issued);
+    assert!(session.is_none());
+    assert_same(
+        &store.codes().get(plain.key()).await.unwrap().unwrap(),
+        &marker,
+    );
+}
+
+/// An access token comes with the session its chain starts with and the
+/// family at its key's parent (the code's key), in one call, without being
+/// consumed; whichever of the three is missing comes back as `None`.
+async fn access_token_with_grant(h: &Harness) {
+    let store = &h.store;
+    let grant = Grant::sample();
+    grant.store(store).await;
+    assert_eq!(grant.token.key().as_str().len(), 66);
+
+    for _ in 0..2 {
+        let (data, session, family) = store
+            .access_token_with_grant(grant.token.key())
+            .await
+            .unwrap();
+        assert_same(&data.unwrap(), &grant.token_data);
+        assert_same(&session.unwrap(), &grant.session_data);
+        assert_same(&family.unwrap(), &grant.family);
+    }
+
+    // Another code of the same session with its own family: a token under
+    // the first code must not pick up the second's.
+    let other = AuthorizationCode::generate_linked(grant.session.key()).unwrap();
     store
-        .put_raw(&h.storage_key("session", session.key()), b"junk", TTL)
+        .refresh_families()
+        .create(other.key(), &sample_family(other.key()), TTL)
         .await
         .unwrap();
-    assert!(matches!(
-        store.take_code_with_session(code.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    assert!(store.codes().get(code.key()).await.unwrap().is_none());
+    // The family gone (revoked): the token and session still come, without
+    // it, for the caller to refuse.
+    assert!(
+        store
+            .refresh_families()
+            .delete(grant.code.key())
+            .await
+            .unwrap()
+    );
+    let (data, session, family) = store
+        .access_token_with_grant(grant.token.key())
+        .await
+        .unwrap();
+    assert_same(&data.unwrap(), &grant.token_data);
+    assert_same(&session.unwrap(), &grant.session_data);
+    assert!(family.is_none());
+
+    // The session gone too.
+    store.sessions().delete(grant.session.key()).await.unwrap();
+    let (data, session, family) = store
+        .access_token_with_grant(grant.token.key())
+        .await
+        .unwrap();
+    assert!(data.is_some() && session.is_none() && family.is_none());
+
+    // An unlinked key has neither session nor family to read.
+    let (plain, plain_data) = sample_access_token();
+    store
+        .access_tokens()
+        .create(plain.key(), &plain_data, TTL)
+        .await
+        .unwrap();
+    let (data, session, family) = store.access_token_with_grant(plain.key()).await.unwrap();
+    assert_same(&data.unwrap(), &plain_data);
+    assert!(session.is_none() && family.is_none());
+    // And an unknown token is simply not there.
+    let unknown = AccessToken::generate_linked(grant.code.key()).unwrap();
+    let (data, _, _) = store.access_token_with_grant(unknown.key()).await.unwrap();
+    assert!(data.is_none());
+}
+
+/// A family comes with the session its key is linked to, in one call.
+async fn refresh_family_with_session(h: &Harness) {
+    let store = &h.store;
+    let grant = Grant::sample();
+    grant.store(store).await;
+    let key = grant.code.key();
+
+    for _ in 0..2 {
+        let (family, session) = store.refresh_family_with_session(key).await.unwrap();
+        assert_same(&family.unwrap(), &grant.family);
+        assert_same(&session.unwrap(), &grant.session_data);
+    }
+
+    store.sessions().delete(grant.session.key()).await.unwrap();
+    let (family, session) = store.refresh_family_with_session(key).await.unwrap();
+    assert_same(&family.unwrap(), &grant.family);
+    assert!(session.is_none());
 
     store
         .sessions()
-        .create(session.key(), &session_data, TTL)
+        .create(grant.session.key(), &grant.session_data, TTL)
         .await
         .unwrap();
-    let token = AccessToken::generate_linked(session.key()).unwrap();
+    store.refresh_families().delete(key).await.unwrap();
+    let (family, session) = store.refresh_family_with_session(key).await.unwrap();
+    assert!(family.is_none());
+    assert!(session.is_some());
+
+    // An unlinked key has no session to read.
+    let plain = RecordKey::random();
+    let plain_family = sample_family(&plain);
     store
-        .put_raw(&h.storage_key("token", token.key()), b"junk", TTL)
+        .refresh_families()
+        .create(&plain, &plain_family, TTL)
         .await
         .unwrap();
-    match store.access_token_with_session(token.key()).await {
-        Err(StoreError::Corrupt { key, .. }) => {
-            assert_eq!(key, h.storage_key("token", token.key()))
+    let (family, session) = store.refresh_family_with_session(&plain).await.unwrap();
+    assert_same(&family.unwrap(), &plain_family);
+    assert!(session.is_none());
+}
+
+/// Any part of a paired read corrupt is a `Corrupt` error naming that part's
+/// storage key; a redemption still leaves its marker, so a code whose
+/// session is unreadable cannot be redeemed twice.
+async fn corrupt_parts_are_errors(h: &Harness) {
+    let store = &h.store;
+    let grant = Grant::sample();
+    grant.store(store).await;
+    let corrupt = |kind: &str, key: &RecordKey| {
+        let storage_key = h.storage_key(kind, key);
+        async move {
+            store.put_raw(&storage_key, b"junk", TTL).await.unwrap();
+            storage_key
         }
-        other => panic!("{other:?}"),
-    }
+    };
+    let is_corrupt_at = |result: Result<(), StoreError>, expected: &str| match result {
+        Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, expected),
+        other => panic!("expected Corrupt at {expected}, got {other:?}"),
+    };
+
+    let session_key = corrupt("session", grant.session.key()).await;
+    let marker = redeemed(&grant.code);
+    is_corrupt_at(
+        store
+            .redeem_code_with_session(grant.code.key(), &marker)
+            .await
+            .map(drop),
+        &session_key,
+    );
+    assert_same(
+        &store.codes().get(grant.code.key()).await.unwrap().unwrap(),
+        &marker,
+    );
+    is_corrupt_at(
+        store
+            .access_token_with_grant(grant.token.key())
+            .await
+            .map(drop),
+        &session_key,
+    );
+    is_corrupt_at(
+        store
+            .refresh_family_with_session(grant.code.key())
+            .await
+            .map(drop),
+        &session_key,
+    );
+    store
+        .sessions()
+        .create(grant.session.key(), &grant.session_data, TTL)
+        .await
+        .unwrap();
+
+    let code_key = corrupt("code", grant.code.key()).await;
+    is_corrupt_at(
+        store
+            .redeem_code_with_session(grant.code.key(), &marker)
+            .await
+            .map(drop),
+        &code_key,
+    );
+
+    let family_key = corrupt("refresh", grant.code.key()).await;
+    is_corrupt_at(
+        store
+            .access_token_with_grant(grant.token.key())
+            .await
+            .map(drop),
+        &family_key,
+    );
+    is_corrupt_at(
+        store
+            .refresh_family_with_session(grant.code.key())
+            .await
+            .map(drop),
+        &family_key,
+    );
+
+    let token_key = corrupt("token", grant.token.key()).await;
+    store
+        .refresh_families()
+        .create(grant.code.key(), &grant.family, TTL)
+        .await
+        .unwrap();
+    is_corrupt_at(
+        store
+            .access_token_with_grant(grant.token.key())
+            .await
+            .map(drop),
+        &token_key,
+    );
 }
 
 async fn ping_answers(h: &Harness) {
@@ -462,12 +1065,20 @@ contract!(
     create_replaces,
     take_returns_once,
     concurrent_takes_yield_one_record,
+    replace_swaps_a_live_record,
+    replace_never_creates,
+    replace_sets_or_keeps_the_ttl,
+    concurrent_replaces_see_the_original_once,
+    extend_lengthens_never_shortens,
     delete_says_whether_it_existed,
     delete_all_removes_only_its_kind_and_prefix,
+    refresh_keyspace_is_its_own_namespace,
     records_expire,
     zero_ttl_stores_nothing,
     corrupt_records_are_errors,
-    records_come_with_their_session,
-    corrupt_halves_are_errors,
+    redeem_code_with_session,
+    access_token_with_grant,
+    refresh_family_with_session,
+    corrupt_parts_are_errors,
     ping_answers,
 );

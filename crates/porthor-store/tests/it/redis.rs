@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use porthor_models::{AuthorizationStore as _, StoreError};
+use porthor_models::{AuthorizationCode, AuthorizationStore as _, CodeState, StoreError};
 use porthor_store::{Backend, EncryptionKey, Error, Store, StoreConfig};
 use porthor_test_support::{
     raw_exists, raw_get, raw_pttl, raw_set, redis_config, redis_store, redis_url,
@@ -18,6 +18,12 @@ const TTL: Duration = Duration::from_secs(60);
 
 /// Failing fast is the point of these tests; this is the most they may take.
 const FAIL_FAST: Duration = Duration::from_secs(6);
+
+/// A fresh code and its record as issued, ready to store.
+fn sample_code() -> (AuthorizationCode, CodeState) {
+    let (code, authorization) = sample_authorization();
+    (code, CodeState::Issued(authorization))
+}
 
 fn config_for(url: String) -> StoreConfig {
     StoreConfig {
@@ -92,10 +98,10 @@ async fn stored_bytes_are_sealed_with_a_ttl() {
     let url = redis_url();
     let prefix = unique_prefix("sealed");
     let store = redis_store(&prefix).await;
-    let (code, authorization) = sample_authorization();
+    let (code, issued) = sample_code();
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
     let key = storage_key(&prefix, "code", code.key());
@@ -134,11 +140,11 @@ async fn a_record_moved_to_another_key_is_corrupt() {
     let url = redis_url();
     let prefix = unique_prefix("moved");
     let store = redis_store(&prefix).await;
-    let (code, authorization) = sample_authorization();
+    let (code, issued) = sample_code();
     let (other, _) = sample_authorization();
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
     let bytes = raw_get(&url, &storage_key(&prefix, "code", code.key()))
@@ -147,6 +153,8 @@ async fn a_record_moved_to_another_key_is_corrupt() {
     for target in [
         storage_key(&prefix, "code", other.key()),
         storage_key(&prefix, "session", code.key()),
+        // A code and its refresh family share a record key.
+        storage_key(&prefix, "refresh", code.key()),
     ] {
         raw_set(&url, &target, &bytes).await;
     }
@@ -156,6 +164,10 @@ async fn a_record_moved_to_another_key_is_corrupt() {
     ));
     assert!(matches!(
         store.sessions().get(code.key()).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.refresh_families().get(code.key()).await,
         Err(StoreError::Corrupt { .. })
     ));
     // The original still reads.
@@ -171,11 +183,11 @@ async fn stores_on_one_server_share_only_their_own_prefix() {
     // A prefix full of glob characters must still match only itself.
     let globby = redis_store(&format!("{prefix}*?[a]\\")).await;
 
-    let (code, authorization) = sample_authorization();
+    let (code, issued) = sample_code();
     for store in [&writer, &neighbour, &globby] {
         store
             .codes()
-            .create(code.key(), &authorization, TTL)
+            .create(code.key(), &issued, TTL)
             .await
             .unwrap();
     }
@@ -227,10 +239,10 @@ async fn many_concurrent_operations_share_a_small_pool() {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    let (code, authorization) = sample_authorization();
+                    let (code, issued) = sample_code();
                     store
                         .codes()
-                        .create(code.key(), &authorization, TTL)
+                        .create(code.key(), &issued, TTL)
                         .await
                         .unwrap();
                     assert!(store.codes().take(code.key()).await.unwrap().is_some());
@@ -301,10 +313,10 @@ async fn an_outage_is_unavailable_quickly_and_recovery_is_automatic() {
         pool_size: 2,
     };
     let store = Store::open(config).await.unwrap();
-    let (code, authorization) = sample_authorization();
+    let (code, issued) = sample_code();
     store
         .codes()
-        .create(code.key(), &authorization, TTL)
+        .create(code.key(), &issued, TTL)
         .await
         .unwrap();
 

@@ -155,6 +155,8 @@ fn good_file_loads() {
             id_token: Duration::from_secs(15 * 60),
             access_token: Duration::from_secs(3600),
             session: Duration::from_secs(12 * 3600),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+            refresh_token_idle: Duration::from_secs(7 * 24 * 3600),
         }
     );
     let clients: Vec<_> = config
@@ -165,7 +167,7 @@ fn good_file_loads() {
         .collect();
     assert_eq!(clients, ["chronograf", "grafana"]);
     let grafana = &config.oidc.clients[1];
-    assert!(grafana.secret_hash.verify(SECRET));
+    assert!(grafana.secret_hash().unwrap().verify(SECRET));
     assert!(grafana.allows_redirect("http://127.0.0.1:3000/cb"));
     let alice = &config.oidc.users[0];
     assert_eq!(alice.username, "alice");
@@ -183,6 +185,71 @@ fn good_file_loads() {
     assert_eq!(config.store.encryption_key.to_base64(), *STORE_KEY);
     assert_eq!(config.signer.algorithm(), SigningAlgorithm::Es256);
     assert!(config.demo.is_none());
+}
+
+#[test]
+fn client_registration_options() {
+    let fixture = Fixture::new();
+    let toml = edited(
+        "[[users]]",
+        r#"[[clients]]
+client_id = "spa"
+token_endpoint_auth_method = "none"
+redirect_uris = ["https://spa.example.com/cb"]
+post_logout_redirect_uris = ["https://spa.example.com/", "https://spa.example.com/bye"]
+always_issue_refresh_token = true
+
+[[clients]]
+client_id = "strict"
+client_secret_hash = "HASH"
+token_endpoint_auth_method = "client_secret_post"
+redirect_uris = ["https://strict.example.com/cb"]
+
+[[users]]"#,
+    )
+    .replace("HASH", &secret_hash())
+    .replace(
+        "id_token_lifetime = \"15m\"",
+        "id_token_lifetime = \"15m\"\nrefresh_token_lifetime = \"90d\"\nrefresh_token_idle_timeout = \"1d\"",
+    );
+    let config = fixture.load(&toml, &[]).unwrap();
+    assert_eq!(
+        config.oidc.lifetimes.refresh_token,
+        Duration::from_secs(90 * 24 * 3600)
+    );
+    assert_eq!(
+        config.oidc.lifetimes.refresh_token_idle,
+        Duration::from_secs(24 * 3600)
+    );
+    let client = |id: &str| {
+        config
+            .oidc
+            .clients
+            .iter()
+            .find(|client| client.client_id == id)
+            .unwrap()
+    };
+    let spa = client("spa");
+    assert!(spa.is_public() && spa.needs_pkce() && spa.always_issue_refresh_token);
+    assert!(spa.secret_hash().is_none());
+    assert!(spa.allows_post_logout_redirect("https://spa.example.com/bye"));
+    assert!(!spa.allows_post_logout_redirect("https://spa.example.com/cb"));
+    match &client("strict").auth {
+        ClientAuth::Secret { hash, method } => {
+            assert!(hash.verify(SECRET));
+            assert_eq!(*method, Some(AuthMethod::ClientSecretPost));
+        }
+        ClientAuth::Public => panic!("strict is confidential"),
+    }
+    // Unset: either secret method, no PKCE requirement, no refresh tokens
+    // without offline_access, no logout redirects.
+    let grafana = client("grafana");
+    assert!(matches!(
+        grafana.auth,
+        ClientAuth::Secret { method: None, .. }
+    ));
+    assert!(!grafana.needs_pkce() && !grafana.always_issue_refresh_token);
+    assert!(grafana.post_logout_redirect_uris.is_empty());
 }
 
 #[test]
@@ -248,6 +315,51 @@ fn each_bad_key_is_named() {
             "plain-text client secret",
             edited(&secret_hash(), SECRET),
             "clients[0].client_secret_hash",
+        ),
+        (
+            "unknown client authentication method",
+            edited(
+                "client_id = \"chronograf\"",
+                "client_id = \"chronograf\"\ntoken_endpoint_auth_method = \"private_key_jwt\"",
+            ),
+            "clients[0].token_endpoint_auth_method",
+        ),
+        (
+            "public client with a secret",
+            edited(
+                "client_id = \"chronograf\"",
+                "client_id = \"chronograf\"\ntoken_endpoint_auth_method = \"none\"",
+            ),
+            "clients[0].client_secret_hash",
+        ),
+        (
+            "confidential client without a secret",
+            edited(&format!("client_secret_hash = \"{}\"\n", secret_hash()), ""),
+            "clients[0].client_secret_hash",
+        ),
+        (
+            "post-logout redirect uri with a fragment",
+            edited(
+                "client_id = \"chronograf\"",
+                "client_id = \"chronograf\"\npost_logout_redirect_uris = [\"https://c.example.com/#x\"]",
+            ),
+            "clients[0].post_logout_redirect_uris[0]",
+        ),
+        (
+            "refresh token lifetime that is not a duration",
+            edited(
+                "code_lifetime = \"30s\"",
+                "refresh_token_lifetime = \"forever\"",
+            ),
+            "tokens.refresh_token_lifetime",
+        ),
+        (
+            "refresh token idle timeout of zero",
+            edited(
+                "code_lifetime = \"30s\"",
+                "refresh_token_idle_timeout = \"0s\"",
+            ),
+            "tokens.refresh_token_idle_timeout",
         ),
         (
             "bcrypt password hash",
@@ -587,7 +699,7 @@ fn without_a_file_the_embedded_defaults_apply() {
         panic!("expected only the demo client");
     };
     assert_eq!(client.client_id, "demo");
-    assert!(client.secret_hash.verify(&demo.client_secret));
+    assert!(client.secret_hash().unwrap().verify(&demo.client_secret));
     assert!(client.allows_redirect("http://127.0.0.1:9000/callback"));
     let [user] = config.oidc.users.as_slice() else {
         panic!("expected only the demo user");

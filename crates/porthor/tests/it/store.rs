@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use porthor_models::AuthorizationStore as _;
+use porthor_models::{AuthorizationStore as _, CodeState};
 use porthor_test_support::{
     TEST_ENCRYPTION_KEY, redis_store, redis_url, sample_authorization, sample_session,
     unique_prefix,
@@ -36,7 +36,11 @@ async fn delete_all_codes_on_redis() {
         let (code, record) = sample_authorization();
         store
             .codes()
-            .create(code.key(), &record, Duration::from_secs(600))
+            .create(
+                code.key(),
+                &CodeState::Issued(record),
+                Duration::from_secs(600),
+            )
             .await
             .unwrap();
         codes.push(code);
