@@ -162,6 +162,17 @@ async fn contradictory_configuration_is_refused() {
     }
 }
 
+/// A service with the client `app` and the user `alice` (password `pw`).
+async fn alice_and_app(lifetimes: Lifetimes) -> OidcService {
+    service(config(
+        vec![client("app")],
+        vec![user("alice", hash_password("pw").unwrap())],
+        lifetimes,
+    ))
+    .await
+    .unwrap()
+}
+
 async fn refresh(
     service: &OidcService,
     refresh_token: &str,
@@ -187,13 +198,7 @@ async fn refresh_family_deadlines() {
         refresh_token_idle: Duration::from_secs(300),
         ..Lifetimes::default()
     };
-    let service = service(config(
-        vec![client("app")],
-        vec![user("alice", hash_password("pw").unwrap())],
-        lifetimes,
-    ))
-    .await
-    .unwrap();
+    let service = alice_and_app(lifetimes).await;
     let t0 = now();
     let at = |secs| t0.after(Duration::from_secs(secs));
     let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
@@ -256,13 +261,7 @@ async fn tokens_are_capped_by_the_session() {
         session: Duration::from_secs(100),
         ..Lifetimes::default()
     };
-    let service = service(config(
-        vec![client("app")],
-        vec![user("alice", hash_password("pw").unwrap())],
-        lifetimes,
-    ))
-    .await
-    .unwrap();
+    let service = alice_and_app(lifetimes).await;
     let t0 = now();
     assert!(matches!(
         service.login("alice", "wrong", t0).await,

@@ -220,14 +220,38 @@ pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) ->
         Ok(session) => session,
         Err(error) => return page_error(&error),
     };
-    let (csrf, cookie) = csrf_token(&state, &req);
     let username = session.as_ref().map(|s| s.data.username.as_str());
-    let body = html::logout_form(&state.path(LOGOUT_PATH), &csrf, username, &[]);
+    logout_confirmation(&state, &req, LOGOUT_PATH, username, &[])
+}
+
+/// The logout confirmation form, posting to `route` with a CSRF token and
+/// the `hidden` fields.
+fn logout_confirmation(
+    state: &AppState,
+    req: &HttpRequest,
+    route: &str,
+    username: Option<&str>,
+    hidden: &[(&str, &str)],
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(state, req);
+    let body = html::logout_form(&state.path(route), &csrf, username, hidden);
     let mut response = HttpResponse::Ok();
     if let Some(cookie) = cookie {
         response.cookie(cookie);
     }
     html::page(&mut response, &body)
+}
+
+/// A logout form posted without the browser's CSRF token.
+fn logout_refused() -> HttpResponse {
+    tracing::info!(
+        outcome = "refused",
+        reason = "CSRF token mismatch",
+        "logout refused"
+    );
+    page_error(&OidcError::InvalidRequest(
+        "the logout form expired; please try again".to_owned(),
+    ))
 }
 
 /// `POST /logout`: ends the session (and so every token issued under it).
@@ -238,14 +262,7 @@ pub(crate) async fn logout(
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&req, &form) {
-        tracing::info!(
-            outcome = "refused",
-            reason = "CSRF token mismatch",
-            "logout refused"
-        );
-        return page_error(&OidcError::InvalidRequest(
-            "the logout form expired; please try again".to_owned(),
-        ));
+        return logout_refused();
     }
     end_session(&state, &req, see_other(&state.path(LOGIN_PATH))).await
 }
@@ -315,14 +332,7 @@ pub(crate) async fn rp_logout(
     };
     if params.get("csrf_token").is_some() {
         if !csrf_ok(&req, &params) {
-            tracing::info!(
-                outcome = "refused",
-                reason = "CSRF token mismatch",
-                "logout refused"
-            );
-            return page_error(&OidcError::InvalidRequest(
-                "the logout form expired; please try again".to_owned(),
-            ));
+            return logout_refused();
         }
         return end_session(&state, &req, finish()).await;
     }
@@ -332,22 +342,12 @@ pub(crate) async fn rp_logout(
     };
     match session {
         Some(session) if end.hinted_user.as_deref() != Some(&session.data.username) => {
-            let (csrf, cookie) = csrf_token(&state, &req);
             let hidden: Vec<(&str, &str)> = END_SESSION_PARAMETERS
                 .iter()
                 .filter_map(|name| params.get(name).map(|value| (*name, value)))
                 .collect();
-            let body = html::logout_form(
-                &state.path(END_SESSION_PATH),
-                &csrf,
-                Some(&session.data.username),
-                &hidden,
-            );
-            let mut response = HttpResponse::Ok();
-            if let Some(cookie) = cookie {
-                response.cookie(cookie);
-            }
-            html::page(&mut response, &body)
+            let username = Some(session.data.username.as_str());
+            logout_confirmation(&state, &req, END_SESSION_PATH, username, &hidden)
         }
         _ => end_session(&state, &req, finish()).await,
     }
