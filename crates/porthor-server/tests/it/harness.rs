@@ -410,11 +410,44 @@ impl Harness {
 
     /// A token request with optional HTTP Basic credentials.
     pub async fn token(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Response {
-        let mut request = self.http.post(self.url("/auth/openid/token")).form(form);
+        self.back_channel("/auth/openid/token", basic, form).await
+    }
+
+    /// A form POST to a back-channel endpoint (token, revoke, introspect)
+    /// with optional HTTP Basic credentials.
+    pub async fn back_channel(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self.http.post(self.url(path)).form(form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
         }
         request.send().await.unwrap()
+    }
+
+    /// Redeems a fresh code for the default client with `scope`: the token
+    /// response.
+    pub async fn grant(&self, session: &str, scope: &str) -> serde_json::Value {
+        let code = self.code_for(session, CLIENT_ID, REDIRECT_URI, scope).await;
+        json(self.redeem(&code).await, StatusCode::OK).await
+    }
+
+    /// A refresh-token grant for the default client.
+    pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        self.token(Some((CLIENT_ID, CLIENT_SECRET)), &form).await
+    }
+
+    /// The status of a userinfo request with `access_token`.
+    pub async fn userinfo_status(&self, access_token: &str) -> StatusCode {
+        self.userinfo(access_token).await.status()
     }
 
     pub async fn userinfo(&self, access_token: &str) -> Response {

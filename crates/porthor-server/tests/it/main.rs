@@ -14,6 +14,7 @@ mod harness;
 mod authorize;
 mod conformance;
 mod discovery;
+mod grants;
 mod login;
 mod pkce;
 mod prompt;
