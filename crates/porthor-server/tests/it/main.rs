@@ -12,6 +12,7 @@
 mod harness;
 
 mod authorize;
+mod clients;
 mod conformance;
 mod discovery;
 mod grants;
