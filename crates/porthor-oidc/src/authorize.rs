@@ -111,13 +111,14 @@ pub(crate) fn redirect_url(
     let mut url = Url::parse(redirect_uri).map_err(|e| {
         OidcError::Internal(format!("registered redirect URI does not parse: {e}").into())
     })?;
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in params {
-            if let Some(value) = value {
-                query.append_pair(name, value);
-            }
-        }
+    // Only when there is something to add: `query_pairs_mut` on a URL
+    // without a query would leave a bare `?`.
+    let mut present = params
+        .iter()
+        .filter_map(|(name, value)| value.map(|value| (name, value)))
+        .peekable();
+    if present.peek().is_some() {
+        url.query_pairs_mut().extend_pairs(present);
     }
     Ok(url.into())
 }

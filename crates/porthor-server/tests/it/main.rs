@@ -20,6 +20,7 @@ mod login;
 mod pkce;
 mod prompt;
 mod relying_party;
+mod rp_logout;
 mod token;
 mod unavailable;
 mod userinfo;
