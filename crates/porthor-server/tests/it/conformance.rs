@@ -15,13 +15,6 @@
 //! (Discovery 3). The ID token signature and JWKS checks also run with ES256
 //! and EdDSA keys.
 //!
-//! Modules of the Basic plan covered elsewhere, not here:
-//! - `oidcc-codereuse` and `oidcc-codereuse-30seconds` (a second redemption
-//!   is HTTP 400 `invalid_grant`, and the first access token should be
-//!   revoked) and `oidcc-refresh-token`: they depend on refresh tokens and
-//!   replay revocation, which are being built on main and come with their
-//!   own tests. `token.rs` already checks single use (`code_is_single_use`).
-//!
 //! Where Porthor deliberately does not support what a module exercises
 //! (`request` and `request_uri`, unsigned ID tokens, the `address` and
 //! `phone` scopes, the `claims` parameter), the module accepts a clean
@@ -1781,5 +1774,81 @@ async fn oidcc_server_rotate_keys() {
         key.key_id().map(|kid| kid.as_str()),
         old_kid.as_str(),
         "verified with the old key"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Code reuse and refresh.
+// ---------------------------------------------------------------------------
+
+/// The second redemption of a code, `wait` after the first: HTTP 400, a
+/// JSON body, `invalid_grant`; and the access token from the first
+/// redemption, which the module says "should be revoked", is.
+async fn code_reuse(wait: Duration) {
+    let h = start().await;
+    let request = Request::new("openid");
+    let callback = browse(&h, None, &request).await;
+    let code = expect_code(&h, &callback, &request);
+    let tokens = exchange(&h, &code, ClientAuth::Basic, None).await;
+    userinfo_get(&h, &tokens.access_token).await;
+    tokio::time::sleep(wait).await;
+    let response = h.redeem(&code).await;
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body = json(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        h.userinfo(&tokens.access_token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the access token of the first redemption was not revoked"
+    );
+}
+
+/// `oidcc-codereuse`: a code redeemed twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidcc_codereuse() {
+    code_reuse(Duration::ZERO).await;
+}
+
+/// `oidcc-codereuse-30seconds`: the same, 30 seconds later (the code's own
+/// lifetime is 60 s, so the replay is still recognised as one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidcc_codereuse_30seconds() {
+    code_reuse(Duration::from_secs(30)).await;
+}
+
+/// `oidcc-refresh-token`: with `offline_access` a refresh token is issued;
+/// the refresh grant returns a working access token and an ID token with
+/// the original `iss`, `sub`, `aud` and `auth_time` (Core 12.2), and a
+/// second use of the old refresh token fails (RefreshTokenRequestExpectingError).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidcc_refresh_token() {
+    let h = start().await;
+    assert!(strings(&discovery(&h).await["grant_types_supported"]).contains(&"refresh_token"));
+    let request = Request::new("openid offline_access");
+    let flow = happy(&h, None, &request).await;
+    let refresh_token = flow.tokens.body["refresh_token"]
+        .as_str()
+        .expect("a refresh token for offline_access");
+    let refreshed = json(h.refresh(refresh_token, None).await, StatusCode::OK).await;
+    let id_token = refreshed["id_token"].as_str().expect("an ID token");
+    let claims = jwt_part(id_token, 1);
+    for claim in ["iss", "sub", "aud", "auth_time"] {
+        assert_eq!(claims[claim], flow.claims[claim], "{claim}");
+    }
+    assert!(claims.get("nonce").is_none(), "{claims}");
+    let access_token = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo_get(&h, access_token).await["sub"],
+        flow.claims["sub"]
+    );
+    let again = h.refresh(refresh_token, None).await;
+    assert_eq!(
+        json(again, StatusCode::BAD_REQUEST).await["error"],
+        "invalid_grant"
     );
 }
