@@ -429,13 +429,16 @@ async fn refresh_family_record_on_redis() {
 
 /// A family outlives the browser session (a code-flow token without one
 /// does not), ends when unused for the idle timeout, and ends at its
-/// absolute lifetime however it is used.
+/// absolute lifetime however it is used. Timestamps are whole seconds, so
+/// each deadline falls up to a second before its nominal time: every check
+/// sits 0.1 s past a nominal deadline, and every refresh that must work a
+/// full second before one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_family_lifetimes() {
     let h = Harness::start_with(Options {
         lifetimes: Lifetimes {
-            session: Duration::from_secs(2),
-            refresh_token: Duration::from_secs(5),
+            session: Duration::from_secs(1),
+            refresh_token: Duration::from_secs(7),
             refresh_token_idle: Duration::from_secs(3),
             ..Lifetimes::default()
         },
@@ -446,29 +449,24 @@ async fn refresh_family_lifetimes() {
     let plain = h.grant(&session, "openid").await;
     let idle = h.grant(&session, OFFLINE).await;
     let busy = h.grant(&session, OFFLINE).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    // The browser session is over; the plain token with it.
+    let step = Duration::from_secs(2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // 1.1 s: the browser session is over, and the plain token with it.
     assert_eq!(
         h.userinfo_status(&text(&plain, "access_token")).await,
         StatusCode::UNAUTHORIZED
     );
-    // The families live on.
-    let mut busy_token = text(
-        &json(
-            h.refresh(&text(&busy, "refresh_token"), None).await,
-            StatusCode::OK,
-        )
-        .await,
-        "refresh_token",
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    // 3.6 s: the idle family has been unused for longer than 3 s.
-    refresh_is_refused(&h, &text(&idle, "refresh_token")).await;
-    busy_token = text(
-        &json(h.refresh(&busy_token, None).await, StatusCode::OK).await,
-        "refresh_token",
-    );
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    // 5.2 s: past the absolute lifetime, though used 1.6 s ago.
+    let mut busy_token = text(&busy, "refresh_token");
+    for at in ["1.1 s", "3.1 s", "5.1 s"] {
+        let refreshed = h.refresh(&busy_token, None).await;
+        assert_eq!(refreshed.status(), StatusCode::OK, "at {at}");
+        busy_token = text(&json(refreshed, StatusCode::OK).await, "refresh_token");
+        if at == "3.1 s" {
+            // Unused for over 3 s.
+            refresh_is_refused(&h, &text(&idle, "refresh_token")).await;
+        }
+        tokio::time::sleep(step).await;
+    }
+    // 7.1 s: past the absolute lifetime, though used 2 s ago.
     refresh_is_refused(&h, &busy_token).await;
 }
