@@ -2,13 +2,17 @@
 //!
 //! This crate owns what an authorization request must contain, how codes are
 //! issued and redeemed, how clients and users authenticate, what an ID token
-//! says, which claims userinfo releases, and which protocol error each failure
-//! becomes ([`OidcError`]). Its operations follow the seed's `OIDCService`:
+//! says, which claims userinfo releases, how refresh tokens rotate and when a
+//! grant is revoked, what revocation, introspection and RP-initiated logout
+//! accept, and which protocol error each failure becomes ([`OidcError`]). Its
+//! operations follow the seed's `OIDCService`:
 //! [`OidcService::delete_all_codes`], [`OidcService::get_jwks`],
 //! [`OidcService::get_openid_configuration`], [`OidcService::is_valid_client`],
-//! [`OidcService::issue_code`], [`OidcService::issue_token`],
-//! [`OidcService::redeem_code`], [`OidcService::verify_token`] and
-//! [`OidcService::userinfo`].
+//! [`OidcService::issue_code`], [`OidcService::redeem_code`] (which issues the
+//! tokens), [`OidcService::verify_token`] and [`OidcService::userinfo`]; and
+//! beyond it [`OidcService::token`] (the token endpoint's dispatch),
+//! [`OidcService::refresh`], [`OidcService::revoke`],
+//! [`OidcService::introspect`] and [`OidcService::validate_end_session`].
 //!
 //! It must not know about HTTP (no request or response types: the server crate
 //! parses requests into the plain structs here and renders the results), the

@@ -1,6 +1,7 @@
-//! Porthor's authorization store: where codes, sessions and access tokens live
-//! between requests. Implements [`porthor_models::AuthorizationStore`] twice,
-//! on Redis and in memory, behind one type, [`Store`].
+//! Porthor's authorization store: where codes, sessions, access tokens and
+//! refresh-token families live between requests. Implements
+//! [`porthor_models::AuthorizationStore`] twice, on Redis and in memory,
+//! behind one type, [`Store`].
 //!
 //! # What this crate owns
 //!
