@@ -153,6 +153,14 @@ pub enum Error {
     /// The connection pool could not be built.
     #[error("cannot build the redis connection pool")]
     Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Redis is older than 7.0, whose commands the store needs.
+    #[error("redis at {url} is {version}; porthor needs redis 7.0 or later")]
+    UnsupportedRedis {
+        /// The URL, password redacted.
+        url: String,
+        /// The version it reported.
+        version: String,
+    },
     /// Redis did not answer the startup `PING`.
     #[error("cannot reach redis at {url}")]
     Unreachable {

@@ -102,7 +102,18 @@ impl RedisBackend {
             url: backend.url.clone(),
             source,
         })?;
-        Ok(backend)
+        // `SET … XX GET` and `PEXPIRE … GT` need 7.0: an older server would
+        // only fail at the first code redemption or refresh-token grant. A
+        // user whose ACL forbids INFO is not refused for it: the check is
+        // for a clear message, and the commands themselves still decide.
+        let info: Result<String, _> = backend.query(Request::Cmd(cmd("INFO").arg("server"))).await;
+        match info.ok().as_deref().and_then(redis_version) {
+            Some(version) if version < MIN_REDIS_VERSION => Err(Error::UnsupportedRedis {
+                url: backend.url.clone(),
+                version: format!("{}.{}", version.0, version.1),
+            }),
+            _ => Ok(backend),
+        }
     }
 
     async fn connection(&self) -> Result<Object<ConnectionManager>, BackendError> {
@@ -247,6 +258,18 @@ impl fmt::Debug for RedisBackend {
     }
 }
 
+/// The oldest Redis with every command this backend sends.
+const MIN_REDIS_VERSION: (u32, u32) = (7, 0);
+
+/// `(major, minor)` from the `redis_version:` line of `INFO server`.
+fn redis_version(info: &str) -> Option<(u32, u32)> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))?;
+    let mut parts = version.trim().split('.').map(str::parse::<u32>);
+    Some((parts.next()?.ok()?, parts.next()?.ok()?))
+}
+
 /// `ttl` in whole milliseconds, rounded up: the caller has already turned a
 /// zero TTL into a delete, and a non-zero one must not become `PX 0`, which
 /// Redis rejects.
@@ -342,6 +365,17 @@ pub fn redact_redis_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_versions() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(redis_version(info), Some((7, 0)));
+        assert_eq!(redis_version("redis_version:6.2.14\r\n"), Some((6, 2)));
+        assert!(redis_version("redis_version:6.2.14\r\n").unwrap() < MIN_REDIS_VERSION);
+        assert_eq!(redis_version("redis_version:10.1.0"), Some((10, 1)));
+        assert_eq!(redis_version("# Server\r\n"), None);
+        assert_eq!(redis_version("redis_version:seven"), None);
+    }
 
     #[test]
     fn glob_escape_makes_patterns_literal() {
