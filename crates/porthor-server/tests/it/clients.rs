@@ -32,6 +32,16 @@ async fn public_authorize(h: &Harness, session: &str, pkce: bool) -> reqwest::Re
     h.authorize(Some(session), &params).await
 }
 
+/// A code for the public client, delivered to its only redirect URI.
+async fn public_code(h: &Harness, session: &str) -> String {
+    let delivered = location(&public_authorize(h, session, true).await);
+    assert!(
+        delivered.as_str().starts_with(PUBLIC_REDIRECT_URI),
+        "{delivered}"
+    );
+    query(&delivered, "code").unwrap()
+}
+
 /// A public client authenticates with its id alone, must use PKCE, and may
 /// never send a secret; it gets and rotates refresh tokens like any other.
 async fn public_client(h: Harness) {
@@ -45,13 +55,7 @@ async fn public_client(h: Harness) {
     );
     assert_eq!(query(&refused, "error").as_deref(), Some("invalid_request"));
 
-    let response = public_authorize(&h, &session, true).await;
-    let delivered = location(&response);
-    assert!(
-        delivered.as_str().starts_with(PUBLIC_REDIRECT_URI),
-        "{delivered}"
-    );
-    let code = query(&delivered, "code").unwrap();
+    let code = public_code(&h, &session).await;
 
     // With a secret, by either method, a public client is refused.
     token_error(
@@ -70,11 +74,7 @@ async fn public_client(h: Harness) {
         "invalid_client",
     )
     .await;
-    let code = query(
-        &location(&public_authorize(&h, &session, true).await),
-        "code",
-    )
-    .unwrap();
+    let code = public_code(&h, &session).await;
     token_error(
         h.token(
             Some((PUBLIC_CLIENT_ID, "x")),
@@ -91,11 +91,7 @@ async fn public_client(h: Harness) {
     .await;
 
     // Its id alone, the verifier, and no redirect_uri (the request had none).
-    let code = query(
-        &location(&public_authorize(&h, &session, true).await),
-        "code",
-    )
-    .unwrap();
+    let code = public_code(&h, &session).await;
     let tokens = h
         .token(
             None,
