@@ -431,15 +431,16 @@ async fn refresh_family_record_on_redis() {
 /// does not), ends when unused for the idle timeout, and ends at its
 /// absolute lifetime however it is used. Timestamps are whole seconds, so
 /// each deadline falls up to a second before its nominal time: every check
-/// sits 0.1 s past a nominal deadline, and every refresh that must work a
-/// full second before one.
+/// sits 0.1 s past a nominal deadline, and everything that must still work
+/// happens more than a second before one (the session of 2 s leaves the
+/// grants a whole second after the login).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_family_lifetimes() {
     let h = Harness::start_with(Options {
         lifetimes: Lifetimes {
-            session: Duration::from_secs(1),
-            refresh_token: Duration::from_secs(7),
-            refresh_token_idle: Duration::from_secs(3),
+            session: Duration::from_secs(2),
+            refresh_token: Duration::from_secs(8),
+            refresh_token_idle: Duration::from_secs(4),
             ..Lifetimes::default()
         },
         ..Options::new(Backend::Redis)
@@ -450,23 +451,23 @@ async fn refresh_family_lifetimes() {
     let idle = h.grant(&session, OFFLINE).await;
     let busy = h.grant(&session, OFFLINE).await;
     let step = Duration::from_secs(2);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    // 1.1 s: the browser session is over, and the plain token with it.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // 2.1 s: the browser session is over, and the plain token with it.
     assert_eq!(
         h.userinfo_status(&text(&plain, "access_token")).await,
         StatusCode::UNAUTHORIZED
     );
     let mut busy_token = text(&busy, "refresh_token");
-    for at in ["1.1 s", "3.1 s", "5.1 s"] {
+    for at in ["2.1 s", "4.1 s", "6.1 s"] {
         let refreshed = h.refresh(&busy_token, None).await;
         assert_eq!(refreshed.status(), StatusCode::OK, "at {at}");
         busy_token = text(&json(refreshed, StatusCode::OK).await, "refresh_token");
-        if at == "3.1 s" {
-            // Unused for over 3 s.
+        if at == "4.1 s" {
+            // Unused for over 4 s.
             refresh_is_refused(&h, &text(&idle, "refresh_token")).await;
         }
         tokio::time::sleep(step).await;
     }
-    // 7.1 s: past the absolute lifetime, though used 2 s ago.
+    // 8.1 s: past the absolute lifetime, though used 2 s ago.
     refresh_is_refused(&h, &busy_token).await;
 }
