@@ -97,12 +97,17 @@ pub struct AccessTokenData {
 /// A refresh-token family: one grant, renewed by rotating refresh tokens.
 ///
 /// Stored at the key of the code that started it. Only the newest refresh
-/// token's hash is kept; presenting any other token of the family (a
-/// rotated one, replayed) ends the family and every access token in it.
+/// token is accepted; presenting one it replaced (a rotated token, replayed)
+/// ends the family and every access token in it. A made-up secret under
+/// the family's key is merely refused: keys are not secrets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshFamily {
     /// Hash of the current refresh token's secret.
     pub secret_hash: SecretHash,
+    /// Hashes of the tokens it replaced, newest first, at most
+    /// [`RefreshFamily::RETIRED_KEPT`].
+    #[serde(default)]
+    pub retired: Vec<SecretHash>,
     /// The client the family belongs to.
     pub client_id: String,
     /// The login session it started from; logging out ends the family.
@@ -122,6 +127,24 @@ pub struct RefreshFamily {
 }
 
 impl RefreshFamily {
+    /// How many replaced tokens are remembered for reuse detection: a
+    /// stolen token is reused within a refresh or two of the theft, and the
+    /// record stays small.
+    pub const RETIRED_KEPT: usize = 8;
+
+    /// Whether `presented` is one of the tokens the family replaced.
+    pub fn is_retired(&self, presented: &SecretHash) -> bool {
+        self.retired.iter().any(|hash| hash.verify(presented))
+    }
+
+    /// The family with `next` as its current token, the current one retired.
+    pub fn rotated(mut self, next: SecretHash) -> Self {
+        self.retired.insert(0, self.secret_hash);
+        self.retired.truncate(Self::RETIRED_KEPT);
+        self.secret_hash = next;
+        self
+    }
+
     /// When the family ends: the earlier of its two deadlines.
     pub fn ends_at(&self) -> Timestamp {
         self.expires_at.min(self.idle_expires_at)

@@ -95,15 +95,23 @@ impl OidcService {
     /// Ends the session named by `token`, and with it every code, access
     /// token and refresh-token family issued under it (they are checked
     /// against their session on use). A session past its browser lifetime
-    /// whose record a refresh-token family keeps alive is ended too.
-    pub async fn logout(&self, token: &str) -> Result<Option<String>, OidcError> {
+    /// whose record a refresh-token family keeps alive is ended too. With
+    /// `only_for`, only a session of that user is ended.
+    pub async fn logout(
+        &self,
+        token: &str,
+        only_for: Option<&str>,
+    ) -> Result<Option<String>, OidcError> {
         let Ok(token) = SessionToken::parse(token) else {
             return Ok(None);
         };
         let data = or_if_corrupt(self.inner.store.sessions().get(token.key()).await, || {
             Ok(None)
         })?;
-        let Some(data) = data.filter(|data| data.secret_hash.verify(&token.secret_hash())) else {
+        let Some(data) = data.filter(|data| {
+            data.secret_hash.verify(&token.secret_hash())
+                && only_for.is_none_or(|user| user == data.username)
+        }) else {
             return Ok(None);
         };
         self.inner.store.sessions().delete(token.key()).await?;

@@ -199,6 +199,7 @@ impl OidcService {
                 refresh_token,
                 RefreshFamily {
                     secret_hash: refresh_token.secret_hash(),
+                    retired: Vec::new(),
                     client_id: client.client_id.clone(),
                     session_key: authorization.session_key.clone(),
                     username: authorization.username.clone(),
@@ -323,7 +324,13 @@ impl OidcService {
         let Some(family) = family.filter(|family| family.ends_at() > now) else {
             return Err(refuse(UNKNOWN_REFRESH_TOKEN));
         };
-        if !family.secret_hash.verify(&token.secret_hash()) {
+        let presented = token.secret_hash();
+        if !family.secret_hash.verify(&presented) {
+            // Only a token the family really issued proves a copy is loose;
+            // anyone who has seen a code or access token knows the key.
+            if !family.is_retired(&presented) {
+                return Err(refuse(UNKNOWN_REFRESH_TOKEN));
+            }
             self.revoke_family(key, client, "refresh token reused")
                 .await?;
             return Err(refuse("refresh token reused; its family is revoked"));
@@ -353,11 +360,11 @@ impl OidcService {
 
         let next = RefreshToken::with_key(key.clone());
         let renewed = RefreshFamily {
-            secret_hash: next.secret_hash(),
             issued_at: now,
             idle_expires_at: now.after(self.inner.lifetimes.refresh_token_idle),
             ..family
-        };
+        }
+        .rotated(next.secret_hash());
         // Swap in the new hash atomically and check that the old one is what
         // was replaced: if another refresh rotated the family in between,
         // this token had already been used.
@@ -369,7 +376,7 @@ impl OidcService {
                 .await,
             || Ok(None),
         )?;
-        if previous.is_none_or(|previous| !previous.secret_hash.verify(&token.secret_hash())) {
+        if previous.is_none_or(|previous| !previous.secret_hash.verify(&presented)) {
             self.revoke_family(key, client, "refresh token used twice at once")
                 .await?;
             return Err(refuse("refresh token reused; its family is revoked"));

@@ -269,16 +269,27 @@ pub(crate) async fn logout(
 
 /// Ends the browser's session, if any, and answers with `response` less the
 /// session cookie.
-async fn end_session(
+async fn end_session(state: &AppState, req: &HttpRequest, response: HttpResponse) -> HttpResponse {
+    end_session_of(state, req, None, response).await
+}
+
+/// [`end_session`], but only if the session is `only_for`'s.
+async fn end_session_of(
     state: &AppState,
     req: &HttpRequest,
-    mut response: HttpResponse,
+    only_for: Option<&str>,
+    response: HttpResponse,
 ) -> HttpResponse {
     if let Some(cookie) = req.cookie(SESSION_COOKIE)
-        && let Err(error) = state.service.logout(cookie.value()).await
+        && let Err(error) = state.service.logout(cookie.value(), only_for).await
     {
         return page_error(&error);
     }
+    without_session_cookie(state, response)
+}
+
+/// `response`, telling the browser to drop its session cookie.
+fn without_session_cookie(state: &AppState, mut response: HttpResponse) -> HttpResponse {
     let mut removal = Cookie::build(SESSION_COOKIE, "")
         .path(state.path("/"))
         .finish();
@@ -349,6 +360,13 @@ pub(crate) async fn rp_logout(
             let username = Some(session.data.username.as_str());
             logout_confirmation(&state, &req, END_SESSION_PATH, username, &hidden)
         }
-        _ => end_session(&state, &req, finish()).await,
+        Some(_) => end_session(&state, &req, finish()).await,
+        // No live session. The record of an expired one may still anchor
+        // refresh-token families: an unconfirmed request ends it only if a
+        // hint proves the client's user is its user.
+        None => match end.hinted_user.as_deref() {
+            Some(user) => end_session_of(&state, &req, Some(user), finish()).await,
+            None => without_session_cookie(&state, finish()),
+        },
     }
 }

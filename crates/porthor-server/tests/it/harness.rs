@@ -534,3 +534,85 @@ pub async fn token_error(response: Response, status: StatusCode, code: &str) -> 
     assert!(body["error_description"].is_string(), "{body}");
     body
 }
+
+/// A string member of a JSON object, such as a token in a token response.
+pub fn text(value: &serde_json::Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name} in {value}"))
+        .to_owned()
+}
+
+impl Harness {
+    /// A revocation request (RFC 7009) with optional HTTP Basic credentials.
+    pub async fn revoke(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Response {
+        self.back_channel("/auth/openid/revoke", basic, form).await
+    }
+
+    /// An introspection request (RFC 7662) with optional HTTP Basic
+    /// credentials.
+    pub async fn introspect(&self, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Response {
+        self.back_channel("/auth/openid/introspect", basic, form)
+            .await
+    }
+
+    /// Asserts that the default client's refresh with `refresh_token` is
+    /// refused as invalid_grant.
+    pub async fn assert_refresh_refused(&self, refresh_token: &str) {
+        token_error(
+            self.refresh(refresh_token, None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+
+    /// Whether the browser session `session` still works: the
+    /// authorization endpoint issues a code without asking for a login.
+    pub async fn session_alive(&self, session: &str) -> bool {
+        let response = self
+            .authorize(
+                Some(session),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", CLIENT_ID),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("scope", "openid"),
+                ],
+            )
+            .await;
+        response.status() == StatusCode::FOUND && query(&location(&response), "code").is_some()
+    }
+}
+
+/// Like `on_both_stores!`, for tests that start their own server (with
+/// their own [`Options`]): runs `$name(backend)` once per backend, as two
+/// tests under module `$module`.
+#[macro_export]
+macro_rules! for_both_backends {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod $module {
+            mod memory {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::super::$name($crate::harness::Backend::Memory).await;
+                })*
+            }
+            mod redis {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::super::$name($crate::harness::Backend::Redis).await;
+                })*
+            }
+        }
+    };
+}
+
+/// A server on `backend` with `lifetimes`.
+pub async fn start_with_lifetimes(backend: Backend, lifetimes: Lifetimes) -> Harness {
+    Harness::start_with(Options {
+        lifetimes,
+        ..Options::new(backend)
+    })
+    .await
+}

@@ -113,6 +113,7 @@ fn marker_token(state: &CodeState) -> Option<&RecordKey> {
 fn sample_family(key: &RecordKey) -> RefreshFamily {
     RefreshFamily {
         secret_hash: RefreshToken::with_key(key.clone()).secret_hash(),
+        retired: Vec::new(),
         client_id: "test-client".into(),
         session_key: key
             .session()
