@@ -136,8 +136,7 @@ impl OidcService {
             None => return Err(refuse(UNKNOWN_CODE)),
             Some(CodeState::Issued(authorization)) => authorization,
             Some(previous @ CodeState::Redeemed { .. }) => {
-                self.code_replayed(client, code.key(), &code, previous)
-                    .await?;
+                self.code_replayed(client, &code, previous).await?;
                 return Err(refuse(UNKNOWN_CODE));
             }
         };
@@ -250,11 +249,11 @@ impl OidcService {
     async fn code_replayed(
         &self,
         client: &Client,
-        key: &RecordKey,
         code: &AuthorizationCode,
         first: CodeState,
     ) -> Result<(), OidcError> {
         let store = &self.inner.store;
+        let key = code.key();
         let CodeState::Redeemed {
             secret_hash,
             access_token,

@@ -11,27 +11,11 @@ use reqwest::StatusCode;
 use crate::harness::{
     BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET, Backend, CLIENT_ID, CLIENT_SECRET, Harness,
     OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, Options, PUBLIC_CLIENT_ID, REDIRECT_URI, USERNAME, json,
-    token_error,
+    text, token_error,
 };
 use crate::on_both_stores;
 
 const OFFLINE: &str = "openid profile email offline_access";
-
-fn text(value: &serde_json::Value, name: &str) -> String {
-    value[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {value}"))
-        .to_owned()
-}
-
-async fn refresh_is_refused(h: &Harness, refresh_token: &str) {
-    token_error(
-        h.refresh(refresh_token, None).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-    )
-    .await;
-}
 
 async fn introspect(h: &Harness, basic: (&str, &str), token: &str) -> serde_json::Value {
     let response = h
@@ -147,8 +131,9 @@ async fn refresh_reuse_revokes_the_family(h: Harness) {
     let first = h.grant(&session, OFFLINE).await;
     let old = text(&first, "refresh_token");
     let second = json(h.refresh(&old, None).await, StatusCode::OK).await;
-    refresh_is_refused(&h, &old).await;
-    refresh_is_refused(&h, &text(&second, "refresh_token")).await;
+    h.assert_refresh_refused(&old).await;
+    h.assert_refresh_refused(&text(&second, "refresh_token"))
+        .await;
     for tokens in [&first, &second] {
         assert_eq!(
             h.userinfo_status(&text(tokens, "access_token")).await,
@@ -182,9 +167,9 @@ async fn refresh_token_is_bound_to_its_client(h: Harness) {
         "invalid_grant",
     )
     .await;
-    refresh_is_refused(&h, &refresh_token).await;
+    h.assert_refresh_refused(&refresh_token).await;
     // Malformed and missing refresh tokens.
-    refresh_is_refused(&h, "prt-not-a-token").await;
+    h.assert_refresh_refused("prt-not-a-token").await;
     token_error(
         h.token(Some(APP), &[("grant_type", "refresh_token")]).await,
         StatusCode::BAD_REQUEST,
@@ -216,7 +201,8 @@ async fn logout_ends_the_family(h: Harness) {
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
     h.logout(&session).await;
-    refresh_is_refused(&h, &text(&grant, "refresh_token")).await;
+    h.assert_refresh_refused(&text(&grant, "refresh_token"))
+        .await;
     assert_eq!(
         h.userinfo_status(&text(&grant, "access_token")).await,
         StatusCode::UNAUTHORIZED
@@ -253,7 +239,8 @@ async fn code_replay_revokes_its_tokens(h: Harness) {
         h.userinfo_status(&access_token).await,
         StatusCode::UNAUTHORIZED
     );
-    refresh_is_refused(&h, &text(&first, "refresh_token")).await;
+    h.assert_refresh_refused(&text(&first, "refresh_token"))
+        .await;
 }
 
 /// RFC 7009: a client revokes its own tokens; any other token is answered
@@ -298,7 +285,8 @@ async fn revocation(h: Harness) {
 
     // A refresh token: its family ends, access tokens included.
     revoke(&h, APP, &text(&offline, "refresh_token")).await;
-    refresh_is_refused(&h, &text(&offline, "refresh_token")).await;
+    h.assert_refresh_refused(&text(&offline, "refresh_token"))
+        .await;
     assert_eq!(
         h.userinfo_status(&text(&offline, "access_token")).await,
         StatusCode::UNAUTHORIZED
@@ -464,10 +452,11 @@ async fn refresh_family_lifetimes() {
         busy_token = text(&json(refreshed, StatusCode::OK).await, "refresh_token");
         if at == "4.1 s" {
             // Unused for over 4 s.
-            refresh_is_refused(&h, &text(&idle, "refresh_token")).await;
+            h.assert_refresh_refused(&text(&idle, "refresh_token"))
+                .await;
         }
         tokio::time::sleep(step).await;
     }
     // 8.1 s: past the absolute lifetime, though used 2 s ago.
-    refresh_is_refused(&h, &busy_token).await;
+    h.assert_refresh_refused(&busy_token).await;
 }

@@ -25,23 +25,6 @@ async fn end_session(h: &Harness, session: Option<&str>, params: &[(&str, &str)]
     request.send().await.unwrap()
 }
 
-/// Whether the session still works: the authorization endpoint issues a
-/// code without asking for a login.
-async fn session_alive(h: &Harness, session: &str) -> bool {
-    let response = h
-        .authorize(
-            Some(session),
-            &[
-                ("response_type", "code"),
-                ("client_id", CLIENT_ID),
-                ("redirect_uri", crate::harness::REDIRECT_URI),
-                ("scope", "openid"),
-            ],
-        )
-        .await;
-    query(&location(&response), "code").is_some()
-}
-
 /// The common case: the application sends the user here with the ID token
 /// it holds, a registered URI and its state. The session, and every token
 /// issued under it, ends; the user goes back with the state.
@@ -66,7 +49,7 @@ async fn hint_for_the_session_user_logs_out_at_once(h: Harness) {
     let removal = set_cookie_header(&response, "porthor_session").expect("cookie removed");
     assert!(removal.contains("Max-Age=0"), "{removal}");
 
-    assert!(!session_alive(&h, &session).await);
+    assert!(!h.session_alive(&session).await);
     assert_eq!(
         h.userinfo_status(grant["access_token"].as_str().unwrap())
             .await,
@@ -99,10 +82,7 @@ async fn without_a_hint_the_user_confirms(h: Harness) {
         hidden_field(&page, "post_logout_redirect_uri").as_deref(),
         Some(POST_LOGOUT_REDIRECT_URI)
     );
-    assert!(
-        session_alive(&h, &session).await,
-        "asking is not logging out"
-    );
+    assert!(h.session_alive(&session).await, "asking is not logging out");
 
     let post = |token: &str| {
         let mut form = params.to_vec();
@@ -115,12 +95,12 @@ async fn without_a_hint_the_user_confirms(h: Harness) {
     };
     let forged = post("not-the-token").await.unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
-    assert!(session_alive(&h, &session).await);
+    assert!(h.session_alive(&session).await);
 
     let confirmed = post(&csrf).await.unwrap();
     assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
     assert_eq!(query(&location(&confirmed), "state").as_deref(), Some("s"));
-    assert!(!session_alive(&h, &session).await);
+    assert!(!h.session_alive(&session).await);
 }
 
 /// Nothing here redirects anywhere not registered for the client, and a
@@ -154,7 +134,7 @@ async fn bad_requests_are_error_pages(h: Harness) {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{params:?}");
         assert!(response.headers().get("location").is_none(), "{params:?}");
     }
-    assert!(session_alive(&h, &session).await);
+    assert!(h.session_alive(&session).await);
 }
 
 /// With no session there is nothing to end: straight to the registered
@@ -213,5 +193,5 @@ async fn an_expired_hint_is_accepted() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("logged out"));
-    assert!(!session_alive(&h, &session).await);
+    assert!(!h.session_alive(&session).await);
 }
