@@ -109,9 +109,9 @@ pub enum Backend {
         /// `redis+unix:///path/to/socket`; TLS (`rediss://`) is not compiled
         /// in. `Debug` hides the password.
         url: String,
-        /// Connections in the pool, at least 1. Each connection multiplexes
-        /// concurrent commands, so a handful serves thousands of requests per
-        /// second.
+        /// The most connections per thread, at least 1. A connection
+        /// multiplexes all of its thread's concurrent commands, so one is
+        /// enough; more only stand by while the first is being replaced.
         pool_size: usize,
     },
 }

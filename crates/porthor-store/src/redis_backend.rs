@@ -6,13 +6,22 @@
 //! connection's task, reply back), which cost about as much CPU as the rest
 //! of the request. Each thread therefore gets its own pool, created on first
 //! use, whose connections live on that thread's runtime.
+//!
+//! A command does not hold its connection: it clones the multiplexed handle
+//! and gives the pooled connection straight back, so every concurrent
+//! command of a thread shares one socket. Their writes and replies then
+//! coalesce into a few system calls on both sides; holding a connection per
+//! command instead spread them over up to `pool_size` sockets, which cost
+//! Redis 2.5 times the CPU per authorization flow in `cargo xtask bench`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool::Runtime;
-use deadpool::managed::{self, Metrics, Object, Pool, RecycleResult};
+use deadpool::managed::{self, Metrics, Pool, QueueMode, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError, cmd,
@@ -39,29 +48,43 @@ const POOL_RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// small enough that Redis is never blocked for long.
 const SCAN_BATCH: usize = 1000;
 
-/// Creates connections through deadpool-redis, but recycles them for free.
+/// A pooled connection: the multiplexed handle, and a flag that a command
+/// sets when the connection has failed beyond repair.
+struct Connection {
+    handle: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+/// Creates connections through deadpool-redis, and recycles them by checking
+/// their `broken` flag.
 ///
 /// deadpool-redis's own manager sends `UNWATCH` + `PING` every time a
 /// connection leaves the pool, doubling the round trips of every store
 /// operation. Here a dead connection is instead noticed when a command fails
-/// on it, and discarded then (see [`RedisBackend::query`]), so each operation
-/// costs exactly one round trip.
+/// on it (see [`RedisBackend::query`]) and discarded the next time the pool
+/// would hand it out, so each operation costs exactly one round trip.
 #[derive(Debug)]
 struct ConnectionManager(deadpool_redis::Manager);
 
 impl managed::Manager for ConnectionManager {
-    type Type = MultiplexedConnection;
+    type Type = Connection;
     type Error = RedisError;
 
-    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        managed::Manager::create(&self.0).await
+    async fn create(&self) -> Result<Connection, RedisError> {
+        Ok(Connection {
+            handle: managed::Manager::create(&self.0).await?,
+            broken: Arc::default(),
+        })
     }
 
     async fn recycle(
         &self,
-        _connection: &mut MultiplexedConnection,
+        connection: &mut Connection,
         _metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
+        if connection.broken.load(Ordering::Relaxed) {
+            return Err(RecycleError::message("a command failed on this connection"));
+        }
         Ok(())
     }
 }
@@ -116,17 +139,24 @@ impl RedisBackend {
         }
     }
 
-    async fn connection(&self) -> Result<Object<ConnectionManager>, BackendError> {
+    /// A handle on this thread's current connection. The pooled connection
+    /// goes straight back to the pool: the handle multiplexes, so the
+    /// thread's concurrent commands share it.
+    async fn connection(&self) -> Result<Connection, BackendError> {
         let pool = self
             .pools
             .get_or_try(|| new_pool(&self.address, self.pool_size))?;
-        Ok(pool.get().await?)
+        let pooled = pool.get().await?;
+        Ok(Connection {
+            handle: pooled.handle.clone(),
+            broken: Arc::clone(&pooled.broken),
+        })
     }
 
-    /// Runs one command or pipeline on a pooled connection.
+    /// Runs one command or pipeline on this thread's connection.
     ///
     /// A connection that failed beyond repair (Redis restarted, socket reset)
-    /// is taken out of the pool rather than returned to it, and the command is
+    /// is marked broken, so that the pool replaces it, and the command is
     /// retried once on a fresh connection. That retry is safe for every
     /// command this backend sends: SET, GET, MGET, PEXPIRE GT, UNLINK and
     /// SCAN are idempotent; a GETDEL whose first reply was lost can only lose
@@ -134,20 +164,24 @@ impl RedisBackend {
     /// replacement whose reply was lost returns the value it wrote itself on
     /// the retry, which callers treat as already replaced, failing closed.
     async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
-        let mut connection = self.connection().await?;
-        match request.send(&mut connection).await {
-            Err(e) if e.is_unrecoverable_error() => {
-                drop(Object::take(connection));
-                let mut connection = self.connection().await?;
-                request.send(&mut connection).await.map_err(|e| {
-                    if e.is_unrecoverable_error() {
-                        drop(Object::take(connection));
-                    }
-                    e.into()
-                })
-            }
+        match self.query_once(request).await? {
+            Err(e) if e.is_unrecoverable_error() => Ok(self.query_once(request).await??),
             result => Ok(result?),
         }
+    }
+
+    /// One attempt: the outer error is for no connection at all, the inner
+    /// one is what the connection or Redis answered.
+    async fn query_once<T: FromRedisValue>(
+        &self,
+        request: Request<'_>,
+    ) -> Result<Result<T, RedisError>, BackendError> {
+        let Connection { mut handle, broken } = self.connection().await?;
+        let result = request.send(&mut handle).await;
+        if matches!(&result, Err(e) if e.is_unrecoverable_error()) {
+            broken.store(true, Ordering::Relaxed);
+        }
+        Ok(result)
     }
 }
 
@@ -326,6 +360,10 @@ fn new_pool(url: &str, size: usize) -> Result<Pool<ConnectionManager>, PoolError
         deadpool_redis::Manager::new_with_config(url, connection).map_err(PoolError::Url)?;
     Pool::builder(ConnectionManager(manager))
         .max_size(size)
+        // The most recently used connection first, so that one connection
+        // carries a thread's commands and more are opened only while it is
+        // being (re)connected.
+        .queue_mode(QueueMode::Lifo)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(POOL_WAIT_TIMEOUT))
         .create_timeout(Some(POOL_CREATE_TIMEOUT))

@@ -127,7 +127,7 @@ impl Default for StoreSettings {
 }
 
 fn default_pool_size() -> usize {
-    16
+    1
 }
 
 fn default_key_prefix() -> String {

@@ -310,7 +310,7 @@ async fn an_outage_is_unavailable_quickly_and_recovery_is_automatic() {
     let mut config = redis_config(&unique_prefix("outage"));
     config.backend = Backend::Redis {
         url: format!("redis://127.0.0.1:{port}{db}"),
-        pool_size: 2,
+        pool_size: 1,
     };
     let store = Store::open(config).await.unwrap();
     let (code, issued) = sample_code();
