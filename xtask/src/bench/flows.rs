@@ -10,8 +10,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail, ensure};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hyper::StatusCode;
-use hyper::header::{self, HeaderMap};
 use porthor_signer::Signer;
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,6 +22,9 @@ pub const TOKEN_PATH: &str = "/auth/openid/token";
 pub const USERINFO_PATH: &str = "/auth/openid/userinfo";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+const COOKIE: &str = "cookie";
+const AUTHORIZATION: &str = "authorization";
 
 const CSRF_COOKIE: &str = "porthor_csrf";
 const SESSION_COOKIE: &str = "porthor_session";
@@ -92,8 +93,8 @@ pub struct FlowTimes {
 /// token, then `POST /login`, which must answer 303 with a session cookie.
 pub async fn login(conn: &mut Conn, username: &str, password: &str) -> Result<Session> {
     let form = conn.get(LOGIN_PATH, &[]).await?;
-    expect_status(&form, StatusCode::OK, "GET /login")?;
-    let csrf = set_cookie(&form.headers, CSRF_COOKIE).context("GET /login set no CSRF cookie")?;
+    expect_status(&form, 200, "GET /login")?;
+    let csrf = set_cookie(&form, CSRF_COOKIE).context("GET /login set no CSRF cookie")?;
     let body = std::str::from_utf8(&form.body).context("the login page is not UTF-8")?;
     let token = csrf_field(body).context("the login page has no csrf_token field")?;
     ensure!(
@@ -108,11 +109,11 @@ pub async fn login(conn: &mut Conn, username: &str, password: &str) -> Result<Se
     );
     let cookie = format!("{CSRF_COOKIE}={csrf}");
     let response = conn
-        .post_form(LOGIN_PATH, &[(header::COOKIE, &cookie)], fields)
+        .post_form(LOGIN_PATH, &[(COOKIE, &cookie)], &fields)
         .await?;
-    expect_status(&response, StatusCode::SEE_OTHER, "POST /login")?;
-    let session = set_cookie(&response.headers, SESSION_COOKIE)
-        .context("POST /login set no session cookie")?;
+    expect_status(&response, 303, "POST /login")?;
+    let session =
+        set_cookie(&response, SESSION_COOKIE).context("POST /login set no session cookie")?;
     Ok(Session {
         username: username.to_owned(),
         cookie: format!("{SESSION_COOKIE}={session}"),
@@ -128,13 +129,13 @@ pub async fn flow(conn: &mut Conn, target: &Target, session: &Session) -> Result
     let started = Instant::now();
     let path = format!("{}&state={state}&nonce={nonce}", target.authorize_prefix);
     let response = conn
-        .get(&path, &[(header::COOKIE, &session.cookie)])
+        .get(&path, &[(COOKIE, &session.cookie)])
         .await
         .context("authorize")?;
     let authorized = Instant::now();
-    expect_status(&response, StatusCode::FOUND, "authorize")?;
+    expect_status(&response, 302, "authorize")?;
     let location = response
-        .header(&header::LOCATION)
+        .header("location")
         .context("authorize: 302 without a Location")?;
     let code = code_from_redirect(location, &target.redirect_uri, &state, &target.issuer)
         .context("authorize")?;
@@ -145,15 +146,11 @@ pub async fn flow(conn: &mut Conn, target: &Target, session: &Session) -> Result
         target.redirect_param
     );
     let response = conn
-        .post_form(
-            TOKEN_PATH,
-            &[(header::AUTHORIZATION, &target.basic_auth)],
-            form,
-        )
+        .post_form(TOKEN_PATH, &[(AUTHORIZATION, &target.basic_auth)], &form)
         .await
         .context("token")?;
     let tokens_at = Instant::now();
-    expect_status(&response, StatusCode::OK, "token")?;
+    expect_status(&response, 200, "token")?;
     let tokens: TokenResponse =
         serde_json::from_slice(&response.body).context("token: unexpected response body")?;
     ensure!(
@@ -164,11 +161,11 @@ pub async fn flow(conn: &mut Conn, target: &Target, session: &Session) -> Result
 
     let bearer = format!("Bearer {}", tokens.access_token);
     let response = conn
-        .get(USERINFO_PATH, &[(header::AUTHORIZATION, &bearer)])
+        .get(USERINFO_PATH, &[(AUTHORIZATION, &bearer)])
         .await
         .context("userinfo")?;
     let finished = Instant::now();
-    expect_status(&response, StatusCode::OK, "userinfo")?;
+    expect_status(&response, 200, "userinfo")?;
     let userinfo: Value =
         serde_json::from_slice(&response.body).context("userinfo: unexpected response body")?;
     ensure!(
@@ -190,7 +187,7 @@ pub async fn flow(conn: &mut Conn, target: &Target, session: &Session) -> Result
 /// `GET path`, expecting 200.
 pub async fn get_ok(conn: &mut Conn, path: &str) -> Result<()> {
     let response = conn.get(path, &[]).await?;
-    expect_status(&response, StatusCode::OK, path)
+    expect_status(&response, 200, path)
 }
 
 #[derive(Deserialize)]
@@ -229,7 +226,7 @@ fn check_id_token(target: &Target, id_token: &str, nonce: &str, username: &str) 
     Ok(())
 }
 
-fn expect_status(response: &Response, expected: StatusCode, what: &str) -> Result<()> {
+fn expect_status(response: &Response, expected: u16, what: &str) -> Result<()> {
     if response.status == expected {
         return Ok(());
     }
@@ -286,17 +283,13 @@ pub fn code_from_redirect(
         .context("no code in the redirect")
 }
 
-/// The value of cookie `name` set by a `Set-Cookie` header in `headers`.
-pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| {
-            let pair = value.split(';').next()?.trim();
-            let (cookie, value) = pair.split_once('=')?;
-            (cookie.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
-        })
+/// The value of cookie `name` set by a `Set-Cookie` header of `response`.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    response.headers_named("set-cookie").find_map(|value| {
+        let pair = value.split(';').next()?.trim();
+        let (cookie, value) = pair.split_once('=')?;
+        (cookie.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
+    })
 }
 
 /// The value of the login form's hidden `csrf_token` field.
@@ -317,8 +310,6 @@ fn micros(duration: std::time::Duration) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use hyper::header::HeaderValue;
-
     use super::*;
 
     const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -364,16 +355,19 @@ mod tests {
 
     #[test]
     fn cookies_are_found_among_set_cookie_headers() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("porthor_csrf=abc-123; Path=/; HttpOnly; SameSite=Strict"),
-        );
-        headers.append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("porthor_session=ps-k.s; Path=/; Max-Age=43200"),
-        );
-        headers.append(header::SET_COOKIE, HeaderValue::from_static("bare=\"q\""));
+        let set = |values: &[&str]| Response {
+            status: 200,
+            headers: values
+                .iter()
+                .map(|value| ("set-cookie".to_owned(), (*value).to_owned()))
+                .collect(),
+            body: Vec::new(),
+        };
+        let headers = set(&[
+            "porthor_csrf=abc-123; Path=/; HttpOnly; SameSite=Strict",
+            "porthor_session=ps-k.s; Path=/; Max-Age=43200",
+            "bare=\"q\"",
+        ]);
         assert_eq!(
             set_cookie(&headers, "porthor_csrf").as_deref(),
             Some("abc-123")
@@ -384,7 +378,7 @@ mod tests {
         );
         assert_eq!(set_cookie(&headers, "bare").as_deref(), Some("q"));
         assert_eq!(set_cookie(&headers, "porthor"), None);
-        assert_eq!(set_cookie(&HeaderMap::new(), "porthor_csrf"), None);
+        assert_eq!(set_cookie(&set(&[]), "porthor_csrf"), None);
     }
 
     #[test]
