@@ -362,7 +362,8 @@ impl ConfigBench<'_> {
         let warmup = if config.warmup.is_zero() {
             None
         } else {
-            let outcome = self.phase(address, &flows, top, config.warmup)?;
+            let mut outcome = self.phase(address, &flows, top, config.warmup)?;
+            outcome.check_id_tokens(&flows);
             keep(&outcome);
             Some(rate(&outcome, top))
         };
@@ -373,8 +374,9 @@ impl ConfigBench<'_> {
             let commands_before =
                 redis_port.and_then(|port| redis_stats::commands_served(port).ok());
             let before = probe.sample();
-            let outcome = self.phase(address, &flows, concurrency, config.level)?;
+            let mut outcome = self.phase(address, &flows, concurrency, config.level)?;
             let usage = probe.sample().since(&before, probe.ticks);
+            outcome.check_id_tokens(&flows);
             let commands = redis_port
                 .and_then(|port| redis_stats::commands_served(port).ok())
                 .zip(commands_before)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::flows::{self, DISCOVERY_PATH, FlowTimes, JWKS_PATH, Session, Target};
+use super::flows::{self, DISCOVERY_PATH, FlowTimes, IdTokenCheck, JWKS_PATH, Session, Target};
 use super::http::Conn;
 use super::stats::Latency;
 use crate::server::username;
@@ -53,6 +53,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Per-step latencies of the successful flows (`Work::Flows` only).
     pub steps: Option<Steps>,
+    /// The ID tokens of the successful flows, not yet checked.
+    id_tokens: Vec<IdTokenCheck>,
 }
 
 /// Latencies of the successful flows of a phase.
@@ -65,6 +67,23 @@ pub struct Steps {
 }
 
 impl Outcome {
+    /// Runs the ID-token checks the flows left for after the load: a flow
+    /// whose token fails them becomes an error.
+    pub fn check_id_tokens(&mut self, work: &Work) {
+        let Work::Flows { target, .. } = work else {
+            return;
+        };
+        for check in self.id_tokens.drain(..) {
+            if let Err(error) = check.run(target) {
+                self.ok = self.ok.saturating_sub(1);
+                self.errors += 1;
+                if self.error_samples.len() < ERROR_SAMPLES {
+                    self.error_samples.push(format!("{error:#}"));
+                }
+            }
+        }
+    }
+
     /// Successful operations per second.
     pub fn rate(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
@@ -84,6 +103,7 @@ struct UserOutcome {
     error_samples: Vec<String>,
     connects: u64,
     times: Vec<FlowTimes>,
+    id_tokens: Vec<IdTokenCheck>,
 }
 
 /// Runs `work` on `address` within `bounds`.
@@ -118,6 +138,7 @@ pub async fn run(address: SocketAddr, work: Arc<Work>, bounds: Bounds) -> Result
             }
         }
         times.extend(user.times);
+        outcome.id_tokens.extend(user.id_tokens);
     }
     outcome.elapsed = started.elapsed();
     if matches!(*work, Work::Flows { .. }) {
@@ -156,7 +177,10 @@ async fn virtual_user(
                 };
                 flows::flow(&mut conn, target, session)
                     .await
-                    .map(|times| outcome.times.push(times))
+                    .map(|(times, check)| {
+                        outcome.times.push(times);
+                        outcome.id_tokens.push(check);
+                    })
             }
             Work::WellKnown => {
                 let path = if round.is_multiple_of(2) {
@@ -236,6 +260,8 @@ pub async fn log_in_all(
 
 #[cfg(test)]
 mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
     use super::*;
 
     #[test]
@@ -271,5 +297,57 @@ mod tests {
             outcome.error_samples
         );
         assert!(outcome.steps.is_none());
+    }
+
+    #[test]
+    fn id_tokens_that_fail_their_deferred_checks_are_errors() {
+        let signer = |alg| {
+            let pem = porthor_signer::generate_pem(alg).unwrap();
+            Arc::new(porthor_signer::Signer::from_pem(pem.as_bytes()).unwrap())
+        };
+        let server = signer(porthor_signer::SigningAlgorithm::Es256);
+        let address = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let target = Arc::new(Target::new(
+            address,
+            "app",
+            "secret",
+            "http://127.0.0.1:9/cb",
+            Arc::clone(&server),
+        ));
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 60;
+        let claims = serde_json::json!({
+            "iss": target.issuer, "aud": "app", "sub": "u1", "nonce": "n1", "exp": exp,
+        });
+        let check = |by: &porthor_signer::Signer, nonce: &str, username: &str| IdTokenCheck {
+            id_token: by.sign(&claims).unwrap(),
+            nonce: nonce.to_owned(),
+            username: username.to_owned(),
+        };
+        let stranger = signer(porthor_signer::SigningAlgorithm::Es256);
+        let mut outcome = Outcome {
+            ok: 4,
+            id_tokens: vec![
+                check(&server, "n1", "u1"),
+                check(&stranger, "n1", "u1"),
+                check(&server, "n2", "u1"),
+                check(&server, "n1", "u2"),
+            ],
+            ..Outcome::default()
+        };
+        let work = Work::Flows {
+            target,
+            sessions: Arc::new(Vec::new()),
+        };
+        outcome.check_id_tokens(&work);
+        assert_eq!((outcome.ok, outcome.errors), (1, 3));
+        assert!(outcome.id_tokens.is_empty());
+        let samples = outcome.error_samples.join("\n");
+        for expected in ["ID token", "nonce", "sub"] {
+            assert!(samples.contains(expected), "{samples}");
+        }
     }
 }

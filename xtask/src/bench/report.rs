@@ -201,7 +201,8 @@ impl Report {
             out,
             "\nsrv ms/flow: server CPU (user + system) per flow; x sign: that over one \
              signature's cost;\nsrv cores: server CPU per wall second; redis ms/fl, redis cmd: \
-             Redis CPU and commands per flow;\ngen ms/flow: the load generator's own CPU; \
+             Redis CPU and commands per flow;\ngen ms/flow: the load generator's own CPU (it checks \
+             the ID tokens after each level); \
              peak RSS: the server's peak during the level"
         );
         let _ = writeln!(out, "\nTargets (Redis store, C=64 unless noted):");
