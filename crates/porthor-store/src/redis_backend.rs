@@ -49,7 +49,8 @@ const POOL_RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
 
 /// A pooled connection: the multiplexed handle, and a flag that a command
-/// sets when the connection has failed beyond repair.
+/// sets when the connection has failed beyond repair. A clone shares both.
+#[derive(Clone)]
 struct Connection {
     handle: MultiplexedConnection,
     broken: Arc<AtomicBool>,
@@ -146,11 +147,7 @@ impl RedisBackend {
         let pool = self
             .pools
             .get_or_try(|| new_pool(&self.address, self.pool_size))?;
-        let pooled = pool.get().await?;
-        Ok(Connection {
-            handle: pooled.handle.clone(),
-            broken: Arc::clone(&pooled.broken),
-        })
+        Ok(Connection::clone(&*pool.get().await?))
     }
 
     /// Runs one command or pipeline on this thread's connection.

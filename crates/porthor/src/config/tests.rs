@@ -731,7 +731,7 @@ fn environment_applies_without_a_file() {
     .unwrap();
     assert_eq!(config.oidc.issuer.as_str(), "https://demo.example.com");
     assert!(
-        matches!(&config.store.backend, Backend::Redis { url, pool_size: 16 } if url == "redis://127.0.0.1:6390/2"),
+        matches!(&config.store.backend, Backend::Redis { url, pool_size: 1 } if url == "redis://127.0.0.1:6390/2"),
         "{:?}",
         config.store.backend
     );
