@@ -183,9 +183,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     }
     let release = target_dir.join("release");
     if cfg!(debug_assertions) {
-        // tokio's generic code and the generator's own are compiled into this crate, at
-        // this crate's opt-level: unoptimised, the generator would take
-        // about 40% more CPU from the server it shares the machine with.
+        // The generator and tokio's generic code are compiled into this
+        // crate, at this crate's opt-level: unoptimised, the generator would
+        // take much more CPU from the server it shares the machine with.
         let optimised = release.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
         if optimised.is_file() {
             let mut command = Command::new(optimised);
