@@ -36,14 +36,11 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.as_str())
+        self.headers_named(name).next()
     }
 
     /// Every value of header `name` (lower case), in order.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pub fn headers_named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         self.headers
             .iter()
             .filter(move |(n, _)| n == name)
@@ -179,7 +176,7 @@ fn parse_response(received: &[u8]) -> Result<Option<(Response, bool)>> {
         return Ok(None);
     };
     let status = head.code.context("a response without a status")?;
-    let headers: Vec<(String, String)> = head
+    let headers = head
         .headers
         .iter()
         .map(|h| {
@@ -189,12 +186,16 @@ fn parse_response(received: &[u8]) -> Result<Option<(Response, bool)>> {
             )
         })
         .collect();
-    let named = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     ensure!(
-        named("transfer-encoding").is_none(),
+        response.header("transfer-encoding").is_none(),
         "a response with Transfer-Encoding (only Content-Length is supported)"
     );
-    let length = match named("content-length") {
+    let length = match response.header("content-length") {
         Some(length) => length
             .trim()
             .parse::<usize>()
@@ -209,12 +210,10 @@ fn parse_response(received: &[u8]) -> Result<Option<(Response, bool)>> {
         received.len() == head_len + length,
         "bytes after the response body"
     );
-    let keep_alive = !named("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let response = Response {
-        status,
-        body: body.to_vec(),
-        headers,
-    };
+    let keep_alive = !response
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    response.body = body.to_vec();
     Ok(Some((response, keep_alive)))
 }
 
