@@ -3,6 +3,12 @@
 //! Implemented by `porthor-store` (Redis and in-memory). The domain only sees
 //! typed records by key; encryption, serialization and key layout are the
 //! implementation's business.
+//!
+//! A stored record that cannot be decrypted or decoded (tampering, a
+//! mismatched encryption key) is never handed to a caller as an error to
+//! decide about: every read reports it as absent, and the implementation
+//! logs it and deletes it. A caller can therefore use `?` on any store call
+//! and only ever see the store being unreachable.
 
 use std::time::Duration;
 
@@ -11,23 +17,32 @@ use async_trait::async_trait;
 use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData};
 
 /// A failure of the store itself, as opposed to a missing record.
+///
+/// Corrupt records are not among them: reads report those as absent (see
+/// the module documentation).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend could not be reached or refused the command.
+    /// The backend could not be reached or refused the command; the request
+    /// may be retried.
     #[error("authorization store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A record exists but cannot be decrypted or decoded.
-    #[error("corrupt record at {key}")]
-    Corrupt {
-        /// The storage key of the record (names it; reveals no secret).
+    /// A record could not be encoded for storage: a bug, since every record
+    /// type serializes.
+    #[error("cannot encode the record for {key}")]
+    Unencodable {
+        /// The storage key it was meant for (names it; reveals no secret).
         key: String,
-        /// What went wrong reading it.
+        /// What went wrong.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 /// One kind of record, stored by [`RecordKey`] with a time to live.
+///
+/// Whatever reads a record (`get`, `take`, `replace` and the combined
+/// operations of [`AuthorizationStore`]) reports a corrupt one as absent,
+/// having logged and deleted it.
 #[async_trait]
 pub trait Keyspace<T>: Send + Sync {
     /// Stores `value` under `key` for `ttl`, replacing any previous value.

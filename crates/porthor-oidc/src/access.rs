@@ -9,7 +9,7 @@ use porthor_models::{
     UserClaims,
 };
 
-use crate::error::or_if_corrupt;
+use crate::token::RefreshTokenStatus;
 use crate::{ClientCredentials, OidcError, OidcService};
 
 /// A revocation or introspection request as received.
@@ -68,10 +68,11 @@ impl OidcService {
         token: &AccessToken,
         now: Timestamp,
     ) -> Result<Option<AccessTokenData>, OidcError> {
-        let (data, session, family) = or_if_corrupt(
-            self.inner.store.access_token_with_grant(token.key()).await,
-            || Ok((None, None, None)),
-        )?;
+        let (data, session, family) = self
+            .inner
+            .store
+            .access_token_with_grant(token.key())
+            .await?;
         let Some(data) = data
             .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
         else {
@@ -99,35 +100,18 @@ impl OidcService {
         Ok(grant_live.then_some(data))
     }
 
-    /// The refresh-token family if `token` is its current token and the
-    /// family is live.
-    async fn live_refresh_token(
-        &self,
-        token: &RefreshToken,
-        now: Timestamp,
-    ) -> Result<Option<RefreshFamily>, OidcError> {
-        let (family, session) = or_if_corrupt(
-            self.inner
-                .store
-                .refresh_family_with_session(token.key())
-                .await,
-            || Ok((None, None)),
-        )?;
-        Ok(family.filter(|family| {
-            session.is_some()
-                && family.ends_at() > now
-                && family.secret_hash.verify(&token.secret_hash())
-        }))
-    }
-
     async fn live_token(&self, text: &str, now: Timestamp) -> Result<Option<LiveToken>, OidcError> {
         if let Ok(token) = AccessToken::parse(text) {
             let data = self.live_access_token(&token, now).await?;
             return Ok(data.map(|data| LiveToken::Access(token.key().clone(), data)));
         }
         if let Ok(token) = RefreshToken::parse(text) {
-            let family = self.live_refresh_token(&token, now).await?;
-            return Ok(family.map(|family| LiveToken::Refresh(token.key().clone(), family)));
+            return Ok(match self.refresh_token_status(&token, now).await? {
+                RefreshTokenStatus::Current(family) => {
+                    Some(LiveToken::Refresh(token.key().clone(), family))
+                }
+                _ => None,
+            });
         }
         Ok(None)
     }

@@ -112,31 +112,14 @@ impl OidcError {
     }
 }
 
-/// Reads from the store, deciding what an unreadable record means here. A
-/// record that cannot be decrypted or decoded is as good as absent for the
-/// client, but it means tampering or a key mix-up, so it is logged loudly,
-/// once, here.
-pub(crate) fn or_if_corrupt<T>(
-    result: Result<T, StoreError>,
-    if_corrupt: impl FnOnce() -> Result<T, OidcError>,
-) -> Result<T, OidcError> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(error @ StoreError::Corrupt { .. }) => {
-            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "corrupt record in the authorization store");
-            if_corrupt()
-        }
-        Err(error) => Err(OidcError::Unavailable(error)),
-    }
-}
-
 impl From<StoreError> for OidcError {
-    /// For writes and deletes, where no record is decoded: only availability
-    /// can fail, and a corruption report would be a bug in the store.
+    /// A store that cannot be reached is a temporary condition the client
+    /// may retry; a record that cannot be encoded is a bug. Corrupt records
+    /// never get here: the store reports them as absent.
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => OidcError::Unavailable(error),
-            StoreError::Corrupt { .. } => OidcError::Internal(error.into()),
+            StoreError::Unencodable { .. } => OidcError::Internal(error.into()),
         }
     }
 }

@@ -5,9 +5,10 @@
 //! says, which claims userinfo releases, how refresh tokens rotate and when a
 //! grant is revoked, what revocation, introspection and RP-initiated logout
 //! accept, and which protocol error each failure becomes ([`OidcError`]). Its
-//! operations follow the seed's `OIDCService`:
-//! [`OidcService::delete_all_codes`], [`OidcService::get_jwks`],
-//! [`OidcService::get_openid_configuration`], [`OidcService::is_valid_client`],
+//! operations follow the seed's `OIDCService` (its `get_jwks` and
+//! `get_openid_configuration` lose the prefix, as Rust getters do):
+//! [`OidcService::delete_all_codes`], [`OidcService::jwks`],
+//! [`OidcService::openid_configuration`], [`OidcService::is_valid_client`],
 //! [`OidcService::issue_code`], [`OidcService::redeem_code`] (which issues the
 //! tokens), [`OidcService::verify_token`] and [`OidcService::userinfo`]; and
 //! beyond it [`OidcService::token`] (the token endpoint's dispatch),

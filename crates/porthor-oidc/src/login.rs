@@ -8,7 +8,6 @@ use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltStrin
 use porthor_models::{RecordKey, SessionData, SessionToken, Timestamp};
 use zeroize::Zeroizing;
 
-use crate::error::or_if_corrupt;
 use crate::{OidcError, OidcService};
 
 /// A live login session, found from its token.
@@ -80,10 +79,7 @@ impl OidcService {
         let Ok(token) = SessionToken::parse(token) else {
             return Ok(None);
         };
-        // A corrupt session is logged and treated as logged out.
-        let data = or_if_corrupt(self.inner.store.sessions().get(token.key()).await, || {
-            Ok(None)
-        })?;
+        let data = self.inner.store.sessions().get(token.key()).await?;
         Ok(data
             .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
             .map(|data| LoginSession {
@@ -105,9 +101,7 @@ impl OidcService {
         let Ok(token) = SessionToken::parse(token) else {
             return Ok(None);
         };
-        let data = or_if_corrupt(self.inner.store.sessions().get(token.key()).await, || {
-            Ok(None)
-        })?;
+        let data = self.inner.store.sessions().get(token.key()).await?;
         let Some(data) = data.filter(|data| {
             data.secret_hash.verify(&token.secret_hash())
                 && only_for.is_none_or(|user| user == data.username)

@@ -138,12 +138,12 @@ impl OidcService {
     }
 
     /// The discovery document, built once at start.
-    pub fn get_openid_configuration(&self) -> &ProviderMetadata {
+    pub fn openid_configuration(&self) -> &ProviderMetadata {
         &self.inner.metadata
     }
 
     /// The public signing keys.
-    pub fn get_jwks(&self) -> &Jwks {
+    pub fn jwks(&self) -> &Jwks {
         self.inner.signer.jwks()
     }
 

@@ -10,7 +10,6 @@ use porthor_models::{
     RefreshToken, Scope, Scopes, Timestamp, TokenResponse, UserClaims,
 };
 
-use crate::error::or_if_corrupt;
 use crate::{ClientCredentials, IdTokenClaims, OidcError, OidcService};
 
 /// A token request's parameters as received. Empty values count as absent.
@@ -56,6 +55,20 @@ impl fmt::Debug for TokenRequest {
 /// which only learns `invalid_grant`.
 const UNKNOWN_CODE: &str = "unknown, used or expired code";
 const UNKNOWN_REFRESH_TOKEN: &str = "unknown, revoked or expired refresh token";
+
+/// What a presented refresh token is to its family.
+pub(crate) enum RefreshTokenStatus {
+    /// The family's newest token; the family is live and its session was
+    /// not logged out.
+    Current(RefreshFamily),
+    /// A token the family issued and has since replaced: a copy is loose.
+    Replaced,
+    /// The family's newest token, but its login session was logged out.
+    LoggedOut,
+    /// Anything else: unknown, expired or revoked, or a made-up secret under
+    /// a family's key.
+    Unknown,
+}
 
 /// What a set of tokens is issued for: a redeemed code or a refreshed family.
 struct Grant<'a> {
@@ -123,15 +136,12 @@ impl OidcService {
             secret_hash: code.secret_hash(),
             access_token: access_token.key().clone(),
         };
-        // The swap and the session read in one round trip; a corrupt record
-        // (the code or the session) is logged and refused like a missing one.
-        let (previous, session) = or_if_corrupt(
-            self.inner
-                .store
-                .redeem_code_with_session(code.key(), &redeemed)
-                .await,
-            || Ok((None, None)),
-        )?;
+        // The swap and the session read in one round trip.
+        let (previous, session) = self
+            .inner
+            .store
+            .redeem_code_with_session(code.key(), &redeemed)
+            .await?;
         let authorization = match previous {
             None => return Err(refuse(UNKNOWN_CODE)),
             Some(CodeState::Issued(authorization)) => authorization,
@@ -233,8 +243,7 @@ impl OidcService {
     /// one peeks at it first: a request missing a required parameter is
     /// invalid and must not spend the code.
     async fn check_redirect_uri_optional(&self, code: &RecordKey) -> Result<(), OidcError> {
-        let record = or_if_corrupt(self.inner.store.codes().get(code).await, || Ok(None))?;
-        match record {
+        match self.inner.store.codes().get(code).await? {
             Some(CodeState::Issued(authorization)) if authorization.redirect_uri_sent => Err(
                 OidcError::invalid_request("the redirect_uri parameter is missing"),
             ),
@@ -316,35 +325,24 @@ impl OidcService {
         };
         let token = RefreshToken::parse(&token).map_err(|_| refuse("malformed refresh token"))?;
         let key = token.key();
-        let (family, session) = or_if_corrupt(
-            self.inner.store.refresh_family_with_session(key).await,
-            || Ok((None, None)),
-        )?;
-        let Some(family) = family.filter(|family| family.ends_at() > now) else {
-            return Err(refuse(UNKNOWN_REFRESH_TOKEN));
-        };
-        let presented = token.secret_hash();
-        if !family.secret_hash.verify(&presented) {
-            // Only a token the family really issued proves a copy is loose;
-            // anyone who has seen a code or access token knows the key.
-            if !family.is_retired(&presented) {
-                return Err(refuse(UNKNOWN_REFRESH_TOKEN));
+        let family = match self.refresh_token_status(&token, now).await? {
+            RefreshTokenStatus::Current(family) => family,
+            RefreshTokenStatus::Replaced => {
+                self.revoke_family(key, client, "refresh token reused")
+                    .await?;
+                return Err(refuse("refresh token reused; its family is revoked"));
             }
-            self.revoke_family(key, client, "refresh token reused")
-                .await?;
-            return Err(refuse("refresh token reused; its family is revoked"));
-        }
+            RefreshTokenStatus::LoggedOut => {
+                return Err(refuse("the login session was logged out"));
+            }
+            RefreshTokenStatus::Unknown => return Err(refuse(UNKNOWN_REFRESH_TOKEN)),
+        };
         if family.client_id != client.client_id {
             self.revoke_family(key, client, "refresh token presented by another client")
                 .await?;
             return Err(refuse("refresh token was issued to another client"));
         }
-        let linked = key
-            .session()
-            .is_some_and(|session| session == family.session_key);
-        if !linked || session.is_none() {
-            return Err(refuse("the login session was logged out"));
-        }
+        let presented = token.secret_hash();
         let scopes = match request.scope.as_deref() {
             None => family.scopes,
             Some(text) => match Scopes::parse_known(text) {
@@ -367,14 +365,12 @@ impl OidcService {
         // Swap in the new hash atomically and check that the old one is what
         // was replaced: if another refresh rotated the family in between,
         // this token had already been used.
-        let previous = or_if_corrupt(
-            self.inner
-                .store
-                .refresh_families()
-                .replace(key, &renewed, Some(now.until(renewed.ends_at())))
-                .await,
-            || Ok(None),
-        )?;
+        let previous = self
+            .inner
+            .store
+            .refresh_families()
+            .replace(key, &renewed, Some(now.until(renewed.ends_at())))
+            .await?;
         if previous.is_none_or(|previous| !previous.secret_hash.verify(&presented)) {
             self.revoke_family(key, client, "refresh token used twice at once")
                 .await?;
@@ -397,6 +393,42 @@ impl OidcService {
             .await?;
         tracing::info!(client.id = %client.client_id, user = %renewed.username, scope = %scopes, outcome = "refreshed", "refresh token rotated");
         Ok(response)
+    }
+
+    /// What `token` is to its family: the one rule for whether a refresh
+    /// token is live, shared by the token endpoint, revocation and
+    /// introspection.
+    pub(crate) async fn refresh_token_status(
+        &self,
+        token: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<RefreshTokenStatus, OidcError> {
+        let key = token.key();
+        let (family, session) = self.inner.store.refresh_family_with_session(key).await?;
+        let Some(family) = family.filter(|family| family.ends_at() > now) else {
+            return Ok(RefreshTokenStatus::Unknown);
+        };
+        let presented = token.secret_hash();
+        if !family.secret_hash.verify(&presented) {
+            // Only a token the family really issued proves a copy is loose;
+            // anyone who has seen a code or access token knows the key.
+            return Ok(if family.is_retired(&presented) {
+                RefreshTokenStatus::Replaced
+            } else {
+                RefreshTokenStatus::Unknown
+            });
+        }
+        // The family needs its login session's record, which outlives the
+        // browser login for as long as the family may live: its absence
+        // means a logout.
+        let linked = key
+            .session()
+            .is_some_and(|session| session == family.session_key);
+        Ok(if linked && session.is_some() {
+            RefreshTokenStatus::Current(family)
+        } else {
+            RefreshTokenStatus::LoggedOut
+        })
     }
 
     /// Ends a refresh-token family and, with it, every access token in it.

@@ -157,8 +157,8 @@ impl AppState {
     fn new(service: OidcService) -> Self {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
-        let discovery = json(serde_json::to_vec(service.get_openid_configuration()));
-        let jwks = json(serde_json::to_vec(service.get_jwks()));
+        let discovery = json(serde_json::to_vec(service.openid_configuration()));
+        let jwks = json(serde_json::to_vec(service.jwks()));
         let issuer = service.issuer();
         let base_path = issuer.url().path().trim_end_matches('/').to_owned();
         let secure_cookies = !issuer.is_insecure_loopback();

@@ -13,15 +13,19 @@
 //!
 //! # Performance
 //!
-//! Keys are parsed and checked once, at load, and the `EncodingKey` is kept.
-//! jsonwebtoken 11's aws-lc provider nevertheless rebuilds an aws-lc key pair
-//! from that DER on every signature: `RsaKeyPair::from_der` for RS256 (which
-//! re-runs aws-lc's key checks and starts without the Montgomery and blinding
-//! state a kept key reuses), `EcdsaKeyPair::from_pkcs8` for ES256 and
-//! `Ed25519KeyPair::from_pkcs8` for EdDSA. On the 2-core development machine
-//! that makes RS256 about 2.5 times slower than a kept aws-lc key pair
-//! (~1,500 against ~3,750 signatures/s per core), and ES256 and EdDSA about
-//! 1.7 to 1.9 times slower. `examples/sign_throughput.rs` measures both.
+//! Keys are parsed and checked once, at load, into aws-lc key pairs that
+//! sign directly: [`Signer::sign`] builds the compact JWS itself around the
+//! kept key pair, and no jsonwebtoken `EncodingKey` is kept. jsonwebtoken's
+//! own `encode` rebuilds an aws-lc key pair from the DER on every signature
+//! (`RsaKeyPair::from_der` for RS256, which re-runs aws-lc's key checks and
+//! starts without the Montgomery and blinding state a kept key reuses;
+//! `EcdsaKeyPair::from_pkcs8` for ES256, `Ed25519KeyPair::from_pkcs8` for
+//! EdDSA). On the 2-core development machine that made RS256 about 2.5
+//! times slower than a kept key pair (~1,500 against ~3,750 signatures/s per
+//! core), and ES256 and EdDSA about 1.7 to 1.9 times slower.
+//! `examples/sign_throughput.rs` measures both. Verification
+//! ([`Signer::verify`]) is jsonwebtoken's, with a `DecodingKey` per
+//! published key.
 
 #![warn(missing_docs)]
 

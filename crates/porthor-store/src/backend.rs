@@ -1,13 +1,16 @@
-//! The byte-level storage interface that Redis and memory both provide.
+//! The byte-level storage that Redis and memory both provide.
 //!
 //! Backends see opaque keys and already-encrypted bytes; they know nothing of
 //! records, kinds or encryption. Keeping this seam narrow is what lets the
-//! in-memory store behave exactly like Redis for every rule above it.
+//! in-memory store behave exactly like Redis for every rule above it. There
+//! are exactly two, so this is an enum rather than a trait object: every
+//! operation is one `match`, with no boxed future per call.
 
 use std::fmt;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use crate::memory::MemoryBackend;
+use crate::redis_backend::RedisBackend;
 
 /// Whatever went wrong talking to a backend; reported as
 /// [`porthor_models::StoreError::Unavailable`].
@@ -16,42 +19,124 @@ pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 /// The values at two keys.
 pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-#[async_trait]
-pub(crate) trait Backend: Send + Sync + fmt::Debug {
+pub(crate) enum Backend {
+    Memory(MemoryBackend),
+    Redis(RedisBackend),
+}
+
+impl Backend {
     /// Stores `bytes` at `key` for `ttl` (never zero), replacing any value.
-    async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError>;
+    pub(crate) async fn put(
+        &self,
+        key: String,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.put(key, bytes, ttl),
+            Backend::Redis(redis) => redis.put(key, bytes, ttl).await,
+        }
+    }
+
     /// The live value at `key`.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.get(key)),
+            Backend::Redis(redis) => redis.get(key).await,
+        }
+    }
+
     /// Removes and returns the live value at `key` atomically: of concurrent
     /// callers, at most one gets it.
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.take(key)),
+            Backend::Redis(redis) => redis.take(key).await,
+        }
+    }
+
     /// Removes `key`; whether a live value was there.
-    async fn delete(&self, key: &str) -> Result<bool, BackendError>;
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.delete(key)),
+            Backend::Redis(redis) => redis.delete(key).await,
+        }
+    }
+
     /// Removes every key starting with `prefix` (taken literally); how many
     /// live values were removed.
-    async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError>;
+    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.delete_matching(prefix)),
+            Backend::Redis(redis) => redis.delete_matching(prefix).await,
+        }
+    }
+
     /// Replaces the live value at `key` with `bytes` and returns the old one,
     /// atomically; stores nothing if there is none. `ttl` (never zero) is the
     /// new time to live, `None` keeps the old one.
-    async fn replace(
+    pub(crate) async fn replace(
         &self,
         key: &str,
         bytes: Vec<u8>,
         ttl: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, BackendError>;
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.replace(key, bytes, ttl),
+            Backend::Redis(redis) => redis.replace(key, bytes, ttl).await,
+        }
+    }
+
     /// Makes the live value at `key` live at least `ttl` from now, never
     /// shortening it; nothing if there is none.
-    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError>;
+    pub(crate) async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.extend(key, ttl),
+            Backend::Redis(redis) => redis.extend(key, ttl).await,
+        }
+    }
+
     /// `replace(first, bytes, None)` and `get(second)` in one round trip; not
     /// atomic as a pair, only each on its own.
-    async fn replace_and_get(
+    pub(crate) async fn replace_and_get(
         &self,
         first: &str,
         bytes: Vec<u8>,
         second: &str,
-    ) -> Result<Pair, BackendError>;
+    ) -> Result<Pair, BackendError> {
+        match self {
+            Backend::Memory(memory) => {
+                Ok((memory.replace(first, bytes, None)?, memory.get(second)))
+            }
+            Backend::Redis(redis) => redis.replace_and_get(first, bytes, second).await,
+        }
+    }
+
     /// `get` of several keys in one round trip, in order.
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
+    pub(crate) async fn get_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.get_many(keys)),
+            Backend::Redis(redis) => redis.get_many(keys).await,
+        }
+    }
+
     /// Whether the backend answers.
-    async fn ping(&self) -> Result<(), BackendError>;
+    pub(crate) async fn ping(&self) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(redis) => redis.ping().await,
+        }
+    }
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Memory(memory) => memory.fmt(f),
+            Backend::Redis(redis) => redis.fmt(f),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use rand::RngCore as _;
 use zeroize::{Zeroize as _, Zeroizing};
 
-use crate::Error;
+use crate::OpenError;
 
 /// Length of an AES-256 key.
 const KEY_LEN: usize = 32;
@@ -33,10 +33,10 @@ impl EncryptionKey {
     /// surrounding whitespace ignored) that decodes to exactly 32 bytes.
     ///
     /// Error messages never echo the text, which is a secret.
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub fn parse(text: &str) -> Result<Self, OpenError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(Error::InvalidKey("it is empty".to_owned()));
+            return Err(OpenError::InvalidKey("it is empty".to_owned()));
         }
         // Decode into a buffer that is wiped on drop, sized up front so that
         // growing it never leaves an unwiped copy behind.
@@ -45,10 +45,10 @@ impl EncryptionKey {
             decoded.clear();
             URL_SAFE_LENIENT
                 .decode_vec(text, &mut decoded)
-                .map_err(|_| Error::InvalidKey("it is not base64".to_owned()))?;
+                .map_err(|_| OpenError::InvalidKey("it is not base64".to_owned()))?;
         }
         let bytes = <[u8; KEY_LEN]>::try_from(decoded.as_slice()).map_err(|_| {
-            Error::InvalidKey(format!(
+            OpenError::InvalidKey(format!(
                 "it decodes to {} bytes, not {KEY_LEN}",
                 decoded.len()
             ))
@@ -132,7 +132,10 @@ mod tests {
         ];
         for text in cases {
             let error = EncryptionKey::parse(&text).unwrap_err();
-            assert!(matches!(error, Error::InvalidKey(_)), "{text:?}: {error}");
+            assert!(
+                matches!(error, OpenError::InvalidKey(_)),
+                "{text:?}: {error}"
+            );
             let message = error.to_string();
             assert!(message.starts_with("invalid store encryption key: "));
             if text.trim().len() > 4 {

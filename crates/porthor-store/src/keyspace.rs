@@ -18,9 +18,18 @@ use crate::cipher::Cipher;
 /// from overflow in both backends.
 const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// One kind of record (`code`, `session` or `token`) under one key prefix.
+/// Whether a value that was read is still stored at its key: a plain read
+/// leaves it there, a take or the old value of a replace has already gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    Kept,
+    Removed,
+}
+
+/// One kind of record (`code`, `session`, `token` or `refresh`) under one
+/// key prefix.
 pub(crate) struct EncryptedKeyspace<T> {
-    backend: Arc<dyn Backend>,
+    backend: Arc<Backend>,
     cipher: Arc<Cipher>,
     /// `{key_prefix}:v1:{kind}:`, built once so each operation appends the
     /// record key and nothing else.
@@ -30,7 +39,7 @@ pub(crate) struct EncryptedKeyspace<T> {
 
 impl<T> EncryptedKeyspace<T> {
     pub(crate) fn new(
-        backend: Arc<dyn Backend>,
+        backend: Arc<Backend>,
         cipher: Arc<Cipher>,
         key_prefix: &str,
         kind: &str,
@@ -56,7 +65,7 @@ impl<T: Serialize> EncryptedKeyspace<T> {
     pub(crate) fn seal(&self, storage_key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
         self.cipher
             .seal(storage_key, value)
-            .map_err(|e| StoreError::Corrupt {
+            .map_err(|e| StoreError::Unencodable {
                 key: storage_key.to_owned(),
                 source: e.into(),
             })
@@ -64,21 +73,31 @@ impl<T: Serialize> EncryptedKeyspace<T> {
 }
 
 impl<T: DeserializeOwned> EncryptedKeyspace<T> {
-    pub(crate) fn open(
+    /// The record in what a read found at `storage_key`.
+    ///
+    /// A value that does not decrypt or decode (tampering, another
+    /// encryption key, garbage) is reported as absent: to every rule above
+    /// the store it is as good as missing, and no caller has to remember to
+    /// treat it so. It means tampering or a key mix-up, so it is logged
+    /// loudly, here and once, and deleted if the read left it in place, so
+    /// that it is not reported again on every read.
+    pub(crate) async fn decode(
         &self,
-        storage_key: String,
+        storage_key: &str,
         sealed: Option<Vec<u8>>,
-    ) -> Result<Option<T>, StoreError> {
-        sealed
-            .map(|sealed| {
-                self.cipher
-                    .open(&storage_key, sealed)
-                    .map_err(|e| StoreError::Corrupt {
-                        key: storage_key,
-                        source: e.into(),
-                    })
-            })
-            .transpose()
+        read: Read,
+    ) -> Option<T> {
+        let error = match self.cipher.open(storage_key, sealed?) {
+            Ok(record) => return Some(record),
+            Err(error) => error,
+        };
+        tracing::error!(record.key = storage_key, error = %error, "corrupt record in the authorization store: treated as absent and deleted");
+        if read == Read::Kept
+            && let Err(error) = self.backend.delete(storage_key).await
+        {
+            tracing::warn!(record.key = storage_key, error = %error, "cannot delete a corrupt record");
+        }
+        None
     }
 }
 
@@ -113,7 +132,7 @@ where
             .get(&storage_key)
             .await
             .map_err(StoreError::Unavailable)?;
-        self.open(storage_key, sealed)
+        Ok(self.decode(&storage_key, sealed, Read::Kept).await)
     }
 
     async fn take(&self, key: &RecordKey) -> Result<Option<T>, StoreError> {
@@ -123,7 +142,7 @@ where
             .take(&storage_key)
             .await
             .map_err(StoreError::Unavailable)?;
-        self.open(storage_key, sealed)
+        Ok(self.decode(&storage_key, sealed, Read::Removed).await)
     }
 
     async fn replace(
@@ -143,7 +162,7 @@ where
             .replace(&storage_key, sealed, ttl.map(|ttl| ttl.min(MAX_TTL)))
             .await
             .map_err(StoreError::Unavailable)?;
-        self.open(storage_key, old)
+        Ok(self.decode(&storage_key, old, Read::Removed).await)
     }
 
     async fn extend(&self, key: &RecordKey, ttl: Duration) -> Result<(), StoreError> {

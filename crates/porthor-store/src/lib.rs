@@ -24,9 +24,11 @@
 //!   AES-256-GCM under the [`EncryptionKey`]: one format-version byte (`1`), a
 //!   fresh random 96-bit nonce, then ciphertext and tag. The full storage key
 //!   is the associated data, so a record copied to another key does not
-//!   decrypt. Anything that fails to decrypt or decode (wrong key, tampering,
-//!   unknown version, garbage) is reported as
-//!   [`StoreError::Corrupt`], never a panic.
+//!   decrypt. A record that fails to decrypt or decode (wrong key, tampering,
+//!   unknown version, garbage) is logged, deleted and read as absent, never
+//!   an error for the caller to handle and never a panic. Every replica must
+//!   therefore share the encryption key: one with another key deletes what
+//!   it cannot read.
 //!   Random nonces stay safe for about 2^32 writes per key; rotate the key
 //!   (which invalidates the live records) well before that.
 //!
@@ -68,8 +70,9 @@ use porthor_models::{
 pub use key::EncryptionKey;
 pub use redis_backend::redact_redis_url;
 
+use backend::Backend;
 use cipher::Cipher;
-use keyspace::EncryptedKeyspace;
+use keyspace::{EncryptedKeyspace, Read};
 use memory::MemoryBackend;
 use redis_backend::RedisBackend;
 
@@ -90,16 +93,16 @@ fn namespace(key_prefix: &str, kind: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Where records are kept.
-    pub backend: Backend,
+    pub backend: BackendConfig,
     /// Starts every storage key; must not be empty.
     pub key_prefix: String,
     /// Encrypts every record at rest.
     pub encryption_key: EncryptionKey,
 }
 
-/// Which backend keeps the records.
+/// Which backend keeps the records, and how to reach it.
 #[derive(Clone)]
-pub enum Backend {
+pub enum BackendConfig {
     /// A map in this process: lost on restart and not shared between
     /// processes. For tests, development and single-instance setups.
     Memory,
@@ -116,11 +119,11 @@ pub enum Backend {
     },
 }
 
-impl fmt::Debug for Backend {
+impl fmt::Debug for BackendConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Backend::Memory => f.write_str("Memory"),
-            Backend::Redis { url, pool_size } => f
+            BackendConfig::Memory => f.write_str("Memory"),
+            BackendConfig::Redis { url, pool_size } => f
                 .debug_struct("Redis")
                 .field("url", &redact_redis_url(url))
                 .field("pool_size", pool_size)
@@ -129,9 +132,11 @@ impl fmt::Debug for Backend {
     }
 }
 
-/// Why the store could not be opened, or a key not parsed.
+/// Why the store cannot be opened: its configuration is unusable (an
+/// encryption key that does not parse, an empty prefix, a bad Redis URL) or
+/// Redis is unreachable or too old.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum OpenError {
     /// The encryption key text is unusable; says why without echoing it.
     #[error("invalid store encryption key: {0}")]
     InvalidKey(String),
@@ -176,7 +181,7 @@ pub enum Error {
 ///
 /// `Debug` shows the backend and prefix, never the key or a Redis password.
 pub struct Store {
-    backend: Arc<dyn backend::Backend>,
+    backend: Arc<Backend>,
     key_prefix: String,
     codes: EncryptedKeyspace<CodeState>,
     sessions: EncryptedKeyspace<SessionData>,
@@ -187,16 +192,16 @@ pub struct Store {
 impl Store {
     /// Opens the store. For Redis this builds the pool and sends one `PING`,
     /// so a bad URL or an unreachable server is an error here, at startup.
-    pub async fn open(config: StoreConfig) -> Result<Store, Error> {
+    pub async fn open(config: StoreConfig) -> Result<Store, OpenError> {
         if config.key_prefix.is_empty() {
-            return Err(Error::InvalidKeyPrefix("it is empty"));
+            return Err(OpenError::InvalidKeyPrefix("it is empty"));
         }
-        let backend: Arc<dyn backend::Backend> = match &config.backend {
-            Backend::Memory => Arc::new(MemoryBackend::default()),
-            Backend::Redis { url, pool_size } => {
-                Arc::new(RedisBackend::open(url, *pool_size).await?)
+        let backend = Arc::new(match &config.backend {
+            BackendConfig::Memory => Backend::Memory(MemoryBackend::default()),
+            BackendConfig::Redis { url, pool_size } => {
+                Backend::Redis(RedisBackend::open(url, *pool_size).await?)
             }
-        };
+        });
         let cipher = Arc::new(Cipher::new(&config.encryption_key));
         let prefix = &config.key_prefix;
         Ok(Store {
@@ -285,8 +290,10 @@ impl AuthorizationStore for Store {
             .await
             .map_err(StoreError::Unavailable)?;
         Ok((
-            self.codes.open(code_key, previous)?,
-            self.sessions.open(session_key, session)?,
+            self.codes.decode(&code_key, previous, Read::Removed).await,
+            self.sessions
+                .decode(&session_key, session, Read::Kept)
+                .await,
         ))
     }
 
@@ -311,11 +318,17 @@ impl AuthorizationStore for Store {
             self.refresh_families.storage_key(&family),
         ];
         let [token_bytes, session_bytes, family_bytes] = self.get_many(&keys).await?;
-        let [token_key, session_key, family_key] = keys;
+        let [token_key, session_key, family_key] = &keys;
         Ok((
-            self.access_tokens.open(token_key, token_bytes)?,
-            self.sessions.open(session_key, session_bytes)?,
-            self.refresh_families.open(family_key, family_bytes)?,
+            self.access_tokens
+                .decode(token_key, token_bytes, Read::Kept)
+                .await,
+            self.sessions
+                .decode(session_key, session_bytes, Read::Kept)
+                .await,
+            self.refresh_families
+                .decode(family_key, family_bytes, Read::Kept)
+                .await,
         ))
     }
 
@@ -332,10 +345,14 @@ impl AuthorizationStore for Store {
             self.sessions.storage_key(&session),
         ];
         let [family_bytes, session_bytes] = self.get_many(&keys).await?;
-        let [family_key, session_key] = keys;
+        let [family_key, session_key] = &keys;
         Ok((
-            self.refresh_families.open(family_key, family_bytes)?,
-            self.sessions.open(session_key, session_bytes)?,
+            self.refresh_families
+                .decode(family_key, family_bytes, Read::Kept)
+                .await,
+            self.sessions
+                .decode(session_key, session_bytes, Read::Kept)
+                .await,
         ))
     }
 }
@@ -371,7 +388,7 @@ impl fmt::Debug for Store {
 mod tests {
     use super::*;
 
-    fn config(backend: Backend) -> StoreConfig {
+    fn config(backend: BackendConfig) -> StoreConfig {
         StoreConfig {
             backend,
             key_prefix: "porthor-unit".into(),
@@ -389,7 +406,7 @@ mod tests {
 
     #[test]
     fn debug_hides_key_and_password() {
-        let config = config(Backend::Redis {
+        let config = config(BackendConfig::Redis {
             url: "redis://:hunter2@127.0.0.1:1/0".into(),
             pool_size: 4,
         });
@@ -402,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_debug_hides_key() {
-        let config = config(Backend::Memory);
+        let config = config(BackendConfig::Memory);
         let key = config.encryption_key.to_base64();
         let store = Store::open(config).await.unwrap();
         let debug = format!("{store:?}");
@@ -412,32 +429,32 @@ mod tests {
 
     #[tokio::test]
     async fn configuration_errors() {
-        let mut empty_prefix = config(Backend::Memory);
+        let mut empty_prefix = config(BackendConfig::Memory);
         empty_prefix.key_prefix.clear();
         assert!(matches!(
             Store::open(empty_prefix).await,
-            Err(Error::InvalidKeyPrefix(_))
+            Err(OpenError::InvalidKeyPrefix(_))
         ));
-        let zero_pool = config(Backend::Redis {
+        let zero_pool = config(BackendConfig::Redis {
             url: "redis://127.0.0.1:1/0".into(),
             pool_size: 0,
         });
         assert!(matches!(
             Store::open(zero_pool).await,
-            Err(Error::InvalidPoolSize)
+            Err(OpenError::InvalidPoolSize)
         ));
         for url in [
             "not a url",
             "http://127.0.0.1:1/0",
             "redis://:pw@h/not-a-db",
         ] {
-            let bad = config(Backend::Redis {
+            let bad = config(BackendConfig::Redis {
                 url: url.into(),
                 pool_size: 1,
             });
             let error = Store::open(bad).await.unwrap_err();
             assert!(
-                matches!(error, Error::InvalidRedisUrl { .. }),
+                matches!(error, OpenError::InvalidRedisUrl { .. }),
                 "{url}: {error}"
             );
             assert!(!error.to_string().contains("pw@"), "{error}");

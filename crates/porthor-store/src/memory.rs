@@ -5,16 +5,15 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-
-use crate::backend::{Backend, BackendError, Pair};
+use crate::backend::BackendError;
 
 /// Sweeping never runs more often than once per this many writes, so that a
 /// small store does not rescan itself on every insert.
 const MIN_WRITES_BETWEEN_SWEEPS: usize = 1024;
 
 /// A map guarded by one mutex. Every operation is a single short critical
-/// section with no `.await` inside, which is what makes `take` atomic.
+/// section, synchronous, which is what makes `take` atomic. The operations
+/// mirror [`crate::backend::Backend`]'s.
 #[derive(Default)]
 pub(crate) struct MemoryBackend {
     state: Mutex<State>,
@@ -59,9 +58,13 @@ impl State {
     }
 }
 
-#[async_trait]
-impl Backend for MemoryBackend {
-    async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
+impl MemoryBackend {
+    pub(crate) fn put(
+        &self,
+        key: String,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
         let now = Instant::now();
         let expires_at = deadline(now, ttl)?;
         let mut state = self.state();
@@ -70,36 +73,33 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
         let now = Instant::now();
-        Ok(self
-            .state()
+        self.state()
             .entries
             .get(key)
             .filter(|entry| entry.is_live(now))
-            .map(|entry| entry.bytes.clone()))
+            .map(|entry| entry.bytes.clone())
     }
 
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    pub(crate) fn take(&self, key: &str) -> Option<Vec<u8>> {
         let now = Instant::now();
-        Ok(self
-            .state()
+        self.state()
             .entries
             .remove(key)
             .filter(|entry| entry.is_live(now))
-            .map(|entry| entry.bytes))
+            .map(|entry| entry.bytes)
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+    pub(crate) fn delete(&self, key: &str) -> bool {
         let now = Instant::now();
-        Ok(self
-            .state()
+        self.state()
             .entries
             .remove(key)
-            .is_some_and(|entry| entry.is_live(now)))
+            .is_some_and(|entry| entry.is_live(now))
     }
 
-    async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+    pub(crate) fn delete_matching(&self, prefix: &str) -> u64 {
         let now = Instant::now();
         let mut removed = 0;
         self.state().entries.retain(|key, entry| {
@@ -111,10 +111,10 @@ impl Backend for MemoryBackend {
             }
             false
         });
-        Ok(removed)
+        removed
     }
 
-    async fn replace(
+    pub(crate) fn replace(
         &self,
         key: &str,
         bytes: Vec<u8>,
@@ -132,7 +132,7 @@ impl Backend for MemoryBackend {
         Ok(Some(std::mem::replace(&mut entry.bytes, bytes)))
     }
 
-    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
+    pub(crate) fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
         let now = Instant::now();
         let expires_at = deadline(now, ttl)?;
         if let Some(entry) = self.state().entries.get_mut(key).filter(|e| e.is_live(now)) {
@@ -141,23 +141,10 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn replace_and_get(
-        &self,
-        first: &str,
-        bytes: Vec<u8>,
-        second: &str,
-    ) -> Result<Pair, BackendError> {
-        Ok((
-            self.replace(first, bytes, None).await?,
-            self.get(second).await?,
-        ))
-    }
-
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+    pub(crate) fn get_many(&self, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
         let now = Instant::now();
         let state = self.state();
-        Ok(keys
-            .iter()
+        keys.iter()
             .map(|key| {
                 state
                     .entries
@@ -165,11 +152,7 @@ impl Backend for MemoryBackend {
                     .filter(|entry| entry.is_live(now))
                     .map(|entry| entry.bytes.clone())
             })
-            .collect())
-    }
-
-    async fn ping(&self) -> Result<(), BackendError> {
-        Ok(())
+            .collect()
     }
 }
 
@@ -193,42 +176,42 @@ impl fmt::Debug for MemoryBackend {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn expired_entries_are_invisible_and_swept() {
+    // These wait out real TTLs of a millisecond: the map's expiry is the
+    // monotonic clock, which is what they test.
+    #[test]
+    fn expired_entries_are_invisible_and_swept() {
         let backend = MemoryBackend::default();
         let short = Duration::from_millis(1);
         for i in 0..MIN_WRITES_BETWEEN_SWEEPS - 1 {
-            backend.put(format!("k{i}"), vec![1], short).await.unwrap();
+            backend.put(format!("k{i}"), vec![1], short).unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(backend.get("k0").await.unwrap(), None);
-        assert!(!backend.delete("k1").await.unwrap());
-        assert_eq!(backend.take("k2").await.unwrap(), None);
-        assert_eq!(backend.delete_matching("k1").await.unwrap(), 0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(backend.get("k0"), None);
+        assert!(!backend.delete("k1"));
+        assert_eq!(backend.take("k2"), None);
+        assert_eq!(backend.delete_matching("k1"), 0);
         let before = backend.state().entries.len();
         assert!(before > MIN_WRITES_BETWEEN_SWEEPS / 2);
 
         // This write reaches the sweep threshold and frees every expired entry.
         backend
             .put("live".into(), vec![2], Duration::from_secs(60))
-            .await
             .unwrap();
         assert_eq!(backend.state().entries.len(), 1);
-        assert_eq!(backend.get("live").await.unwrap(), Some(vec![2]));
+        assert_eq!(backend.get("live"), Some(vec![2]));
     }
 
-    #[tokio::test]
-    async fn churn_does_not_grow_the_map_without_bound() {
+    #[test]
+    fn churn_does_not_grow_the_map_without_bound() {
         let backend = MemoryBackend::default();
         let short = Duration::from_millis(1);
         for round in 0..5 {
             for i in 0..2 * MIN_WRITES_BETWEEN_SWEEPS {
                 backend
                     .put(format!("r{round}:{i}"), vec![0], short)
-                    .await
                     .unwrap();
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            std::thread::sleep(Duration::from_millis(2));
         }
         assert!(backend.state().entries.len() <= 3 * MIN_WRITES_BETWEEN_SWEEPS);
     }

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Pool, QueueMode, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
@@ -29,8 +28,8 @@ use deadpool_redis::redis::{
 use thread_local::ThreadLocal;
 use url::Url;
 
-use crate::Error;
-use crate::backend::{Backend, BackendError, Pair};
+use crate::OpenError;
+use crate::backend::{BackendError, Pair};
 
 /// How long opening a TCP connection (and the handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,18 +102,18 @@ pub(crate) struct RedisBackend {
 impl RedisBackend {
     /// Builds the pool and sends one `PING`, so that a wrong URL or an
     /// unreachable server stops the process at startup, not at first login.
-    pub(crate) async fn open(url: &str, pool_size: usize) -> Result<Self, Error> {
+    pub(crate) async fn open(url: &str, pool_size: usize) -> Result<Self, OpenError> {
         let shown = redact_redis_url(url);
         if pool_size == 0 {
-            return Err(Error::InvalidPoolSize);
+            return Err(OpenError::InvalidPoolSize);
         }
         // Validates the URL now; each thread's pool parses it again.
         new_pool(url, pool_size).map_err(|e| match e {
-            PoolError::Url(source) => Error::InvalidRedisUrl {
+            PoolError::Url(source) => OpenError::InvalidRedisUrl {
                 url: shown.clone(),
                 source: source.into(),
             },
-            PoolError::Build(source) => Error::Pool(source.into()),
+            PoolError::Build(source) => OpenError::Pool(source.into()),
         })?;
         let backend = Self {
             pools: ThreadLocal::new(),
@@ -122,17 +121,20 @@ impl RedisBackend {
             pool_size,
             url: shown,
         };
-        backend.ping().await.map_err(|source| Error::Unreachable {
-            url: backend.url.clone(),
-            source,
-        })?;
+        backend
+            .ping()
+            .await
+            .map_err(|source| OpenError::Unreachable {
+                url: backend.url.clone(),
+                source,
+            })?;
         // `SET … XX GET` and `PEXPIRE … GT` need 7.0: an older server would
         // only fail at the first code redemption or refresh-token grant. A
         // user whose ACL forbids INFO is not refused for it: the check is
         // for a clear message, and the commands themselves still decide.
         let info: Result<String, _> = backend.query(Request::Cmd(cmd("INFO").arg("server"))).await;
         match info.ok().as_deref().and_then(redis_version) {
-            Some(version) if version < MIN_REDIS_VERSION => Err(Error::UnsupportedRedis {
+            Some(version) if version < MIN_REDIS_VERSION => Err(OpenError::UnsupportedRedis {
                 url: backend.url.clone(),
                 version: format!("{}.{}", version.0, version.1),
             }),
@@ -182,31 +184,36 @@ impl RedisBackend {
     }
 }
 
-#[async_trait]
-impl Backend for RedisBackend {
-    async fn put(&self, key: String, bytes: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
+/// The operations of [`crate::backend::Backend`], one round trip each.
+impl RedisBackend {
+    pub(crate) async fn put(
+        &self,
+        key: String,
+        bytes: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
         self.query(Request::Cmd(
             cmd("SET").arg(key).arg(bytes).arg("PX").arg(millis(ttl)),
         ))
         .await
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         self.query(Request::Cmd(cmd("GET").arg(key))).await
     }
 
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         // GETDEL (Redis 6.2+) is atomic on the server: no race between reading
         // and deleting, so one code can be redeemed only once.
         self.query(Request::Cmd(cmd("GETDEL").arg(key))).await
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, BackendError> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, BackendError> {
         let removed: u64 = self.query(Request::Cmd(cmd("UNLINK").arg(key))).await?;
         Ok(removed > 0)
     }
 
-    async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
         // SCAN rather than KEYS, which would block Redis for the whole
         // keyspace. Not atomic: a key written during the scan may survive.
         let pattern = format!("{}*", glob_escape(prefix));
@@ -234,7 +241,7 @@ impl Backend for RedisBackend {
         }
     }
 
-    async fn replace(
+    pub(crate) async fn replace(
         &self,
         key: &str,
         bytes: Vec<u8>,
@@ -244,7 +251,7 @@ impl Backend for RedisBackend {
             .await
     }
 
-    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
+    pub(crate) async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
         // GT (Redis 7.0+) never shortens; on a missing key PEXPIRE is a no-op.
         let _changed: u64 = self
             .query(Request::Cmd(
@@ -254,7 +261,7 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn replace_and_get(
+    pub(crate) async fn replace_and_get(
         &self,
         first: &str,
         bytes: Vec<u8>,
@@ -268,11 +275,14 @@ impl Backend for RedisBackend {
         self.query(Request::Pipeline(&pipeline)).await
     }
 
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+    pub(crate) async fn get_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
         self.query(Request::Cmd(cmd("MGET").arg(keys))).await
     }
 
-    async fn ping(&self) -> Result<(), BackendError> {
+    pub(crate) async fn ping(&self) -> Result<(), BackendError> {
         self.query(Request::Cmd(&cmd("PING"))).await
     }
 }

@@ -23,7 +23,7 @@ use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, RecordKey, Scopes, SessionData,
     SessionToken, Timestamp,
 };
-use porthor_store::{Backend, EncryptionKey, Store, StoreConfig};
+use porthor_store::{BackendConfig, EncryptionKey, Store, StoreConfig};
 use rand::RngCore as _;
 
 /// The environment variable naming the test Redis.
@@ -74,7 +74,7 @@ pub fn test_encryption_key() -> EncryptionKey {
 /// The configuration of a store on the test Redis under `prefix`.
 pub fn redis_config(prefix: &str) -> StoreConfig {
     StoreConfig {
-        backend: Backend::Redis {
+        backend: BackendConfig::Redis {
             url: redis_url(),
             pool_size: TEST_POOL_SIZE,
         },
@@ -98,7 +98,7 @@ pub async fn redis_store(prefix: &str) -> Store {
 /// A fresh in-memory store with the test key and [`MEMORY_PREFIX`].
 pub async fn memory_store() -> Store {
     Store::open(StoreConfig {
-        backend: Backend::Memory,
+        backend: BackendConfig::Memory,
         key_prefix: MEMORY_PREFIX.to_owned(),
         encryption_key: test_encryption_key(),
     })

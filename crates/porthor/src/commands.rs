@@ -27,7 +27,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     let demo = config.demo.clone();
     let service = open(config).await?;
     let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
-    let metadata = service.get_openid_configuration();
+    let metadata = service.openid_configuration();
     if let Some(credentials) = &demo {
         demo::print_banner(
             out,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use porthor_models::{AuthMethod, Client, ClientAuth, ClientSecretHash, RedirectUri, User};
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig};
 use porthor_signer::{Signer, SigningAlgorithm};
-use porthor_store::{Backend, EncryptionKey, StoreConfig};
+use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
 
 use crate::demo::{self, DemoCredentials};
@@ -337,7 +337,7 @@ fn store(
                     "is only used with store.backend = \"redis\"",
                 );
             }
-            Some(Backend::Memory)
+            Some(BackendConfig::Memory)
         }
         BackendKind::Redis => {
             if key_file.is_none() {
@@ -349,7 +349,7 @@ fn store(
             match &settings.redis_url {
                 Some(url) => problems
                     .check("store.redis_url", check_redis_url(url))
-                    .map(|url| Backend::Redis {
+                    .map(|url| BackendConfig::Redis {
                         url,
                         pool_size: settings.pool_size,
                     }),

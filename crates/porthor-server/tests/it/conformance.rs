@@ -684,7 +684,7 @@ async fn oidcc_idtoken_signature() {
         let flow = happy(&h, None, &request).await;
         let header = jwt_part(&flow.tokens.id_token, 0);
         assert_eq!(header["alg"], algorithm.as_str());
-        assert_eq!(header["kid"], h.service.get_jwks().keys[0].kid.as_str());
+        assert_eq!(header["kid"], h.service.jwks().keys[0].kid.as_str());
 
         let keys = jwks(&h).await;
         let verifier = rp_verifier(&keys, &h.issuer, &[algorithm.as_str()]);

@@ -86,7 +86,7 @@ async fn jwks_publishes_the_signing_key(h: Harness) {
     assert_eq!(key["use"], "sig");
     assert_eq!(key["alg"], "ES256");
     assert_eq!(key["crv"], "P-256");
-    assert_eq!(key["kid"], h.service.get_jwks().keys[0].kid.as_str());
+    assert_eq!(key["kid"], h.service.jwks().keys[0].kid.as_str());
     assert!(
         key.get("d").is_none(),
         "private key material published: {key}"

@@ -11,7 +11,7 @@ use porthor_models::{
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
 use porthor_server::{Server, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
-use porthor_store::{Backend as StoreBackend, Store, StoreConfig};
+use porthor_store::{BackendConfig, Store, StoreConfig};
 use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
@@ -192,7 +192,7 @@ impl Harness {
                     let store = match &options.redis_url {
                         None => redis_store(&prefix).await,
                         Some(url) => Store::open(StoreConfig {
-                            backend: StoreBackend::Redis {
+                            backend: BackendConfig::Redis {
                                 url: url.clone(),
                                 pool_size: 2,
                             },

@@ -46,7 +46,7 @@ async fn code_is_redeemed_for_tokens(h: Harness) {
 
     assert_eq!(
         jwt_header(id_token)["kid"],
-        h.service.get_jwks().keys[0].kid.as_str()
+        h.service.jwks().keys[0].kid.as_str()
     );
     assert_eq!(jwt_header(id_token)["alg"], "ES256");
     let claims = h.service.verify_token(id_token, now()).unwrap();

@@ -12,12 +12,11 @@ use std::time::Duration;
 use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
     CodeState, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken,
-    StoreError,
 };
 use porthor_store::Store;
 use porthor_test_support::{
-    SAMPLE_NOW, memory_store, raw_exists, raw_pttl, redis_store, redis_url, sample_access_token,
-    sample_authorization, sample_session, storage_key, unique_prefix,
+    SAMPLE_NOW, logs, memory_store, raw_exists, raw_pttl, redis_store, redis_url,
+    sample_access_token, sample_authorization, sample_session, storage_key, unique_prefix,
 };
 use serde::Serialize;
 
@@ -37,6 +36,7 @@ pub(crate) struct Harness {
 
 impl Harness {
     async fn memory() -> Self {
+        logs::capture();
         Self {
             store: Arc::new(memory_store().await),
             redis_url: None,
@@ -44,6 +44,7 @@ impl Harness {
     }
 
     async fn redis(test: &str) -> Self {
+        logs::capture();
         Self {
             store: Arc::new(redis_store(&unique_prefix(test)).await),
             redis_url: Some(redis_url()),
@@ -702,9 +703,20 @@ async fn zero_ttl_stores_nothing(h: &Harness) {
         .unwrap();
 }
 
-/// Plants each kind of garbage at `key` in `keyspace` (storage kind `kind`)
-/// and checks that every read reports it as `Corrupt` at that storage key.
-async fn assert_garbage_is_corrupt<T: Debug>(
+/// Asserts that the store logged the record at `storage_key` as corrupt.
+fn assert_logged_corrupt(storage_key: &str) {
+    let logged = logs::capture().matching("ERROR", &["corrupt record", storage_key]);
+    assert!(
+        !logged.is_empty(),
+        "no corrupt-record error for {storage_key}"
+    );
+}
+
+/// Plants each kind of garbage in `keyspace` (storage kind `kind`) and
+/// checks that every read reports it as absent, having logged it and
+/// removed it: a plain read deletes it, a replace swaps `value` in over it,
+/// a take removes it.
+async fn assert_garbage_is_absent<T: Debug + Serialize>(
     h: &Harness,
     keyspace: &dyn Keyspace<T>,
     kind: &str,
@@ -721,33 +733,29 @@ async fn assert_garbage_is_corrupt<T: Debug>(
         let key = RecordKey::random();
         let storage_key = h.storage_key(kind, &key);
         h.store.put_raw(&storage_key, bytes, TTL).await.unwrap();
-        match keyspace.get(&key).await {
-            Err(StoreError::Corrupt { key: reported, .. }) => assert_eq!(reported, storage_key),
-            other => panic!("{kind}: garbage {bytes:?} read as {other:?}"),
-        }
-        // A swap hands back the old value, so it must be read too.
-        assert!(
-            matches!(
-                keyspace.replace(&key, value, None).await,
-                Err(StoreError::Corrupt { .. })
-            ),
-            "{kind}: replace of {bytes:?}"
-        );
+        let read = keyspace.get(&key).await.unwrap();
+        assert!(read.is_none(), "{kind}: garbage {bytes:?} read as {read:?}");
+        assert_logged_corrupt(&storage_key);
+        assert!(!h.exists(kind, &key).await, "{kind}: {bytes:?} not deleted");
+
+        // A swap hands back the old value, so it is read too: none, and the
+        // new value is in place.
         h.store.put_raw(&storage_key, bytes, TTL).await.unwrap();
-        assert!(matches!(
-            keyspace.take(&key).await,
-            Err(StoreError::Corrupt { .. })
-        ));
-        // The take removed it all the same: a corrupt record is not retried.
-        assert!(keyspace.get(&key).await.unwrap().is_none(), "{kind}");
+        let old = keyspace.replace(&key, value, None).await.unwrap();
+        assert!(old.is_none(), "{kind}: replace of {bytes:?} gave {old:?}");
+        assert_same(&keyspace.get(&key).await.unwrap().unwrap(), value);
+
+        h.store.put_raw(&storage_key, bytes, TTL).await.unwrap();
+        assert!(keyspace.take(&key).await.unwrap().is_none(), "{kind}");
+        assert!(!h.exists(kind, &key).await, "{kind}");
     }
 }
 
-async fn corrupt_records_are_errors(h: &Harness) {
+async fn corrupt_records_read_as_absent(h: &Harness) {
     let store = &h.store;
     let grant = Grant::sample();
-    assert_garbage_is_corrupt(h, store.codes(), "code", &redeemed(&grant.code)).await;
-    assert_garbage_is_corrupt(h, store.refresh_families(), "refresh", &grant.family).await;
+    assert_garbage_is_absent(h, store.codes(), "code", &redeemed(&grant.code)).await;
+    assert_garbage_is_absent(h, store.refresh_families(), "refresh", &grant.family).await;
 
     // Garbage in one kind does not spoil reading another.
     let (session, data) = sample_session();
@@ -761,10 +769,14 @@ async fn corrupt_records_are_errors(h: &Harness) {
         .await
         .unwrap();
     assert!(store.sessions().get(session.key()).await.unwrap().is_some());
-    assert!(matches!(
-        store.access_tokens().get(session.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
+    assert!(
+        store
+            .access_tokens()
+            .get(session.key())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A redemption swaps the issued code for the marker and reads the session
@@ -944,96 +956,104 @@ async fn refresh_family_with_session(h: &Harness) {
     assert!(session.is_none());
 }
 
-/// Any part of a paired read corrupt is a `Corrupt` error naming that part's
-/// storage key; a redemption still leaves its marker, so a code whose
-/// session is unreadable cannot be redeemed twice.
-async fn corrupt_parts_are_errors(h: &Harness) {
+/// Any part of a paired read that is corrupt reads as absent, is logged and
+/// deleted, and spoils none of the other parts; a redemption still leaves
+/// its marker, so a code whose session is unreadable cannot be redeemed
+/// twice.
+async fn corrupt_parts_read_as_absent(h: &Harness) {
     let store = &h.store;
     let grant = Grant::sample();
     grant.store(store).await;
-    let corrupt = |kind: &str, key: &RecordKey| {
+    let corrupt = |kind: &'static str, key: &RecordKey| {
         let storage_key = h.storage_key(kind, key);
         async move {
             store.put_raw(&storage_key, b"junk", TTL).await.unwrap();
             storage_key
         }
     };
-    let is_corrupt_at = |result: Result<(), StoreError>, expected: &str| match result {
-        Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, expected),
-        other => panic!("expected Corrupt at {expected}, got {other:?}"),
-    };
 
+    // The session: every combined read sees no session, and the first
+    // deletes it.
     let session_key = corrupt("session", grant.session.key()).await;
     let marker = redeemed(&grant.code);
-    is_corrupt_at(
-        store
-            .redeem_code_with_session(grant.code.key(), &marker)
-            .await
-            .map(drop),
-        &session_key,
-    );
+    let (previous, session) = store
+        .redeem_code_with_session(grant.code.key(), &marker)
+        .await
+        .unwrap();
+    assert_same(&previous.unwrap(), &grant.issued());
+    assert!(session.is_none());
+    assert_logged_corrupt(&session_key);
+    assert!(!h.exists("session", grant.session.key()).await);
     assert_same(
         &store.codes().get(grant.code.key()).await.unwrap().unwrap(),
         &marker,
     );
-    is_corrupt_at(
-        store
-            .access_token_with_grant(grant.token.key())
-            .await
-            .map(drop),
-        &session_key,
-    );
-    is_corrupt_at(
-        store
-            .refresh_family_with_session(grant.code.key())
-            .await
-            .map(drop),
-        &session_key,
-    );
+    for check in 0..2 {
+        corrupt("session", grant.session.key()).await;
+        let session = if check == 0 {
+            let (token, session, family) = store
+                .access_token_with_grant(grant.token.key())
+                .await
+                .unwrap();
+            assert!(token.is_some() && family.is_some());
+            session
+        } else {
+            let (family, session) = store
+                .refresh_family_with_session(grant.code.key())
+                .await
+                .unwrap();
+            assert!(family.is_some());
+            session
+        };
+        assert!(session.is_none());
+        assert!(!h.exists("session", grant.session.key()).await);
+    }
     store
         .sessions()
         .create(grant.session.key(), &grant.session_data, TTL)
         .await
         .unwrap();
 
+    // The code: the redemption finds none, and its marker replaces it.
     let code_key = corrupt("code", grant.code.key()).await;
-    is_corrupt_at(
-        store
-            .redeem_code_with_session(grant.code.key(), &marker)
-            .await
-            .map(drop),
-        &code_key,
-    );
-
-    let family_key = corrupt("refresh", grant.code.key()).await;
-    is_corrupt_at(
-        store
-            .access_token_with_grant(grant.token.key())
-            .await
-            .map(drop),
-        &family_key,
-    );
-    is_corrupt_at(
-        store
-            .refresh_family_with_session(grant.code.key())
-            .await
-            .map(drop),
-        &family_key,
-    );
-
-    let token_key = corrupt("token", grant.token.key()).await;
-    store
-        .refresh_families()
-        .create(grant.code.key(), &grant.family, TTL)
+    let (previous, session) = store
+        .redeem_code_with_session(grant.code.key(), &marker)
         .await
         .unwrap();
-    is_corrupt_at(
-        store
+    assert!(previous.is_none());
+    assert!(session.is_some());
+    assert_logged_corrupt(&code_key);
+    assert_same(
+        &store.codes().get(grant.code.key()).await.unwrap().unwrap(),
+        &marker,
+    );
+
+    // The family, then the access token.
+    for kind in ["refresh", "token"] {
+        let key = if kind == "refresh" {
+            grant.code.key()
+        } else {
+            grant.token.key()
+        };
+        corrupt(kind, key).await;
+        let (token, session, family) = store
             .access_token_with_grant(grant.token.key())
             .await
-            .map(drop),
-        &token_key,
-    );
+            .unwrap();
+        assert!(session.is_some(), "{kind}");
+        assert_eq!(token.is_none(), kind == "token");
+        assert_eq!(family.is_none(), kind == "refresh");
+        assert!(!h.exists(kind, key).await, "{kind} not deleted");
+        grant.store(store).await;
+    }
+    let family_key = corrupt("refresh", grant.code.key()).await;
+    let (family, session) = store
+        .refresh_family_with_session(grant.code.key())
+        .await
+        .unwrap();
+    assert!(family.is_none() && session.is_some());
+    assert_logged_corrupt(&family_key);
+    assert!(!h.exists("refresh", grant.code.key()).await);
 }
 
 async fn ping_answers(h: &Harness) {
@@ -1076,10 +1096,10 @@ contract!(
     refresh_keyspace_is_its_own_namespace,
     records_expire,
     zero_ttl_stores_nothing,
-    corrupt_records_are_errors,
+    corrupt_records_read_as_absent,
     redeem_code_with_session,
     access_token_with_grant,
     refresh_family_with_session,
-    corrupt_parts_are_errors,
+    corrupt_parts_read_as_absent,
     ping_answers,
 );

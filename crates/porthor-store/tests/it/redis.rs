@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use porthor_models::{AuthorizationCode, AuthorizationStore as _, CodeState, StoreError};
-use porthor_store::{Backend, EncryptionKey, Error, Store, StoreConfig};
+use porthor_store::{BackendConfig, EncryptionKey, OpenError, Store, StoreConfig};
 use porthor_test_support::{
-    raw_exists, raw_get, raw_pttl, raw_set, redis_config, redis_store, redis_url,
+    logs, raw_exists, raw_get, raw_pttl, raw_set, redis_config, redis_store, redis_url,
     sample_authorization, sample_session, storage_key, unique_prefix,
 };
 use tokio::net::{TcpListener, TcpStream};
@@ -27,7 +27,7 @@ fn sample_code() -> (AuthorizationCode, CodeState) {
 
 fn config_for(url: String) -> StoreConfig {
     StoreConfig {
-        backend: Backend::Redis { url, pool_size: 2 },
+        backend: BackendConfig::Redis { url, pool_size: 2 },
         key_prefix: unique_prefix("config"),
         encryption_key: EncryptionKey::generate(),
     }
@@ -49,7 +49,7 @@ async fn open_fails_when_nothing_listens() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(matches!(error, Error::Unreachable { .. }), "{error:?}");
+    assert!(matches!(error, OpenError::Unreachable { .. }), "{error:?}");
     let message = error.to_string();
     assert!(
         message.starts_with("cannot reach redis at redis://"),
@@ -78,7 +78,7 @@ async fn open_fails_fast_when_redis_never_answers() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(matches!(error, Error::Unreachable { .. }), "{error:?}");
+    assert!(matches!(error, OpenError::Unreachable { .. }), "{error:?}");
     silent.abort();
 }
 
@@ -87,7 +87,7 @@ async fn open_rejects_bad_urls() {
     for url in ["", "redis//missing-colon", "http://127.0.0.1:6379/0"] {
         let error = Store::open(config_for(url.into())).await.unwrap_err();
         assert!(
-            matches!(error, Error::InvalidRedisUrl { .. }),
+            matches!(error, OpenError::InvalidRedisUrl { .. }),
             "{url:?}: {error:?}"
         );
     }
@@ -122,21 +122,22 @@ async fn stored_bytes_are_sealed_with_a_ttl() {
 }
 
 #[tokio::test]
-async fn garbage_written_by_hand_is_corrupt() {
+async fn garbage_written_by_hand_reads_as_absent_and_is_deleted() {
+    logs::capture();
     let url = redis_url();
     let prefix = unique_prefix("garbage");
     let store = redis_store(&prefix).await;
     let (code, _) = sample_authorization();
     let key = storage_key(&prefix, "code", code.key());
     raw_set(&url, &key, b"\x01definitely not AES-GCM output, no").await;
-    assert!(matches!(
-        store.codes().get(code.key()).await,
-        Err(StoreError::Corrupt { key: reported, .. }) if reported == key
-    ));
+    assert!(store.codes().get(code.key()).await.unwrap().is_none());
+    assert!(!raw_exists(&url, &key).await);
+    let logged = logs::capture().matching("ERROR", &["corrupt record", &key]);
+    assert_eq!(logged.len(), 1, "{:?}", logs::capture().lines());
 }
 
 #[tokio::test]
-async fn a_record_moved_to_another_key_is_corrupt() {
+async fn a_record_moved_to_another_key_reads_as_absent() {
     let url = redis_url();
     let prefix = unique_prefix("moved");
     let store = redis_store(&prefix).await;
@@ -158,18 +159,16 @@ async fn a_record_moved_to_another_key_is_corrupt() {
     ] {
         raw_set(&url, &target, &bytes).await;
     }
-    assert!(matches!(
-        store.codes().get(other.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    assert!(matches!(
-        store.sessions().get(code.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    assert!(matches!(
-        store.refresh_families().get(code.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
+    assert!(store.codes().get(other.key()).await.unwrap().is_none());
+    assert!(store.sessions().get(code.key()).await.unwrap().is_none());
+    assert!(
+        store
+            .refresh_families()
+            .get(code.key())
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The original still reads.
     assert!(store.codes().get(code.key()).await.unwrap().is_some());
 }
@@ -202,8 +201,10 @@ async fn stores_on_one_server_share_only_their_own_prefix() {
     assert!(reader.codes().get(code.key()).await.unwrap().is_none());
 }
 
+/// A replica with the wrong encryption key cannot read the records, and
+/// deletes them as corrupt: every replica must share the key.
 #[tokio::test]
-async fn a_store_with_another_key_reads_corrupt() {
+async fn a_store_with_another_key_reads_absent_and_deletes() {
     let prefix = unique_prefix("rekeyed");
     let store = redis_store(&prefix).await;
     let (session, data) = sample_session();
@@ -215,20 +216,16 @@ async fn a_store_with_another_key_reads_corrupt() {
     let mut config = redis_config(&prefix);
     config.encryption_key = EncryptionKey::generate();
     let rekeyed = Store::open(config).await.unwrap();
-    assert!(matches!(
-        rekeyed.sessions().get(session.key()).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    assert_eq!(
-        store
+    assert!(store.sessions().get(session.key()).await.unwrap().is_some());
+    assert!(
+        rekeyed
             .sessions()
             .get(session.key())
             .await
             .unwrap()
-            .unwrap()
-            .username,
-        data.username
+            .is_none()
     );
+    assert!(store.sessions().get(session.key()).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -308,7 +305,7 @@ async fn an_outage_is_unavailable_quickly_and_recovery_is_automatic() {
     let proxy = Proxy::start(0, address).await;
     let port = proxy.port;
     let mut config = redis_config(&unique_prefix("outage"));
-    config.backend = Backend::Redis {
+    config.backend = BackendConfig::Redis {
         url: format!("redis://127.0.0.1:{port}{db}"),
         pool_size: 1,
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use porthor_models::ClientSecretHash;
 use porthor_signer::SigningAlgorithm;
-use porthor_store::{Backend, EncryptionKey};
+use porthor_store::{BackendConfig, EncryptionKey};
 use tempfile::TempDir;
 
 use super::*;
@@ -175,11 +175,11 @@ fn good_file_loads() {
     assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
     assert_eq!(config.oidc.users[1].email, None);
     match &config.store.backend {
-        Backend::Redis { url, pool_size } => {
+        BackendConfig::Redis { url, pool_size } => {
             assert_eq!(url, "redis://:hunter2@127.0.0.1:6399/0");
             assert_eq!(*pool_size, 8);
         }
-        Backend::Memory => panic!("expected redis"),
+        BackendConfig::Memory => panic!("expected redis"),
     }
     assert_eq!(config.store.key_prefix, "porthor-test");
     assert_eq!(config.store.encryption_key.to_base64(), *STORE_KEY);
@@ -266,7 +266,7 @@ key_file = "secrets/signing.pem"
     assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(config.workers, None);
     assert_eq!(config.oidc.lifetimes, Lifetimes::default());
-    assert!(matches!(config.store.backend, Backend::Memory));
+    assert!(matches!(config.store.backend, BackendConfig::Memory));
     assert_eq!(config.store.key_prefix, "porthor");
     assert!(config.oidc.clients.is_empty() && config.oidc.users.is_empty());
 }
@@ -624,7 +624,7 @@ fn environment_overrides_the_file() {
     let config = fixture.load(&good_toml(), &env).unwrap();
     assert_eq!(config.oidc.issuer.as_str(), "https://login.example.org");
     assert!(
-        matches!(&config.store.backend, Backend::Redis { url, pool_size: 3 } if url == "redis://10.0.0.7:6380/3"),
+        matches!(&config.store.backend, BackendConfig::Redis { url, pool_size: 3 } if url == "redis://10.0.0.7:6380/3"),
         "{:?}",
         config.store.backend
     );
@@ -691,7 +691,7 @@ fn without_a_file_the_embedded_defaults_apply() {
     let config = load_without_file(&[]).unwrap();
     assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(config.oidc.issuer.as_str(), "http://127.0.0.1:8080");
-    assert!(matches!(config.store.backend, Backend::Memory));
+    assert!(matches!(config.store.backend, BackendConfig::Memory));
     assert_eq!(config.signer.algorithm(), SigningAlgorithm::Rs256);
     assert_eq!(config.oidc.lifetimes, Lifetimes::default());
     let demo = config.demo.unwrap();
@@ -731,7 +731,7 @@ fn environment_applies_without_a_file() {
     .unwrap();
     assert_eq!(config.oidc.issuer.as_str(), "https://demo.example.com");
     assert!(
-        matches!(&config.store.backend, Backend::Redis { url, pool_size: 1 } if url == "redis://127.0.0.1:6390/2"),
+        matches!(&config.store.backend, BackendConfig::Redis { url, pool_size: 1 } if url == "redis://127.0.0.1:6390/2"),
         "{:?}",
         config.store.backend
     );
