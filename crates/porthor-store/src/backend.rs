@@ -19,6 +19,10 @@ pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 /// The values at two keys.
 pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, made once and kept behind an Arc"
+)]
 pub(crate) enum Backend {
     Memory(MemoryBackend),
     Redis(RedisBackend),
