@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use config::{Config as Layers, ConfigError, Environment, File, FileFormat};
+use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigErrors, Problem};
@@ -306,8 +306,8 @@ fn env_key(name: &str) -> Option<String> {
 /// `PORTHOR_*` variables that set none.
 fn config_variables(
     env: impl IntoIterator<Item = (String, String)>,
-) -> (config::Map<String, String>, Vec<String>) {
-    let mut known = config::Map::new();
+) -> (config_rs::Map<String, String>, Vec<String>) {
+    let mut known = config_rs::Map::new();
     let mut ignored = Vec::new();
     for (name, value) in env {
         let Some(key) = env_key(&name) else { continue };
