@@ -1,5 +1,5 @@
-//! The raw configuration: what the TOML file and the `PORTHOR_*` environment
-//! say, deserialized as written and not yet checked.
+//! What the configuration says: the TOML file and the `PORTHOR_*`
+//! environment, layered and deserialized as written, not yet checked.
 //!
 //! Layering, lowest first: the defaults written on these structs, then the
 //! file given by `--config` (if any), then environment variables. A variable
@@ -9,18 +9,16 @@
 //! come only from the file. Unknown keys in the file are errors; `PORTHOR_*`
 //! variables that name no key are ignored with a warning, because other tools
 //! (tests, wrappers) share the prefix.
-//!
-//! [`crate::config`] turns a [`Settings`] into the validated configuration.
 
 use std::path::{Path, PathBuf};
 
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigErrors, Problem};
+use super::problem::{ConfigErrors, Problem};
 
 /// The prefix of every configuration variable, without its separator.
-pub const ENV_PREFIX: &str = "PORTHOR";
+const ENV_PREFIX: &str = "PORTHOR";
 /// Between the prefix and the first key segment.
 const ENV_PREFIX_SEPARATOR: &str = "_";
 /// Between nesting levels.
@@ -92,7 +90,7 @@ impl Default for ServerSettings {
 }
 
 /// The address served when `server.listen` is not set.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 fn default_listen() -> String {
     DEFAULT_LISTEN.to_owned()
@@ -254,6 +252,16 @@ impl Loaded {
             .as_deref()
             .and_then(Path::parent)
             .unwrap_or(Path::new(""))
+    }
+}
+
+/// `path` against the configuration file's directory (see
+/// [`Loaded::base_dir`]), unless absolute.
+pub fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
     }
 }
 
