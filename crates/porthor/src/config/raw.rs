@@ -71,65 +71,49 @@ pub struct Settings {
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    #[serde(default = "default_listen")]
     pub listen: String,
     /// One per core when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
 }
 
+/// What an absent key in `[server]` (or an absent table) takes.
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: default_listen(),
+            listen: "127.0.0.1:8080".to_owned(),
             workers: None,
         }
     }
 }
 
-/// The address served when `server.listen` is not set.
-const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
-fn default_listen() -> String {
-    DEFAULT_LISTEN.to_owned()
-}
-
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
-    #[serde(default = "default_pool_size")]
     pub pool_size: usize,
-    #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
 }
 
+/// What an absent key in `[store]` takes.
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             backend: None,
             redis_url: None,
-            pool_size: default_pool_size(),
-            key_prefix: default_key_prefix(),
+            pool_size: 1,
+            key_prefix: "porthor".to_owned(),
             encryption_key_file: None,
         }
     }
-}
-
-fn default_pool_size() -> usize {
-    1
-}
-
-fn default_key_prefix() -> String {
-    "porthor".to_owned()
 }
 
 /// `store.backend`.
@@ -459,8 +443,8 @@ mod tests {
         let full = Settings {
             issuer: Some("https://a.example".into()),
             server: ServerSettings {
-                listen: DEFAULT_LISTEN.into(),
                 workers: Some(1),
+                ..ServerSettings::default()
             },
             store: Some(StoreSettings {
                 backend: Some(BackendKind::Redis),
