@@ -11,8 +11,10 @@
 //! (tests, wrappers) share the prefix.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
+use porthor_oidc::Lifetimes;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ConfigErrors, Problem};
@@ -148,16 +150,38 @@ pub struct TokenSettings {
     pub refresh_token_idle_timeout: String,
 }
 
+/// The service's own defaults, [`Lifetimes::default`], written out as a file
+/// would write them: they are decided there, and `check-config` shows them
+/// here.
 impl Default for TokenSettings {
     fn default() -> Self {
+        let lifetimes = Lifetimes::default();
         Self {
-            code_lifetime: "60s".to_owned(),
-            id_token_lifetime: "1h".to_owned(),
-            access_token_lifetime: "1h".to_owned(),
-            session_lifetime: "12h".to_owned(),
-            refresh_token_lifetime: "30d".to_owned(),
-            refresh_token_idle_timeout: "7d".to_owned(),
+            code_lifetime: duration_text(lifetimes.code),
+            id_token_lifetime: duration_text(lifetimes.id_token),
+            access_token_lifetime: duration_text(lifetimes.access_token),
+            session_lifetime: duration_text(lifetimes.session),
+            refresh_token_lifetime: duration_text(lifetimes.refresh_token),
+            refresh_token_idle_timeout: duration_text(lifetimes.refresh_token_idle),
         }
+    }
+}
+
+/// `duration` in humantime form, in the units docs/configuration.md uses:
+/// whole days (`30d`), else whole hours (`12h`), else seconds (`60s`, where
+/// humantime's own formatter would say `1m`).
+fn duration_text(duration: Duration) -> String {
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 24 * HOUR;
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 {
+        humantime::format_duration(duration).to_string()
+    } else if secs != 0 && secs % DAY == 0 {
+        format!("{}d", secs / DAY)
+    } else if secs != 0 && secs % HOUR == 0 {
+        format!("{}h", secs / HOUR)
+    } else {
+        format!("{secs}s")
     }
 }
 
@@ -464,6 +488,18 @@ mod tests {
         let mut expected: Vec<String> = ENV_KEYS.iter().map(|k| (*k).to_owned()).collect();
         expected.sort();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn durations_are_written_in_the_documented_units() {
+        let text = |secs| duration_text(Duration::from_secs(secs));
+        assert_eq!(text(0), "0s");
+        assert_eq!(text(60), "60s");
+        assert_eq!(text(90 * 60), "5400s");
+        assert_eq!(text(3600), "1h");
+        assert_eq!(text(36 * 3600), "36h");
+        assert_eq!(text(30 * 24 * 3600), "30d");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1s 500ms");
     }
 
     #[test]
