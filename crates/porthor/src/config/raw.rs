@@ -171,18 +171,16 @@ impl Default for TokenSettings {
 /// whole days (`30d`), else whole hours (`12h`), else seconds (`60s`, where
 /// humantime's own formatter would say `1m`).
 fn duration_text(duration: Duration) -> String {
-    const HOUR: u64 = 3600;
-    const DAY: u64 = 24 * HOUR;
-    let secs = duration.as_secs();
     if duration.subsec_nanos() != 0 {
-        humantime::format_duration(duration).to_string()
-    } else if secs != 0 && secs % DAY == 0 {
-        format!("{}d", secs / DAY)
-    } else if secs != 0 && secs % HOUR == 0 {
-        format!("{}h", secs / HOUR)
-    } else {
-        format!("{secs}s")
+        return humantime::format_duration(duration).to_string();
     }
+    let secs = duration.as_secs();
+    for (unit, length) in [("d", 24 * 3600), ("h", 3600)] {
+        if secs != 0 && secs.is_multiple_of(length) {
+            return format!("{}{unit}", secs / length);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// `[log]`.
