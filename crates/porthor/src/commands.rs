@@ -13,8 +13,7 @@ use porthor_server::{Server, ServerConfig};
 use porthor_store::Store;
 
 use crate::cli::{ConfigArgs, ServeArgs};
-use crate::config::{self, Config, resolve};
-use crate::settings::{self, Loaded, Settings};
+use crate::config::{self, Config, Loaded, Settings, resolve};
 use crate::{demo, logging};
 
 /// `porthor serve`.
@@ -64,7 +63,7 @@ pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
     let loaded = load_settings(Some(&args.config))?;
     let config = validate(&loaded)?;
     let effective =
-        settings::to_toml(&redacted(&loaded)).context("cannot show the configuration as TOML")?;
+        config::to_toml(&redacted(&loaded)).context("cannot show the configuration as TOML")?;
     writeln!(
         out,
         "# Effective configuration from {} and the environment; secrets redacted.",
@@ -89,7 +88,7 @@ fn load(file: Option<&Path>) -> Result<Config> {
 fn load_settings(file: Option<&Path>) -> Result<Loaded> {
     let env = std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
-    let loaded = settings::load(file, env).with_context(|| match file {
+    let loaded = config::load(file, env).with_context(|| match file {
         Some(file) => format!("cannot load {}", file.display()),
         None => "cannot load the configuration from the environment".to_owned(),
     })?;

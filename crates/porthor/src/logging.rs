@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::LogFormat;
+use crate::config::LogFormat;
 
 /// The filter when `RUST_LOG` is unset or unparseable.
 const DEFAULT_FILTER: &str = "info";

@@ -21,7 +21,6 @@ mod demo;
 mod hashing;
 mod keygen;
 mod logging;
-mod settings;
 
 use std::io::{self, Write as _};
 use std::process::ExitCode;

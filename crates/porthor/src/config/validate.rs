@@ -1,14 +1,12 @@
-//! The validated configuration: [`crate::settings::Settings`] checked key by
-//! key and turned into the plain structs each crate takes (`OidcConfig`,
+//! Raw settings to the validated configuration: every key checked, and
+//! turned into the plain structs each crate takes (`OidcConfig`,
 //! `StoreConfig`, a loaded `Signer`, the listen address).
 //!
-//! Every problem names its key (`store.redis_url: ...`,
-//! `clients[1].redirect_uris[0]: ...`), and all of them are reported at once.
-//! Key files are read and parsed here, so a configuration that validates
-//! starts; only reaching Redis is left to `Store::open`.
+//! Every problem names its key, and all of them are reported at once. Key
+//! files are read and parsed here, so a configuration that validates starts;
+//! only reaching Redis is left to `Store::open`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,83 +17,16 @@ use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
 
-use crate::demo::{self, DemoCredentials};
-use crate::settings::{
+use super::problem::{ConfigErrors, Problems};
+use super::raw::{
     BackendKind, ClientSettings, Loaded, Settings, SigningSettings, StoreSettings, TokenSettings,
-    UserSettings,
+    UserSettings, resolve,
 };
+use crate::demo::{self, DemoCredentials};
 
 /// The longest authorization code lifetime accepted; RFC 6749 4.1.2
 /// recommends ten minutes at most.
 const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
-
-/// One thing wrong with the configuration, at one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The key's path (`store.redis_url`, `clients[1].client_id`), or `None`
-    /// for the file as a whole.
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: Some(key.into()),
-            message: message.into(),
-        }
-    }
-
-    /// A problem with the file as a whole (unreadable, not TOML).
-    pub fn file(message: impl Into<String>) -> Self {
-        Self {
-            key: None,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.key {
-            Some(key) => write!(f, "{key}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-/// Everything wrong with a configuration; never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(Vec<Problem>);
-
-impl ConfigErrors {
-    pub fn one(problem: Problem) -> Self {
-        Self(vec![problem])
-    }
-
-    #[cfg(test)]
-    pub fn problems(&self) -> &[Problem] {
-        &self.0
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [first, rest @ ..] = self.0.as_slice() else {
-            return f.write_str("invalid configuration");
-        };
-        if rest.is_empty() {
-            return write!(f, "invalid configuration: {first}");
-        }
-        write!(f, "invalid configuration ({} problems):", self.0.len())?;
-        for problem in &self.0 {
-            write!(f, "\n  {problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
 
 /// The configuration, checked and ready to build the service from.
 #[derive(Debug)]
@@ -109,23 +40,6 @@ pub struct Config {
     /// Set when running on the embedded defaults (no file): the generated
     /// credentials to show the operator once.
     pub demo: Option<DemoCredentials>,
-}
-
-/// Collects problems while validating.
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem::new(key, message));
-    }
-
-    /// `result`'s value, or `None` with its error recorded at `key`.
-    fn check<T, E: fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
-        result
-            .map_err(|error| self.push(key, error.to_string()))
-            .ok()
-    }
 }
 
 /// Validates `loaded`. Without a file, whatever the environment leaves unset
@@ -171,29 +85,23 @@ pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
         None
     };
 
-    match (listen, issuer, lifetimes, store, signer) {
-        (Some(listen), Some(issuer), Some(lifetimes), Some(store), Some(signer))
-            if problems.0.is_empty() =>
-        {
-            Ok(Config {
-                listen,
-                workers: settings.server.workers,
-                oidc: OidcConfig {
-                    issuer,
-                    lifetimes,
-                    clients,
-                    users,
-                },
-                store,
-                signer,
-                demo,
-            })
-        }
-        _ if problems.0.is_empty() => Err(ConfigErrors::one(Problem::file(
-            "invalid configuration (no details: this is a bug)",
-        ))),
-        _ => Err(ConfigErrors(problems.0)),
-    }
+    let config = match (listen, issuer, lifetimes, store, signer) {
+        (Some(listen), Some(issuer), Some(lifetimes), Some(store), Some(signer)) => Some(Config {
+            listen,
+            workers: settings.server.workers,
+            oidc: OidcConfig {
+                issuer,
+                lifetimes,
+                clients,
+                users,
+            },
+            store,
+            signer,
+            demo,
+        }),
+        _ => None,
+    };
+    problems.finish(config)
 }
 
 fn issuer(
@@ -568,15 +476,6 @@ fn users(settings: &[UserSettings], problems: &mut Problems) -> Vec<User> {
     users
 }
 
-/// `path` against the configuration file's directory, unless absolute.
-pub fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
-}
-
 fn read_secret_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
     std::fs::read(path)
         .map(Zeroizing::new)
@@ -590,7 +489,7 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, String> {
 }
 
 /// An error and its sources, `: `-separated.
-pub fn chain(error: &dyn std::error::Error) -> String {
+fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -600,6 +499,3 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,5 @@
-//! The raw configuration: what the TOML file and the `PORTHOR_*` environment
-//! say, deserialized as written and not yet checked.
+//! What the configuration says: the TOML file and the `PORTHOR_*`
+//! environment, layered and deserialized as written, not yet checked.
 //!
 //! Layering, lowest first: the defaults written on these structs, then the
 //! file given by `--config` (if any), then environment variables. A variable
@@ -9,18 +9,18 @@
 //! come only from the file. Unknown keys in the file are errors; `PORTHOR_*`
 //! variables that name no key are ignored with a warning, because other tools
 //! (tests, wrappers) share the prefix.
-//!
-//! [`crate::config`] turns a [`Settings`] into the validated configuration.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use config::{Config as Layers, ConfigError, Environment, File, FileFormat};
+use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
+use porthor_oidc::Lifetimes;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigErrors, Problem};
+use super::problem::{ConfigErrors, Problem};
 
 /// The prefix of every configuration variable, without its separator.
-pub const ENV_PREFIX: &str = "PORTHOR";
+const ENV_PREFIX: &str = "PORTHOR";
 /// Between the prefix and the first key segment.
 const ENV_PREFIX_SEPARATOR: &str = "_";
 /// Between nesting levels.
@@ -73,65 +73,49 @@ pub struct Settings {
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    #[serde(default = "default_listen")]
     pub listen: String,
     /// One per core when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
 }
 
+/// What an absent key in `[server]` (or an absent table) takes.
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: default_listen(),
+            listen: "127.0.0.1:8080".to_owned(),
             workers: None,
         }
     }
 }
 
-/// The address served when `server.listen` is not set.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-
-fn default_listen() -> String {
-    DEFAULT_LISTEN.to_owned()
-}
-
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
-    #[serde(default = "default_pool_size")]
     pub pool_size: usize,
-    #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
 }
 
+/// What an absent key in `[store]` takes.
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             backend: None,
             redis_url: None,
-            pool_size: default_pool_size(),
-            key_prefix: default_key_prefix(),
+            pool_size: 1,
+            key_prefix: "porthor".to_owned(),
             encryption_key_file: None,
         }
     }
-}
-
-fn default_pool_size() -> usize {
-    1
-}
-
-fn default_key_prefix() -> String {
-    "porthor".to_owned()
 }
 
 /// `store.backend`.
@@ -166,17 +150,37 @@ pub struct TokenSettings {
     pub refresh_token_idle_timeout: String,
 }
 
+/// The service's own defaults, [`Lifetimes::default`], written out as a file
+/// would write them: they are decided there, and `check-config` shows them
+/// here.
 impl Default for TokenSettings {
     fn default() -> Self {
+        let lifetimes = Lifetimes::default();
         Self {
-            code_lifetime: "60s".to_owned(),
-            id_token_lifetime: "1h".to_owned(),
-            access_token_lifetime: "1h".to_owned(),
-            session_lifetime: "12h".to_owned(),
-            refresh_token_lifetime: "30d".to_owned(),
-            refresh_token_idle_timeout: "7d".to_owned(),
+            code_lifetime: duration_text(lifetimes.code),
+            id_token_lifetime: duration_text(lifetimes.id_token),
+            access_token_lifetime: duration_text(lifetimes.access_token),
+            session_lifetime: duration_text(lifetimes.session),
+            refresh_token_lifetime: duration_text(lifetimes.refresh_token),
+            refresh_token_idle_timeout: duration_text(lifetimes.refresh_token_idle),
         }
     }
+}
+
+/// `duration` in humantime form, in the units docs/configuration.md uses:
+/// whole days (`30d`), else whole hours (`12h`), else seconds (`60s`, where
+/// humantime's own formatter would say `1m`).
+fn duration_text(duration: Duration) -> String {
+    if duration.subsec_nanos() != 0 {
+        return humantime::format_duration(duration).to_string();
+    }
+    let secs = duration.as_secs();
+    for (unit, length) in [("d", 24 * 3600), ("h", 3600)] {
+        if secs != 0 && secs.is_multiple_of(length) {
+            return format!("{}{unit}", secs / length);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// `[log]`.
@@ -257,6 +261,16 @@ impl Loaded {
     }
 }
 
+/// `path` against the configuration file's directory (see
+/// [`Loaded::base_dir`]), unless absolute.
+pub fn resolve(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
 /// Layers the file (if any) and the environment `env` (the process's, or a
 /// test's) over the defaults.
 pub fn load(
@@ -306,8 +320,8 @@ fn env_key(name: &str) -> Option<String> {
 /// `PORTHOR_*` variables that set none.
 fn config_variables(
     env: impl IntoIterator<Item = (String, String)>,
-) -> (config::Map<String, String>, Vec<String>) {
-    let mut known = config::Map::new();
+) -> (config_rs::Map<String, String>, Vec<String>) {
+    let mut known = config_rs::Map::new();
     let mut ignored = Vec::new();
     for (name, value) in env {
         let Some(key) = env_key(&name) else { continue };
@@ -451,8 +465,8 @@ mod tests {
         let full = Settings {
             issuer: Some("https://a.example".into()),
             server: ServerSettings {
-                listen: DEFAULT_LISTEN.into(),
                 workers: Some(1),
+                ..ServerSettings::default()
             },
             store: Some(StoreSettings {
                 backend: Some(BackendKind::Redis),
@@ -472,6 +486,18 @@ mod tests {
         let mut expected: Vec<String> = ENV_KEYS.iter().map(|k| (*k).to_owned()).collect();
         expected.sort();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn durations_are_written_in_the_documented_units() {
+        let text = |secs| duration_text(Duration::from_secs(secs));
+        assert_eq!(text(0), "0s");
+        assert_eq!(text(60), "60s");
+        assert_eq!(text(90 * 60), "5400s");
+        assert_eq!(text(3600), "1h");
+        assert_eq!(text(36 * 3600), "36h");
+        assert_eq!(text(30 * 24 * 3600), "30d");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1s 500ms");
     }
 
     #[test]
