@@ -124,8 +124,14 @@ pub fn hash_password(password: &str) -> Result<String, OidcError> {
         .map_err(|e| OidcError::Internal(e.to_string().into()))
 }
 
-/// Accepts an Argon2 hash in PHC string form with valid parameters, such as
-/// [`hash_password`] makes. Errors never echo the hash.
+/// OWASP's minimum for Argon2 (Password Storage Cheat Sheet): 19 MiB of
+/// memory with two passes, or 46 MiB with one (and a lane, which every valid
+/// hash has). [`hash_password`] uses the first.
+const OWASP_MINIMUM: [(u32, u32); 2] = [(19 * 1024, 2), (46 * 1024, 1)];
+
+/// Accepts an Argon2 hash in PHC string form with valid parameters at least
+/// as strong as OWASP's minimum, such as [`hash_password`] makes. Errors
+/// never echo the hash.
 pub fn check_password_hash(text: &str) -> Result<(), String> {
     const HINT: &str = "make one with `porthor hash-password`";
     let hash = PasswordHash::new(text)
@@ -136,8 +142,18 @@ pub fn check_password_hash(text: &str) -> Result<(), String> {
             hash.algorithm.as_str()
         )
     })?;
-    argon2::Params::try_from(&hash)
+    let params = argon2::Params::try_from(&hash)
         .map_err(|error| format!("has invalid argon2 parameters ({error}); {HINT}"))?;
+    let strong = OWASP_MINIMUM
+        .iter()
+        .any(|&(memory, passes)| params.m_cost() >= memory && params.t_cost() >= passes);
+    if !strong {
+        return Err(format!(
+            "has argon2 parameters m={}, t={} below OWASP's minimum (m=19456 KiB with t=2, or m=47104 KiB with t=1); {HINT}",
+            params.m_cost(),
+            params.t_cost()
+        ));
+    }
     if hash.salt.is_none() || hash.hash.is_none() {
         return Err(format!("has no salt or no hash; {HINT}"));
     }

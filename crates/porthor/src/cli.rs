@@ -47,6 +47,8 @@ pub struct ServeArgs {
     /// The TOML configuration file.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub insecure: InsecureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +56,17 @@ pub struct ConfigArgs {
     /// The TOML configuration file.
     #[arg(long, value_name = "PATH")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub insecure: InsecureArgs,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct InsecureArgs {
+    /// Accept signing and store key files that users other than their
+    /// owner may read (normally refused: `chmod 600` them). For development
+    /// only.
+    #[arg(long)]
+    pub allow_insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +151,29 @@ mod tests {
         let cli = Cli::try_parse_from(["porthor", "serve"]).unwrap();
         assert!(matches!(
             cli.command,
-            Command::Serve(ServeArgs { config: None })
+            Command::Serve(ServeArgs {
+                config: None,
+                insecure: InsecureArgs {
+                    allow_insecure: false
+                }
+            })
+        ));
+        let cli = Cli::try_parse_from([
+            "porthor",
+            "check-config",
+            "--config",
+            "p",
+            "--allow-insecure",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::CheckConfig(ConfigArgs {
+                insecure: InsecureArgs {
+                    allow_insecure: true
+                },
+                ..
+            })
         ));
     }
 }

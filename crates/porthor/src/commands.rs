@@ -12,13 +12,13 @@ use porthor_oidc::OidcService;
 use porthor_server::{Server, ServerConfig};
 use porthor_store::Store;
 
-use crate::cli::{ConfigArgs, ServeArgs};
-use crate::config::{self, Config, Loaded, Settings, resolve};
+use crate::cli::{ConfigArgs, InsecureArgs, ServeArgs};
+use crate::config::{self, Config, KeyFiles, Loaded, Settings, resolve};
 use crate::{demo, logging};
 
 /// `porthor serve`.
 pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = load(args.config.as_deref(), args.insecure)?;
     let listen = ServerConfig {
         listen: config.listen,
         workers: config.workers,
@@ -48,7 +48,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
 
 /// `porthor delete-all-codes`.
 pub async fn delete_all_codes(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
-    let config = load(Some(&args.config))?;
+    let config = load(Some(&args.config), args.insecure)?;
     let service = open(config).await?;
     let deleted = service
         .delete_all_codes()
@@ -61,7 +61,7 @@ pub async fn delete_all_codes(args: &ConfigArgs, out: &mut impl Write) -> Result
 /// `porthor check-config`.
 pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
     let loaded = load_settings(Some(&args.config))?;
-    let config = validate(&loaded)?;
+    let config = validate(&loaded, args.insecure)?;
     let effective =
         config::to_toml(&redacted(&loaded)).context("cannot show the configuration as TOML")?;
     writeln!(
@@ -80,9 +80,9 @@ pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
 }
 
 /// Loads and validates the configuration, with logging set up as it says.
-fn load(file: Option<&Path>) -> Result<Config> {
+fn load(file: Option<&Path>, insecure: InsecureArgs) -> Result<Config> {
     let loaded = load_settings(file)?;
-    validate(&loaded)
+    validate(&loaded, insecure)
 }
 
 fn load_settings(file: Option<&Path>) -> Result<Loaded> {
@@ -102,11 +102,22 @@ fn load_settings(file: Option<&Path>) -> Result<Loaded> {
     Ok(loaded)
 }
 
-fn validate(loaded: &Loaded) -> Result<Config> {
-    config::validate(loaded).with_context(|| match &loaded.file {
+/// Validates the configuration and logs its warnings.
+fn validate(loaded: &Loaded, insecure: InsecureArgs) -> Result<Config> {
+    let key_files = if insecure.allow_insecure {
+        tracing::warn!("--allow-insecure: key files readable by others are accepted");
+        KeyFiles::AnyMode
+    } else {
+        KeyFiles::OwnerOnly
+    };
+    let config = config::validate(loaded, key_files).with_context(|| match &loaded.file {
         Some(file) => format!("{} is not valid", file.display()),
         None => "the configuration from the environment is not valid".to_owned(),
-    })
+    })?;
+    for warning in &config.warnings {
+        tracing::warn!(%warning, "configuration warning");
+    }
+    Ok(config)
 }
 
 /// Opens the store and builds the service on it.

@@ -21,7 +21,7 @@ mod raw;
 mod validate;
 
 pub use raw::{Loaded, LogFormat, Settings, load, resolve, to_toml};
-pub use validate::{Config, validate};
+pub use validate::{Config, KeyFiles, validate};
 
 #[cfg(test)]
 mod tests;

@@ -75,13 +75,23 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Collects problems while validating, so that all are reported at once.
+/// Collects problems while validating, so that all are reported at once,
+/// and warnings: what is odd but harmless, such as a key the chosen backend
+/// does not use (so that an environment variable can override a file that
+/// names a Redis with `PORTHOR_STORE__BACKEND=memory`).
 #[derive(Debug, Default)]
-pub struct Problems(Vec<Problem>);
+pub struct Problems {
+    errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
 
 impl Problems {
     pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem::new(key, message));
+        self.errors.push(Problem::new(key, message));
+    }
+
+    pub fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem::new(key, message));
     }
 
     /// `result`'s value, or `None` with its error recorded at `key`.
@@ -94,7 +104,7 @@ impl Problems {
     /// `value` if no problem was recorded, every problem otherwise.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, ConfigErrors> {
         match value {
-            _ if !self.0.is_empty() => Err(ConfigErrors(self.0)),
+            _ if !self.errors.is_empty() => Err(ConfigErrors(self.errors)),
             Some(value) => Ok(value),
             // A check that came to nothing must have said why.
             None => Err(ConfigErrors::one(Problem::file(

@@ -17,7 +17,7 @@ use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
 
-use super::problem::{ConfigErrors, Problems};
+use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
     BackendKind, ClientSettings, Loaded, Settings, SigningSettings, StoreSettings, TokenSettings,
     UserSettings, resolve,
@@ -40,15 +40,29 @@ pub struct Config {
     /// Set when running on the embedded defaults (no file): the generated
     /// credentials to show the operator once.
     pub demo: Option<DemoCredentials>,
+    /// What is odd but harmless, for the operator to read.
+    pub warnings: Vec<Problem>,
+}
+
+/// Whether key files must be private to their owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFiles {
+    /// A signing or store key file that its group or others may read (or
+    /// write) is refused: anyone who reads it can sign tokens or decrypt the
+    /// store.
+    OwnerOnly,
+    /// Any mode is accepted (`--allow-insecure`, for development).
+    AnyMode,
 }
 
 /// Validates `loaded`. Without a file, whatever the environment leaves unset
 /// takes the embedded defaults (see [`crate::demo`]).
-pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
+pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigErrors> {
     let embedded = loaded.file.is_none();
     let settings = &loaded.settings;
     let base_dir = loaded.base_dir();
     let mut problems = Problems::default();
+    let reader = KeyReader { key_files };
 
     let listen = problems.check(
         "server.listen",
@@ -64,8 +78,20 @@ pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
     }
     let issuer = issuer(settings, embedded, listen, &mut problems);
     let lifetimes = lifetimes(&settings.tokens, &mut problems);
-    let store = store(settings.store.as_ref(), embedded, base_dir, &mut problems);
-    let signer = signer(settings.signing.as_ref(), embedded, base_dir, &mut problems);
+    let store = store(
+        settings.store.as_ref(),
+        embedded,
+        base_dir,
+        reader,
+        &mut problems,
+    );
+    let signer = signer(
+        settings.signing.as_ref(),
+        embedded,
+        base_dir,
+        reader,
+        &mut problems,
+    );
     let mut clients = clients(&settings.clients, &mut problems);
     let mut users = users(&settings.users, &mut problems);
 
@@ -85,6 +111,7 @@ pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
         None
     };
 
+    let warnings = std::mem::take(&mut problems.warnings);
     let config = match (listen, issuer, lifetimes, store, signer) {
         (Some(listen), Some(issuer), Some(lifetimes), Some(store), Some(signer)) => Some(Config {
             listen,
@@ -98,6 +125,7 @@ pub fn validate(loaded: &Loaded) -> Result<Config, ConfigErrors> {
             store,
             signer,
             demo,
+            warnings,
         }),
         _ => None,
     };
@@ -192,6 +220,7 @@ fn store(
     settings: Option<&StoreSettings>,
     embedded: bool,
     base_dir: &Path,
+    reader: KeyReader,
     problems: &mut Problems,
 ) -> Option<StoreConfig> {
     let default = StoreSettings::default();
@@ -227,7 +256,7 @@ fn store(
     let encryption_key = match &key_file {
         Some(path) => problems.check(
             "store.encryption_key_file",
-            read_secret(path).and_then(|text| {
+            reader.text(path).and_then(|text| {
                 EncryptionKey::parse(text.trim())
                     .map_err(|error| format!("{}: {error}", path.display()))
             }),
@@ -239,10 +268,12 @@ fn store(
     };
     let backend = match backend_kind {
         BackendKind::Memory => {
+            // A warning, not an error: `PORTHOR_STORE__BACKEND=memory` may
+            // override a file written for Redis.
             if settings.redis_url.is_some() {
-                problems.push(
+                problems.warn(
                     "store.redis_url",
-                    "is only used with store.backend = \"redis\"",
+                    "is ignored: it is only used with store.backend = \"redis\"",
                 );
             }
             Some(BackendConfig::Memory)
@@ -301,6 +332,7 @@ fn signer(
     settings: Option<&SigningSettings>,
     embedded: bool,
     base_dir: &Path,
+    reader: KeyReader,
     problems: &mut Problems,
 ) -> Option<Signer> {
     const KEY: &str = "signing.key_file";
@@ -309,7 +341,7 @@ fn signer(
             let path = resolve(base_dir, path);
             problems.check(
                 KEY,
-                read_secret_bytes(&path).and_then(|pem| {
+                reader.bytes(&path).and_then(|pem| {
                     Signer::from_pem(&pem)
                         .map_err(|error| format!("{}: {}", path.display(), chain(&error)))
                 }),
@@ -330,7 +362,7 @@ fn signer(
         }
     };
     let previous = settings.map_or(&[][..], |signing| signing.previous_key_files.as_slice());
-    previous_keys(signer, previous, base_dir, problems)
+    previous_keys(signer, previous, base_dir, reader, problems)
 }
 
 /// Adds `signing.previous_key_files` to the signer, each checked on its
@@ -339,12 +371,13 @@ fn previous_keys(
     mut signer: Option<Signer>,
     files: &[PathBuf],
     base_dir: &Path,
+    reader: KeyReader,
     problems: &mut Problems,
 ) -> Option<Signer> {
     for (index, path) in files.iter().enumerate() {
         let key = format!("signing.previous_key_files[{index}]");
         let path = resolve(base_dir, path);
-        let pem = read_secret_bytes(&path).and_then(|pem| {
+        let pem = reader.bytes(&path).and_then(|pem| {
             Signer::from_pem(&pem)
                 .map(|_| pem)
                 .map_err(|error| format!("{}: {}", path.display(), chain(&error)))
@@ -476,16 +509,52 @@ fn users(settings: &[UserSettings], problems: &mut Problems) -> Vec<User> {
     users
 }
 
-fn read_secret_bytes(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+/// Reads key files, refusing ones others may read unless told not to.
+#[derive(Debug, Clone, Copy)]
+struct KeyReader {
+    key_files: KeyFiles,
 }
 
-fn read_secret(path: &Path) -> Result<Zeroizing<String>, String> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+impl KeyReader {
+    fn bytes(self, path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.check_mode(path)?;
+        std::fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+    }
+
+    fn text(self, path: &Path) -> Result<Zeroizing<String>, String> {
+        self.check_mode(path)?;
+        std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+    }
+
+    /// Refuses a file with any permission for its group or others. A file
+    /// that cannot be inspected is left to the read, which says why.
+    #[cfg(unix)]
+    fn check_mode(self, path: &Path) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        if self.key_files == KeyFiles::AnyMode {
+            return Ok(());
+        }
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return Ok(());
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        Err(format!(
+            "{path} has mode {mode:03o}, so users other than its owner can read or change the key; run `chmod 600 {path}` (or pass --allow-insecure, for development only)",
+            path = path.display()
+        ))
+    }
+
+    #[cfg(not(unix))]
+    fn check_mode(self, _path: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An error and its sources, `: `-separated.

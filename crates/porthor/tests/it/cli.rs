@@ -300,6 +300,36 @@ fn check_config_names_the_bad_key() {
     );
 }
 
+/// `check-config` (like `serve`) refuses a key file that others can read,
+/// saying how to fix it; `--allow-insecure` lets it through, for
+/// development.
+#[test]
+fn check_config_refuses_key_files_others_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&config_with(
+        &porthor_argon2_hash(),
+        "https://grafana.example.com/cb",
+    ));
+    let key = dir.path().join("store.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("store.encryption_key_file: "), "{message}");
+    assert!(
+        message.contains(&format!("chmod 600 {}", key.display())),
+        "{message}"
+    );
+    let output = run(
+        porthor()
+            .args(["check-config", "--allow-insecure", "--config"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 /// A password hash made by the binary itself.
 fn porthor_argon2_hash() -> String {
     let output = run(porthor().arg("hash-password"), "s3cret-password\n");

@@ -90,9 +90,19 @@ impl ConfigDir {
     pub fn new(store_key: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pem = porthor_signer::generate_pem(SigningAlgorithm::Es256).unwrap();
-        std::fs::write(dir.path().join("signing.pem"), pem.as_bytes()).unwrap();
-        std::fs::write(dir.path().join("store.key"), format!("{store_key}\n")).unwrap();
-        Self { dir }
+        let this = Self { dir };
+        this.write_key("signing.pem", pem.as_str());
+        this.write_key("store.key", &format!("{store_key}\n"));
+        this
+    }
+
+    /// Writes a key file readable by its owner only, as `porthor keygen`
+    /// does (others' access is refused).
+    pub fn write_key(&self, name: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     pub fn path(&self) -> &Path {

@@ -233,3 +233,37 @@ redirect_uris = ["https://chronograf.example.com/oauth/OIDC/callback"]
             .is_err()
     );
 }
+
+/// Every untrusted string is escaped in the text log: a `client_id` with a
+/// newline cannot start a line of its own.
+#[tokio::test]
+async fn log_lines_cannot_be_forged() {
+    let port = free_port();
+    let mut server = Running::start(porthor().arg("serve"), port);
+    let http = reqwest::Client::new();
+    server.wait_until_healthy(&http).await;
+    let response = http
+        .get(format!(
+            "{}/auth/openid/login?response_type=code&scope=openid&client_id=x%0AERROR%20forged",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.logs().contains("authorization request refused") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = server.logs();
+    assert!(
+        !logs.lines().any(|line| line.starts_with("ERROR forged")),
+        "{logs}"
+    );
+    assert!(logs.contains(r"client.id=x\nERROR forged"), "{logs}");
+}

@@ -6,12 +6,12 @@ use porthor_oidc::Lifetimes;
 use porthor_signer::SigningAlgorithm;
 use porthor_store::BackendConfig;
 
-use super::{Config, ConfigErrors, Fixture, STORE_KEY, env_of, load, validate};
+use super::{Config, ConfigErrors, Fixture, KeyFiles, STORE_KEY, env_of, load, validate};
 
 fn load_without_file(env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
     let loaded = load(None, env_of(env))?;
     assert!(loaded.file.is_none());
-    validate(&loaded)
+    validate(&loaded, KeyFiles::OwnerOnly)
 }
 
 #[test]
@@ -66,10 +66,12 @@ fn environment_applies_without_a_file() {
     assert_eq!(config.store.encryption_key.to_base64(), *STORE_KEY);
     assert_eq!(config.oidc.lifetimes.code, Duration::from_secs(45));
 
-    // A Redis URL alone does not switch the embedded memory store to Redis.
-    let errors =
-        load_without_file(&[("PORTHOR_STORE__REDIS_URL", "redis://127.0.0.1:6390/2")]).unwrap_err();
-    assert_eq!(errors.problems()[0].key.as_deref(), Some("store.redis_url"));
+    // A Redis URL alone does not switch the embedded memory store to Redis:
+    // it is ignored, with a warning.
+    let config =
+        load_without_file(&[("PORTHOR_STORE__REDIS_URL", "redis://127.0.0.1:6390/2")]).unwrap();
+    assert!(matches!(config.store.backend, BackendConfig::Memory));
+    assert_eq!(config.warnings[0].key.as_deref(), Some("store.redis_url"));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use porthor_store::BackendConfig;
 
-use super::{Fixture, env_of, good_toml, load, validate};
+use super::{Fixture, KeyFiles, env_of, good_toml, load, validate};
 
 /// The three variables the documentation promises, over a file.
 #[test]
@@ -73,7 +73,7 @@ fn prefix_takes_one_underscore_and_unknown_variables_are_ignored() {
             "PORTHOR__ISSUER"
         ]
     );
-    let config = validate(&loaded).unwrap();
+    let config = validate(&loaded, KeyFiles::OwnerOnly).unwrap();
     assert_eq!(config.oidc.issuer.as_str(), "https://auth.example.com");
     assert_eq!(config.listen, "127.0.0.1:1234".parse().unwrap());
 }

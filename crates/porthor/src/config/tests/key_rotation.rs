@@ -10,7 +10,7 @@ use super::{Fixture, good_toml};
 fn previous_signing_keys_are_published() {
     let fixture = Fixture::new();
     let old = porthor_signer::generate_pem(SigningAlgorithm::Rs256).unwrap();
-    std::fs::write(fixture.dir.path().join("secrets/old.pem"), old.as_bytes()).unwrap();
+    fixture.write_key("secrets/old.pem", old.as_str());
     let toml = good_toml().replace(
         "key_file = \"secrets/signing.pem\"",
         "key_file = \"secrets/signing.pem\"\nprevious_key_files = [\"secrets/old.pem\"]",

@@ -4,6 +4,7 @@
 mod embedded;
 mod environment;
 mod file;
+mod hardening;
 mod key_rotation;
 mod layering;
 mod problems;
@@ -17,7 +18,7 @@ use porthor_store::EncryptionKey;
 use tempfile::TempDir;
 
 use super::problem::ConfigErrors;
-use super::{Config, load, validate};
+use super::{Config, KeyFiles, load, validate};
 
 /// A secret of the right length, and its hash.
 const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -44,13 +45,19 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("secrets")).unwrap();
-        std::fs::write(dir.path().join("secrets/signing.pem"), SIGNING_PEM.as_str()).unwrap();
-        std::fs::write(
-            dir.path().join("secrets/store.key"),
-            format!("{}\n", *STORE_KEY),
-        )
-        .unwrap();
-        Self { dir }
+        let fixture = Self { dir };
+        fixture.write_key("secrets/signing.pem", SIGNING_PEM.as_str());
+        fixture.write_key("secrets/store.key", &format!("{}\n", *STORE_KEY));
+        fixture
+    }
+
+    /// Writes a key file readable by its owner only, as `porthor keygen`
+    /// does.
+    fn write_key(&self, relative: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.path().join(relative);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     fn config_path(&self) -> PathBuf {
@@ -60,7 +67,7 @@ impl Fixture {
     fn load(&self, toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
         std::fs::write(self.config_path(), toml).unwrap();
         let loaded = load(Some(&self.config_path()), env_of(env))?;
-        validate(&loaded)
+        validate(&loaded, KeyFiles::OwnerOnly)
     }
 
     /// The keys of the problems with `toml`, which must not load.
