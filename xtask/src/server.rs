@@ -16,12 +16,12 @@ use anyhow::{Context as _, Result, bail};
 use crate::process::{capture, cargo, run};
 use crate::redis::free_port;
 
-/// Builds the release `porthor` (and the release `xtask`, the bench's load
-/// generator). Both tasks build the same set of packages: built alone,
-/// `porthor` would get other dependency features than with `xtask` beside
-/// it, and each task would rebuild it for minutes after the other.
+/// Builds the release `porthor` and `porthor-bench`. `bench` and `interop`
+/// build the same set of packages: built alone, `porthor` would get other
+/// dependency features than with `porthor-bench` beside it, and each task
+/// would rebuild it for minutes after the other.
 pub fn build_release() -> Result<()> {
-    run(cargo().args(["build", "--release", "-p", "porthor", "-p", "xtask"]))
+    run(cargo().args(["build", "--release", "-p", "porthor", "-p", "porthor-bench"]))
 }
 
 /// How long a fresh server may take to answer `GET /ready` with 200.

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::process::workspace_root;
+use xtask::process::workspace_root;
 
 /// Text no Rust file may contain, with why. Spelled in pieces so that this
 /// file does not trip over itself.
