@@ -1,9 +1,11 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
-//! `cargo xtask ci` is exactly what CI runs; `cargo xtask test` runs the
-//! workspace's tests against a throwaway `redis-server`; `cargo xtask lint`
-//! checks formatting and runs clippy; `cargo xtask bench` load-tests a
-//! release build end to end. Each task is a plain function (mostly over
+//! `cargo xtask ci` is exactly what CI runs: `lint`, `test`, `interop` and
+//! `bench --quick`. `cargo xtask lint` checks formatting and runs clippy;
+//! `cargo xtask test` runs the workspace's tests against a throwaway
+//! `redis-server`; `cargo xtask interop` runs other ecosystems' relying
+//! parties against a release build; `cargo xtask bench` builds
+//! porthor-bench and load-tests a release build end to end with it. Each task is a plain function (mostly over
 //! [`std::process::Command`]), so adding one means adding a [`Task`] variant
 //! and a function.
 #![allow(
@@ -40,13 +42,13 @@ enum Task {
     /// PORTHOR_TEST_REDIS_URL, runs `cargo nextest run --workspace
     /// --no-fail-fast` and then `cargo test --workspace --doc --no-fail-fast`
     /// (or just `cargo test --workspace --no-fail-fast` when cargo-nextest is
-    /// not installed), and stops the server again. Then, unless the runner
-    /// arguments select part of the suite, runs `interop`: the relying
-    /// parties of other ecosystems are part of the test suite.
+    /// not installed), and stops the server again. The relying parties of
+    /// other ecosystems are a task of their own, `interop`.
     Test(TestArgs),
     /// Check formatting and run clippy with warnings denied.
     Lint,
-    /// Run exactly what CI runs: `lint`, then `test`.
+    /// Run exactly what CI runs: `lint`, `test`, `interop` and `bench
+    /// --quick`, stopping at the first that fails.
     Ci,
     /// Load-test a release build end to end: build `porthor` and
     /// `porthor-bench` in release mode and run the bench.
@@ -118,13 +120,21 @@ fn run_task(task: &Task) -> Result<()> {
     match task {
         Task::Test(args) => test(&args.runner_args),
         Task::Lint => lint(),
-        Task::Ci => {
-            lint()?;
-            test(&[])
-        }
+        Task::Ci => ci(),
         Task::Bench(args) => bench(args),
         Task::Interop => interop::interop(),
     }
+}
+
+fn ci() -> Result<()> {
+    step("lint", lint)?;
+    test(&[])?;
+    step("interop", interop::interop)?;
+    let quick = BenchArgs {
+        no_build: false,
+        bench_args: vec!["--quick".to_owned()],
+    };
+    step("bench --quick", || bench(&quick))
 }
 
 fn lint() -> Result<()> {
@@ -170,14 +180,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
 }
 
 fn test(runner_args: &[String]) -> Result<()> {
-    step("test", || testing::run_with_redis(runner_args))?;
-    // A selection (`-- -p porthor-models`, a test filter) is a quick check
-    // of part of the code; only the whole suite includes the interop run,
-    // which needs a release build.
-    if runner_args.is_empty() {
-        interop::interop()?;
-    }
-    Ok(())
+    step("test", || testing::run_with_redis(runner_args))
 }
 
 #[cfg(test)]
