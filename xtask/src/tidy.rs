@@ -2,7 +2,10 @@
 //!
 //! Every file under a package's `src/` (and each `main.rs`/`lib.rs` under its
 //! `tests/`) starts with a `//!` doc comment, and no file leaves debugging
-//! macros, placeholders or ignored/`should_panic` tests behind.
+//! macros, placeholders or ignored/`should_panic` tests behind. The
+//! dependency edges between crates are checked in [`edges`].
+
+mod edges;
 
 use std::fs;
 use std::path::{Path, PathBuf};
