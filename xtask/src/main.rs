@@ -1,18 +1,20 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
 //! `cargo xtask ci` is exactly what CI runs: `lint`, `test`, `interop` and
-//! `bench --quick`. `cargo xtask lint` checks formatting and runs clippy;
-//! `cargo xtask test` runs the workspace's tests against a throwaway
-//! `redis-server`; `cargo xtask interop` runs other ecosystems' relying
-//! parties against a release build; `cargo xtask bench` builds
-//! porthor-bench and load-tests a release build end to end with it. Each task is a plain function (mostly over
+//! `bench --quick`. `cargo xtask lint` checks formatting, runs clippy and
+//! rustdoc and audits the dependencies for duplicates; `cargo xtask test`
+//! runs the workspace's tests against a throwaway `redis-server`; `cargo
+//! xtask interop` runs other ecosystems' relying parties against a release
+//! build; `cargo xtask bench` builds porthor-bench and load-tests a release
+//! build end to end with it. Each task is a plain function (mostly over
 //! [`std::process::Command`]), so adding one means adding a [`Task`] variant
-//! and a function.
+//! and a function. The harness the tasks share is the crate's library.
 #![allow(
     clippy::print_stderr,
     reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
 )]
 
+mod duplicates;
 mod interop;
 mod testing;
 #[cfg(test)]
@@ -45,7 +47,14 @@ enum Task {
     /// not installed), and stops the server again. The relying parties of
     /// other ecosystems are a task of their own, `interop`.
     Test(TestArgs),
-    /// Check formatting and run clippy with warnings denied.
+    /// Check formatting, run clippy and rustdoc with warnings denied, and
+    /// audit the dependencies for duplicates.
+    ///
+    /// `cargo fmt --check`, `cargo clippy --workspace --all-targets -- -D
+    /// warnings`, `cargo doc --workspace --no-deps` with RUSTDOCFLAGS=-D
+    /// warnings, and `cargo tree --workspace --duplicates --edges
+    /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
+    /// semver-incompatible versions fails unless listed there with a reason.
     Lint,
     /// Run exactly what CI runs: `lint`, `test`, `interop` and `bench
     /// --quick`, stopping at the first that fails.
@@ -150,7 +159,13 @@ fn lint() -> Result<()> {
             "-D",
             "warnings",
         ]))
-    })
+    })?;
+    step("doc", || {
+        run(cargo()
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--workspace", "--no-deps"]))
+    })?;
+    step("duplicates", duplicates::audit)
 }
 
 impl BenchArgs {
