@@ -20,10 +20,11 @@
 //! and its HTTP/1.1 client, the measurements and the report. It must not
 //! know porthor's insides: it meets the server only as a deployment and its
 //! users would, through the `porthor` command line, the configuration file
-//! (both through the xtask harness) and HTTP. Its one workspace dependency
-//! is porthor-signer, to verify ID tokens against the configured key and to
-//! measure what a signature costs. Nor does it know how it is built: it
-//! finds `porthor` beside its own executable, in cargo's release directory.
+//! (both through the xtask harness) and HTTP. Of the product's crates it
+//! uses porthor-signer alone, to verify ID tokens against the configured key
+//! and to measure what a signature costs. Nor does it know how it is built:
+//! it finds `porthor` beside its own executable, in cargo's release
+//! directory.
 #![allow(
     clippy::print_stderr,
     reason = "progress and warnings go to the terminal; stdout carries the table"
