@@ -47,9 +47,8 @@ impl Credentials {
         let GeneratedSecret {
             client_secret,
             client_secret_hash,
-        } = toml::from_str(&output).with_context(|| {
-            format!("`porthor hash-secret --generate` printed no secret and hash: {output}")
-        })?;
+        } = toml::from_str(&output)
+            .context("`porthor hash-secret --generate` printed no client_secret and hash")?;
         let password = format!("xtask-{:016x}", rand::random::<u64>());
         let password_hash = capture(
             Command::new(porthor).arg("hash-password"),
