@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::process::{
+use xtask::process::{
     Reported, apt_install, capture, is_root, run, step, target_dir, workspace_root,
 };
-use crate::redis::Redis;
-use crate::server::{self, Client, Credentials, Server, Setup, Store};
+use xtask::redis::Redis;
+use xtask::server::{self, Client, Credentials, Server, Setup, Store};
 
 /// The client the relying parties authenticate as (client_secret_basic).
 const CLIENT_ID: &str = "interop";

@@ -1,31 +1,32 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
-//! `cargo xtask ci` is exactly what CI runs; `cargo xtask test` runs the
-//! workspace's tests against a throwaway `redis-server`; `cargo xtask lint`
-//! checks formatting and runs clippy; `cargo xtask bench` load-tests a
-//! release build end to end. Each task is a plain function (mostly over
+//! `cargo xtask ci` is exactly what CI runs: `lint`, `test`, `interop` and
+//! `bench --quick`. `cargo xtask lint` checks formatting, runs clippy and
+//! rustdoc and audits the dependencies for duplicates; `cargo xtask test`
+//! runs the workspace's tests against a throwaway `redis-server`; `cargo
+//! xtask interop` runs other ecosystems' relying parties against a release
+//! build; `cargo xtask bench` builds porthor-bench and load-tests a release
+//! build end to end with it. Each task is a plain function (mostly over
 //! [`std::process::Command`]), so adding one means adding a [`Task`] variant
-//! and a function.
+//! and a function. The harness the tasks share is the crate's library.
 #![allow(
     clippy::print_stderr,
     reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
 )]
 
-mod bench;
+mod duplicates;
 mod interop;
-mod process;
-mod redis;
-mod server;
 mod testing;
 #[cfg(test)]
 mod tidy;
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::process::{Reported, cargo, run, step};
+use xtask::process::{Reported, cargo, run, step, target_dir, workspace_root};
+use xtask::server;
 
 /// Porthor's build and test automation.
 #[derive(Debug, Parser)]
@@ -43,28 +44,29 @@ enum Task {
     /// PORTHOR_TEST_REDIS_URL, runs `cargo nextest run --workspace
     /// --no-fail-fast` and then `cargo test --workspace --doc --no-fail-fast`
     /// (or just `cargo test --workspace --no-fail-fast` when cargo-nextest is
-    /// not installed), and stops the server again. Then, unless the runner
-    /// arguments select part of the suite, runs `interop`: the relying
-    /// parties of other ecosystems are part of the test suite.
+    /// not installed), and stops the server again. The relying parties of
+    /// other ecosystems are a task of their own, `interop`.
     Test(TestArgs),
-    /// Check formatting and run clippy with warnings denied.
-    Lint,
-    /// Run exactly what CI runs: `lint`, then `test`.
-    Ci,
-    /// Load-test a release build end to end and report throughput, latency,
-    /// CPU and memory.
+    /// Check formatting, run clippy and rustdoc with warnings denied, and
+    /// audit the dependencies for duplicates.
     ///
-    /// Builds `porthor` in release mode, starts a throwaway redis-server and
-    /// `porthor serve` on loopback (RUST_LOG=warn), logs 64 users in through
-    /// the login form, and drives full authorization-code flows (authorize
-    /// with the session cookie, token with client_secret_basic, userinfo),
-    /// checking every status and the ID token's signature, state and nonce.
-    /// Runs at each concurrency for Redis + RS256, Redis + ES256 and the
-    /// memory store + RS256, and also measures the key's signing cost,
-    /// discovery + JWKS requests/s and logins/s. Prints a table and writes
-    /// target/bench/results.json (results-quick.json with --quick). Fails on
-    /// any error, never on speed. The load generator is xtask itself, built
-    /// in release mode alongside porthor and re-run from there.
+    /// `cargo fmt --check`, `cargo clippy --workspace --all-targets -- -D
+    /// warnings`, `cargo doc --workspace --no-deps` with RUSTDOCFLAGS=-D
+    /// warnings, and `cargo tree --workspace --duplicates --edges
+    /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
+    /// semver-incompatible versions fails unless listed there with a reason.
+    Lint,
+    /// Run exactly what CI runs: `lint`, `test`, `interop` and `bench
+    /// --quick`, stopping at the first that fails.
+    Ci,
+    /// Load-test a release build end to end: build `porthor` and
+    /// `porthor-bench` in release mode and run the bench.
+    ///
+    /// porthor-bench starts a throwaway redis-server and `porthor serve` for
+    /// each configuration, drives full authorization-code flows at each
+    /// concurrency, prints a table and writes target/bench/results.json
+    /// (results-quick.json with --quick). It fails on any error, never on
+    /// speed. `cargo xtask bench -- --help` describes its options.
     Bench(BenchArgs),
     /// Run real relying-party libraries against a release build.
     ///
@@ -97,36 +99,18 @@ struct TestArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// A smoke run of about five seconds of load (what CI runs): every step
-    /// and configuration once, briefly. Fails if any error occurred.
-    #[arg(long)]
-    quick: bool,
-    /// Seconds per concurrency level (default 10; 0.7 with --quick).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// Concurrency levels: virtual users, each with its own keep-alive
-    /// connection.
-    #[arg(
-        long,
-        value_name = "C,...",
-        value_delimiter = ',',
-        default_value = "1,16,64"
-    )]
-    concurrency: Vec<usize>,
-    /// The most flows started per level, whatever the duration.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    max_flows: u64,
-    /// Threads of the load generator (it shares the machine with the
-    /// server, so keep it small).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    client_threads: usize,
-    /// Extra environment for `porthor serve`, e.g. to try allocator
-    /// settings (repeatable; recorded in the results).
-    #[arg(long, value_name = "NAME=VALUE")]
-    server_env: Vec<String>,
     /// Use the existing release builds instead of building them.
     #[arg(long)]
     no_build: bool,
+    /// porthor-bench's options, passed on: `--quick` (the five-second smoke
+    /// run CI uses), `--duration SECS`, `--concurrency C,...`, `--max-flows
+    /// N`, `--client-threads N`, `--server-env NAME=VALUE`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "BENCH_ARGS"
+    )]
+    bench_args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -145,13 +129,21 @@ fn run_task(task: &Task) -> Result<()> {
     match task {
         Task::Test(args) => test(&args.runner_args),
         Task::Lint => lint(),
-        Task::Ci => {
-            lint()?;
-            test(&[])
-        }
-        Task::Bench(args) => bench::bench(args),
+        Task::Ci => ci(),
+        Task::Bench(args) => bench(args),
         Task::Interop => interop::interop(),
     }
+}
+
+fn ci() -> Result<()> {
+    step("lint", lint)?;
+    test(&[])?;
+    step("interop", interop::interop)?;
+    let quick = BenchArgs {
+        no_build: false,
+        bench_args: vec!["--quick".to_owned()],
+    };
+    step("bench --quick", || bench(&quick))
 }
 
 fn lint() -> Result<()> {
@@ -167,18 +159,43 @@ fn lint() -> Result<()> {
             "-D",
             "warnings",
         ]))
-    })
+    })?;
+    step("doc", || {
+        run(cargo()
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--workspace", "--no-deps"]))
+    })?;
+    step("duplicates", duplicates::audit)
+}
+
+impl BenchArgs {
+    /// Whether to build, and porthor-bench's arguments. Everything from the
+    /// first of porthor-bench's options on reaches `bench_args`, so an
+    /// `--no-build` after one of them is picked out here.
+    fn build_and_bench_args(&self) -> (bool, Vec<&str>) {
+        let (no_build, bench_args): (Vec<_>, Vec<_>) = self
+            .bench_args
+            .iter()
+            .map(String::as_str)
+            .partition(|&arg| arg == "--no-build");
+        (!self.no_build && no_build.is_empty(), bench_args)
+    }
+}
+
+/// Builds the release binaries (unless told not to) and runs porthor-bench.
+fn bench(args: &BenchArgs) -> Result<()> {
+    let (build, bench_args) = args.build_and_bench_args();
+    if build {
+        step("build", server::build_release)?;
+    }
+    let release = target_dir()?.join("release");
+    run(Command::new(release.join("porthor-bench"))
+        .args(bench_args)
+        .current_dir(workspace_root()))
 }
 
 fn test(runner_args: &[String]) -> Result<()> {
-    step("test", || testing::run_with_redis(runner_args))?;
-    // A selection (`-- -p porthor-models`, a test filter) is a quick check
-    // of part of the code; only the whole suite includes the interop run,
-    // which needs a release build.
-    if runner_args.is_empty() {
-        interop::interop()?;
-    }
-    Ok(())
+    step("test", || testing::run_with_redis(runner_args))
 }
 
 #[cfg(test)]
@@ -200,6 +217,32 @@ mod tests {
             panic!("parsed as {:?}", cli.task);
         };
         assert_eq!(args.runner_args, ["-p", "porthor-models", "--", "x"]);
+    }
+
+    fn bench_args(args: &[&str]) -> BenchArgs {
+        let cli = Cli::try_parse_from(["xtask", "bench"].iter().chain(args)).unwrap();
+        let Task::Bench(args) = cli.task else {
+            panic!("parsed as {:?}", cli.task);
+        };
+        args
+    }
+
+    #[test]
+    fn the_bench_options_go_to_porthor_bench() {
+        let args = bench_args(&["--quick", "--server-env", "A=1"]);
+        assert_eq!(
+            args.build_and_bench_args(),
+            (true, ["--quick", "--server-env", "A=1"].into())
+        );
+        let args = bench_args(&["--no-build", "--quick"]);
+        assert_eq!(args.build_and_bench_args(), (false, ["--quick"].into()));
+        let args = bench_args(&["--quick", "--duration", "2", "--no-build"]);
+        assert_eq!(
+            args.build_and_bench_args(),
+            (false, ["--quick", "--duration", "2"].into())
+        );
+        let args = bench_args(&["--", "--help"]);
+        assert_eq!(args.build_and_bench_args(), (true, ["--help"].into()));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! and generated configuration in a directory under `target/`, and the
 //! process itself, stopped on drop.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -12,16 +11,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
 
 use crate::process::{capture, cargo, run};
 use crate::redis::free_port;
 
-/// Builds the release `porthor` (and the release `xtask`, the bench's load
-/// generator). Both tasks build the same set of packages: built alone,
-/// `porthor` would get other dependency features than with `xtask` beside
-/// it, and each task would rebuild it for minutes after the other.
+/// Builds the release `porthor` and `porthor-bench`. `bench` and `interop`
+/// build the same set of packages: built alone, `porthor` would get other
+/// dependency features than with `porthor-bench` beside it, and each task
+/// would rebuild it for minutes after the other.
 pub fn build_release() -> Result<()> {
-    run(cargo().args(["build", "--release", "-p", "porthor", "-p", "xtask"]))
+    run(cargo().args(["build", "--release", "-p", "porthor", "-p", "porthor-bench"]))
 }
 
 /// How long a fresh server may take to answer `GET /ready` with 200.
@@ -44,10 +44,11 @@ impl Credentials {
             Command::new(porthor).args(["hash-secret", "--generate"]),
             None,
         )?;
-        let client_secret = toml_line_value(&output, "client_secret")
-            .context("`porthor hash-secret --generate` printed no client_secret")?;
-        let client_secret_hash = toml_line_value(&output, "client_secret_hash")
-            .context("`porthor hash-secret --generate` printed no client_secret_hash")?;
+        let GeneratedSecret {
+            client_secret,
+            client_secret_hash,
+        } = toml::from_str(&output)
+            .context("`porthor hash-secret --generate` printed no client_secret and hash")?;
         let password = format!("xtask-{:016x}", rand::random::<u64>());
         let password_hash = capture(
             Command::new(porthor).arg("hash-password"),
@@ -62,6 +63,14 @@ impl Credentials {
             password_hash,
         })
     }
+}
+
+/// What `porthor hash-secret --generate` prints: TOML for a client's entry
+/// (the hash) and the secret to give its owner.
+#[derive(Debug, Deserialize)]
+struct GeneratedSecret {
+    client_secret: String,
+    client_secret_hash: String,
 }
 
 /// Which store backend the server uses.
@@ -135,54 +144,39 @@ impl Setup<'_> {
     }
 
     /// The configuration for a server on `port`, as TOML.
-    pub fn config(&self, port: u16) -> String {
-        let mut toml = String::new();
+    pub fn config(&self, port: u16) -> Result<String> {
         let address = format!("127.0.0.1:{port}");
-        let _ = writeln!(toml, "issuer = {}", quote(&format!("http://{address}")));
-        let _ = writeln!(toml, "\n[server]\nlisten = {}", quote(&address));
-        let _ = writeln!(toml, "\n[store]");
-        match &self.store {
-            Store::Redis(url) => {
-                let key = self.dir.join("store.key");
-                let _ = writeln!(toml, "backend = \"redis\"\nredis_url = {}", quote(url));
-                let _ = writeln!(toml, "key_prefix = \"xtask\"");
-                let _ = writeln!(
-                    toml,
-                    "encryption_key_file = {}",
-                    quote(&key.to_string_lossy())
-                );
-            }
-            Store::Memory => {
-                let _ = writeln!(toml, "backend = \"memory\"");
-            }
-        }
-        let key = self.dir.join("signing.pem");
-        let _ = writeln!(
-            toml,
-            "\n[signing]\nkey_file = {}",
-            quote(&key.to_string_lossy())
-        );
-        let client = self.client;
-        let _ = writeln!(toml, "\n[[clients]]\nclient_id = {}", quote(client.id));
-        let _ = writeln!(
-            toml,
-            "client_secret_hash = {}\nredirect_uris = [{}]\nrequire_pkce = {}",
-            quote(&self.credentials.client_secret_hash),
-            quote(client.redirect_uri),
-            client.require_pkce
-        );
-        for n in 0..self.users {
-            let name = username(n);
-            let _ = writeln!(toml, "\n[[users]]\nusername = {}", quote(&name));
-            let _ = writeln!(
-                toml,
-                "password_hash = {}",
-                quote(&self.credentials.password_hash)
-            );
-            let _ = writeln!(toml, "name = {}", quote(&display_name(n)));
-            let _ = writeln!(toml, "email = {}", quote(&email(n)));
-        }
-        toml
+        let credentials = self.credentials;
+        let config = Config {
+            issuer: format!("http://{address}"),
+            server: ServerSection { listen: address },
+            store: match &self.store {
+                Store::Redis(url) => StoreSection::Redis {
+                    redis_url: url,
+                    key_prefix: "xtask",
+                    encryption_key_file: self.dir.join("store.key"),
+                },
+                Store::Memory => StoreSection::Memory,
+            },
+            signing: SigningSection {
+                key_file: self.dir.join("signing.pem"),
+            },
+            clients: [ClientSection {
+                client_id: self.client.id,
+                client_secret_hash: &credentials.client_secret_hash,
+                redirect_uris: [self.client.redirect_uri],
+                require_pkce: self.client.require_pkce,
+            }],
+            users: (0..self.users)
+                .map(|n| UserSection {
+                    username: username(n),
+                    password_hash: &credentials.password_hash,
+                    name: display_name(n),
+                    email: email(n),
+                })
+                .collect(),
+        };
+        toml::to_string(&config).context("could not write the configuration as TOML")
     }
 
     /// Writes the configuration and starts `porthor serve` on a free port,
@@ -192,7 +186,7 @@ impl Setup<'_> {
         loop {
             let port = free_port()?;
             let config = self.dir.join("porthor.toml");
-            fs::write(&config, self.config(port))
+            fs::write(&config, self.config(port)?)
                 .with_context(|| format!("could not write {}", config.display()))?;
             let log = self.dir.join("porthor.log");
             match Server::start(self.porthor, &config, port, &log, self.env) {
@@ -205,6 +199,55 @@ impl Setup<'_> {
             }
         }
     }
+}
+
+/// The part of porthor's configuration file the tasks write (see
+/// docs/configuration.md); everything else keeps its default.
+#[derive(Debug, Serialize)]
+struct Config<'a> {
+    issuer: String,
+    server: ServerSection,
+    store: StoreSection<'a>,
+    signing: SigningSection,
+    clients: [ClientSection<'a>; 1],
+    users: Vec<UserSection<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServerSection {
+    listen: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+enum StoreSection<'a> {
+    Redis {
+        redis_url: &'a str,
+        key_prefix: &'a str,
+        encryption_key_file: PathBuf,
+    },
+    Memory,
+}
+
+#[derive(Debug, Serialize)]
+struct SigningSection {
+    key_file: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct ClientSection<'a> {
+    client_id: &'a str,
+    client_secret_hash: &'a str,
+    redirect_uris: [&'a str; 1],
+    require_pkce: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct UserSection<'a> {
+    username: String,
+    password_hash: &'a str,
+    name: String,
+    email: String,
 }
 
 /// A running `porthor serve`; dropping it kills and reaps it.
@@ -303,58 +346,22 @@ fn log_says_address_in_use(log: &Path) -> bool {
     fs::read_to_string(log).is_ok_and(|text| text.contains("in use"))
 }
 
-/// The string value of `key = "value"` among `text`'s lines.
-fn toml_line_value(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        let (name, value) = line.split_once('=')?;
-        (name.trim() == key).then(|| value.trim().trim_matches('"').to_owned())
-    })
-}
-
-/// `text` as a TOML basic string.
-fn quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(quoted, "\\u{:04X}", u32::from(c));
-            }
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn generated_credentials_are_read_from_their_lines() {
+    fn a_generated_secret_is_read_as_toml() {
         let output = "client_secret = \"abc\"\nclient_secret_hash = \"sha256:xyz\"\n";
-        assert_eq!(
-            toml_line_value(output, "client_secret").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(
-            toml_line_value(output, "client_secret_hash").as_deref(),
-            Some("sha256:xyz")
-        );
-        assert_eq!(toml_line_value(output, "client"), None);
+        let secret: GeneratedSecret = toml::from_str(output).unwrap();
+        assert_eq!(secret.client_secret, "abc");
+        assert_eq!(secret.client_secret_hash, "sha256:xyz");
+        assert!(toml::from_str::<GeneratedSecret>("client_secret = \"abc\"\n").is_err());
     }
 
-    #[test]
-    fn toml_strings_are_escaped() {
-        assert_eq!(quote("plain"), "\"plain\"");
-        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
-    }
-
-    #[test]
-    fn the_config_has_a_client_and_the_users() {
+    /// The configuration of a server on port 4242 with three users, in a
+    /// directory whose name needs escaping.
+    fn config(store: Store) -> toml::Table {
         let credentials = Credentials {
             client_secret: "s".into(),
             client_secret_hash: "sha256:h".into(),
@@ -363,9 +370,9 @@ mod tests {
         };
         let setup = Setup {
             porthor: Path::new("porthor"),
-            dir: PathBuf::from("/tmp/bench"),
+            dir: PathBuf::from("/tmp/xtask \"quoted\""),
             alg: "ES256",
-            store: Store::Memory,
+            store,
             client: Client {
                 id: "rp",
                 redirect_uri: "http://127.0.0.1:9/cb",
@@ -375,23 +382,53 @@ mod tests {
             credentials: &credentials,
             env: &[],
         };
-        let toml = setup.config(4242);
-        assert!(
-            toml.starts_with("issuer = \"http://127.0.0.1:4242\"\n"),
-            "{toml}"
+        toml::from_str(&setup.config(4242).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_config_has_a_client_and_the_users() {
+        let config = config(Store::Memory);
+        assert_eq!(config["issuer"].as_str(), Some("http://127.0.0.1:4242"));
+        assert_eq!(config["server"]["listen"].as_str(), Some("127.0.0.1:4242"));
+        assert_eq!(
+            config["signing"]["key_file"].as_str(),
+            Some("/tmp/xtask \"quoted\"/signing.pem")
         );
-        assert!(toml.contains("backend = \"memory\""), "{toml}");
-        assert!(!toml.contains("redis_url"), "{toml}");
-        assert_eq!(toml.matches("[[users]]").count(), 3);
-        assert!(toml.contains("username = \"user02\""), "{toml}");
-        assert!(
-            toml.contains("email = \"user02@example.invalid\""),
-            "{toml}"
+        let clients = config["clients"].as_array().unwrap();
+        assert_eq!(clients.len(), 1);
+        assert_eq!(clients[0]["client_id"].as_str(), Some("rp"));
+        assert_eq!(clients[0]["client_secret_hash"].as_str(), Some("sha256:h"));
+        assert_eq!(
+            clients[0]["redirect_uris"].as_array().unwrap()[0].as_str(),
+            Some("http://127.0.0.1:9/cb")
         );
-        assert!(toml.contains("client_id = \"rp\""), "{toml}");
-        assert!(
-            toml.contains("redirect_uris = [\"http://127.0.0.1:9/cb\"]\nrequire_pkce = true\n"),
-            "{toml}"
+        assert_eq!(clients[0]["require_pkce"].as_bool(), Some(true));
+        let users = config["users"].as_array().unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(users[2]["username"].as_str(), Some("user02"));
+        assert_eq!(users[2]["name"].as_str(), Some("Test User 02"));
+        assert_eq!(users[2]["email"].as_str(), Some("user02@example.invalid"));
+        assert_eq!(users[2]["password_hash"].as_str(), Some("$argon2id$x"));
+    }
+
+    #[test]
+    fn the_store_section_names_the_backend_and_what_it_needs() {
+        let memory = config(Store::Memory);
+        let memory = memory["store"].as_table().unwrap();
+        assert_eq!(memory.len(), 1, "{memory:?}");
+        assert_eq!(memory["backend"].as_str(), Some("memory"));
+
+        let redis = config(Store::Redis("redis://127.0.0.1:6400/0".into()));
+        let redis = redis["store"].as_table().unwrap();
+        assert_eq!(redis["backend"].as_str(), Some("redis"));
+        assert_eq!(
+            redis["redis_url"].as_str(),
+            Some("redis://127.0.0.1:6400/0")
+        );
+        assert_eq!(redis["key_prefix"].as_str(), Some("xtask"));
+        assert_eq!(
+            redis["encryption_key_file"].as_str(),
+            Some("/tmp/xtask \"quoted\"/store.key")
         );
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! Every file under a package's `src/` (and each `main.rs`/`lib.rs` under its
 //! `tests/`) starts with a `//!` doc comment, and no file leaves debugging
-//! macros, placeholders or ignored/`should_panic` tests behind.
+//! macros, placeholders or ignored/`should_panic` tests behind. The
+//! dependency edges between crates are checked in [`edges`].
+
+mod edges;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::process::workspace_root;
+use xtask::process::workspace_root;
 
 /// Text no Rust file may contain, with why. Spelled in pieces so that this
 /// file does not trip over itself.

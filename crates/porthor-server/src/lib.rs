@@ -3,7 +3,7 @@
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login and
 //! logout pages with their CSRF protection and session cookie, and the one
-//! place where errors become HTTP responses ([`error`]). It also owns the clock:
+//! place where errors become HTTP responses (`error`). It also owns the clock:
 //! handlers read the time once per request and pass it down.
 //!
 //! It must not know the protocol rules themselves (which request is valid,

@@ -16,7 +16,7 @@
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
 //!   test runs can share one Redis), `v1` is the layout version, and
-//!   `record_key` is the credential's public [`RecordKey`](porthor_models::RecordKey).
+//!   `record_key` is the credential's public [`RecordKey`].
 //!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
 //!   else; the prefix is matched literally even if it contains glob characters.
 //!

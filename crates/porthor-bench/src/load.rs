@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use xtask::server::username;
 
 use super::flows::{self, DISCOVERY_PATH, FlowTimes, IdTokenCheck, JWKS_PATH, Session, Target};
 use super::http::Conn;
 use super::stats::Latency;
-use crate::server::username;
 
 /// How many error messages a phase keeps to show.
 const ERROR_SAMPLES: usize = 5;
@@ -279,7 +279,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let port = crate::redis::free_port().unwrap();
+        let port = xtask::redis::free_port().unwrap();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let bounds = Bounds {
             concurrency: 2,

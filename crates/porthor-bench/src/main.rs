@@ -1,4 +1,5 @@
-//! The `bench` task: end-to-end load on a release build of `porthor serve`.
+//! porthor-bench: end-to-end load on a release build of `porthor serve`,
+//! run by `cargo xtask bench` (which builds it and `porthor` first).
 //!
 //! For each configuration (Redis + RS256, Redis + ES256, memory + RS256) it
 //! starts a throwaway `redis-server` where needed and a server on a free
@@ -13,7 +14,21 @@
 //! Results go to stdout as a table and to `target/bench/results.json`
 //! (`results-quick.json` for `--quick`, the 5-second smoke run CI uses).
 //! Any error (an unexpected status, a missing code, a bad state, nonce or
-//! signature, a transport failure) makes the task fail; speed never does.
+//! signature, a transport failure) makes the run fail; speed never does.
+//!
+//! It owns the plan (configurations, levels, durations), the load generator
+//! and its HTTP/1.1 client, the measurements and the report. It must not
+//! know porthor's insides: it meets the server only as a deployment and its
+//! users would, through the `porthor` command line, the configuration file
+//! (both through the xtask harness) and HTTP. Of the product's crates it
+//! uses porthor-signer alone, to verify ID tokens against the configured key
+//! and to measure what a signature costs. Nor does it know how it is built:
+//! it finds `porthor` beside its own executable, in cargo's release
+//! directory.
+#![allow(
+    clippy::print_stderr,
+    reason = "progress and warnings go to the terminal; stdout carries the table"
+)]
 
 mod flows;
 mod http;
@@ -25,22 +40,77 @@ mod stats;
 
 use std::fs;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use clap::Parser;
 use porthor_signer::Signer;
 use serde::Serialize;
 use tokio::runtime::Runtime;
+use xtask::process::step;
+use xtask::redis::Redis;
+use xtask::server::{Client, Credentials, Setup, Store};
 
 use self::load::{Bounds, Outcome, Work};
 use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settings, Signing};
-use crate::BenchArgs;
-use crate::process::{run, step, target_dir, workspace_root};
-use crate::redis::Redis;
-use crate::server::{self, Client, Credentials, Setup, Store};
+
+/// Load-test a release build of `porthor serve` end to end and report
+/// throughput, latency, CPU and memory.
+///
+/// Starts a throwaway redis-server and `porthor serve` on loopback
+/// (RUST_LOG=warn), logs 64 users in through the login form, and drives full
+/// authorization-code flows (authorize with the session cookie, token with
+/// client_secret_basic, userinfo), checking every status and the ID token's
+/// signature, state and nonce. Runs at each concurrency for Redis + RS256,
+/// Redis + ES256 and the memory store + RS256, and also measures the key's
+/// signing cost, discovery + JWKS requests/s and logins/s. Prints a table and
+/// writes target/bench/results.json (results-quick.json with --quick). Fails
+/// on any error, never on speed. `porthor` must be built (release) beside
+/// this program: `cargo xtask bench` builds both and runs it.
+#[derive(Debug, Parser)]
+#[command(name = "porthor-bench", about, long_about)]
+struct Cli {
+    /// A smoke run of about five seconds of load (what CI runs): every step
+    /// and configuration once, briefly. Fails if any error occurred.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per concurrency level (default 10; 0.7 with --quick).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Concurrency levels: virtual users, each with its own keep-alive
+    /// connection.
+    #[arg(
+        long,
+        value_name = "C,...",
+        value_delimiter = ',',
+        default_value = "1,16,64"
+    )]
+    concurrency: Vec<usize>,
+    /// The most flows started per level, whatever the duration.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_flows: u64,
+    /// Threads of the load generator (it shares the machine with the
+    /// server, so keep it small).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    client_threads: usize,
+    /// Extra environment for `porthor serve`, e.g. to try allocator
+    /// settings (repeatable; recorded in the results).
+    #[arg(long, value_name = "NAME=VALUE")]
+    server_env: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    match bench(&Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The one client registered on the server.
 const CLIENT_ID: &str = "bench";
@@ -95,7 +165,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(args: &BenchArgs) -> Result<Self> {
+    fn new(args: &Cli) -> Result<Self> {
         let mut concurrency = args.concurrency.clone();
         concurrency.retain(|&c| c > 0);
         if concurrency.is_empty() {
@@ -173,34 +243,22 @@ impl Plan {
 }
 
 /// Runs the bench as `args` says.
-pub fn bench(args: &BenchArgs) -> Result<()> {
+fn bench(args: &Cli) -> Result<()> {
     let plan = Plan::new(args)?;
-    let target_dir = target_dir().context("could not find cargo's target directory")?;
-    let out = target_dir.join("bench");
-    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
-    if !args.no_build {
-        step("build", server::build_release)?;
-    }
-    let release = target_dir.join("release");
-    if cfg!(debug_assertions) {
-        // The generator and tokio's generic code are compiled into this
-        // crate, at this crate's opt-level: unoptimised, the generator would
-        // take much more CPU from the server it shares the machine with.
-        let optimised = release.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-        if optimised.is_file() {
-            let mut command = Command::new(optimised);
-            command.args(std::env::args_os().skip(1));
-            if !args.no_build {
-                command.arg("--no-build");
-            }
-            return run(&mut command);
-        }
-        eprintln!("warning: no optimised xtask build; the load generator runs unoptimised");
-    }
+    let release = release_dir()?;
     let porthor = release.join("porthor");
     if !porthor.is_file() {
-        bail!("{} is missing; run without --no-build", porthor.display());
+        bail!(
+            "{} is missing; `cargo xtask bench` builds it",
+            porthor.display()
+        );
     }
+    let target_dir = release
+        .parent()
+        .context("the release directory has no parent")?
+        .to_path_buf();
+    let out = target_dir.join("bench");
+    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(plan.client_threads)
         .enable_all()
@@ -234,11 +292,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         quick: plan.quick,
         timestamp: report::command_line(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
             .unwrap_or_default(),
-        git_commit: report::command_line(
-            Command::new("git")
-                .args(["rev-parse", "--short", "HEAD"])
-                .current_dir(workspace_root()),
-        ),
+        git_commit: report::command_line(Command::new("git").args([
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])),
         machine: Machine::detect(ticks),
         settings: Settings {
             seconds_per_level: plan.level.as_secs_f64(),
@@ -265,6 +323,16 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         bail!("{total_errors} error(s) during the bench; see the table above");
     }
     Ok(())
+}
+
+/// The directory this program runs from: cargo's release directory, where
+/// `porthor` is built beside it.
+fn release_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("could not find this program's path")?;
+    Ok(exe
+        .parent()
+        .context("this program's path has no directory")?
+        .to_path_buf())
 }
 
 /// One configuration's run.
@@ -613,17 +681,17 @@ fn signing_cost(signer: &Signer, duration: Duration) -> Result<Signing> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
+    use clap::CommandFactory as _;
 
     use super::*;
-    use crate::{Cli, Task};
 
     fn parse(args: &[&str]) -> Result<Plan> {
-        let cli = Cli::try_parse_from(["xtask", "bench"].iter().chain(args))?;
-        let Task::Bench(args) = cli.task else {
-            bail!("parsed as {:?}", cli.task);
-        };
-        Plan::new(&args)
+        Plan::new(&Cli::try_parse_from(["porthor-bench"].iter().chain(args))?)
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
