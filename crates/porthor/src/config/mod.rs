@@ -1,5 +1,5 @@
-//! The configuration's public face: [`load`] what the file and the
-//! environment say, then [`validate`] it into the [`Config`] the commands run
+//! The configuration's public face: [`load()`] what the file and the
+//! environment say, then [`validate()`] it into the [`Config`] the commands run
 //! on.
 //!
 //! Inside, dependencies point one way, as the steps run:
