@@ -9,7 +9,7 @@ use porthor_models::{
     AuthMethod, AuthorizationCode, Client, ClientAuth, ClientSecretHash, RedirectUri, User,
 };
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
-use porthor_server::{Server, ServerHandle};
+use porthor_server::{Clock, Server, ServerConfig, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{Backend as StoreBackend, Store, StoreConfig};
 use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
@@ -233,7 +233,12 @@ impl Harness {
             }],
         };
         let service = OidcService::new(config, store, signer).unwrap();
-        let server = Server::from_listener(listener, Some(2), service.clone()).unwrap();
+        let config = ServerConfig {
+            listen: listener.local_addr().unwrap(),
+            workers: Some(2),
+            clock: Clock::System,
+        };
+        let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();
         tokio::spawn(server.run());
         let http = reqwest::Client::builder()
