@@ -34,7 +34,6 @@ use openidconnect::{
     Nonce, PkceCodeChallenge,
 };
 use porthor_signer::{SigningAlgorithm, generate_pem};
-use porthor_test_support::now;
 use reqwest::header::{COOKIE, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -437,7 +436,7 @@ async fn validate_id_token(h: &Harness, tokens: &Tokens, nonce: Option<&str>) ->
 
     // The claims as JSON, against OpenID Connect Core 2 and 3.1.3.7.
     let claims = jwt_part(&tokens.id_token, 1);
-    let now = i64::try_from(now().as_unix()).unwrap();
+    let now = i64::try_from(h.clock.now().as_unix()).unwrap();
     assert_eq!(claims["iss"], h.issuer.as_str());
     match &claims["aud"] {
         Value::String(aud) => assert_eq!(aud, CLIENT_ID),
@@ -722,8 +721,9 @@ async fn oidcc_idtoken_unsigned() {
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
         parts[1]
     );
-    assert!(h.service.verify_token(&unsigned, now()).is_err());
-    assert!(h.service.verify_token(&flow.tokens.id_token, now()).is_ok());
+    let now = h.clock.now();
+    assert!(h.service.verify_token(&unsigned, now).is_err());
+    assert!(h.service.verify_token(&flow.tokens.id_token, now).is_ok());
 }
 
 /// `oidcc-userinfo-get`: userinfo by GET with the bearer token in the
@@ -916,9 +916,9 @@ async fn oidcc_display_popup() {
 async fn oidcc_prompt_login() {
     let h = start().await;
     let first = first_login(&h).await;
-    // A person takes more than a second to log in again; auth_time is in
-    // whole seconds.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A person takes a while to log in again; auth_time is in whole
+    // seconds.
+    h.clock.advance(Duration::from_secs(1));
     let request = Request::new("openid").set("prompt", "login");
     let second = happy(&h, Some(&first.session), &request).await;
     assert!(
@@ -977,7 +977,7 @@ async fn oidcc_prompt_none_logged_in() {
 async fn oidcc_max_age_1() {
     let h = start().await;
     let first = first_login(&h).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    h.clock.advance(Duration::from_secs(2));
     let request = Request::new("openid").set("max_age", "1");
     let second = happy(&h, Some(&first.session), &request).await;
     assert!(second.showed_login, "max_age=1 did not show the login page");
@@ -985,7 +985,7 @@ async fn oidcc_max_age_1() {
         .as_i64()
         .expect("auth_time is required with max_age");
     assert!(auth_time > first.claims["auth_time"].as_i64().unwrap());
-    let now = i64::try_from(now().as_unix()).unwrap();
+    let now = i64::try_from(h.clock.now().as_unix()).unwrap();
     assert!(
         (now - 60..=now).contains(&auth_time),
         "auth_time {auth_time}"
@@ -1781,7 +1781,8 @@ async fn oidcc_server_rotate_keys() {
 // Code reuse and refresh.
 // ---------------------------------------------------------------------------
 
-/// The second redemption of a code, `wait` after the first: HTTP 400, a
+/// The second redemption of a code, `wait` after the first (on the
+/// server's clock, advanced rather than waited for): HTTP 400, a
 /// JSON body, `invalid_grant`; and the access token from the first
 /// redemption, which the module says "should be revoked", is.
 async fn code_reuse(wait: Duration) {
@@ -1791,7 +1792,7 @@ async fn code_reuse(wait: Duration) {
     let code = expect_code(&h, &callback, &request);
     let tokens = exchange(&h, &code, ClientAuth::Basic, None).await;
     userinfo_get(&h, &tokens.access_token).await;
-    tokio::time::sleep(wait).await;
+    h.clock.advance(wait);
     let response = h.redeem(&code).await;
     assert!(
         response.headers()["content-type"]
@@ -1814,8 +1815,9 @@ async fn oidcc_codereuse() {
     code_reuse(Duration::ZERO).await;
 }
 
-/// `oidcc-codereuse-30seconds`: the same, 30 seconds later (the code's own
-/// lifetime is 60 s, so the replay is still recognised as one).
+/// `oidcc-codereuse-30seconds`: the same, 30 seconds later on the server's
+/// clock (the code's own lifetime is 60 s, so the replay is still
+/// recognised as one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidcc_codereuse_30seconds() {
     code_reuse(Duration::from_secs(30)).await;
@@ -1876,7 +1878,7 @@ async fn suite_refresh(
         refresh_token.bytes().all(|b| (0x20..=0x7e).contains(&b)),
         "{refresh_token}"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.clock.advance(Duration::from_secs(1));
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),

@@ -401,7 +401,7 @@ async fn an_expired_hint_redirects(backend: Backend) {
     .await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    h.clock.advance(Duration::from_secs(2));
     let response = get(
         &h,
         Some(&session_cookie(&session)),
@@ -434,8 +434,7 @@ async fn an_unconfirmed_logout_spares_offline_grants(backend: Backend) {
     .await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
-    // Whole-second timestamps: the session ends at most 2 s from its login.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    h.clock.advance(Duration::from_secs(2));
     assert!(!h.session_alive(&session).await);
 
     let response = get(

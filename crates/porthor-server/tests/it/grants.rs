@@ -72,14 +72,14 @@ async fn refresh_rotates(h: Harness) {
     assert_eq!(second["scope"], OFFLINE);
     let claims = h
         .service
-        .verify_token(&text(&second, "id_token"), porthor_test_support::now())
+        .verify_token(&text(&second, "id_token"), h.clock.now())
         .unwrap();
     assert_eq!(claims.user.sub, USERNAME);
     assert_eq!(claims.aud, CLIENT_ID);
     assert_eq!(claims.nonce, None);
     let first_claims = h
         .service
-        .verify_token(&text(&first, "id_token"), porthor_test_support::now())
+        .verify_token(&text(&first, "id_token"), h.clock.now())
         .unwrap();
     assert_eq!(claims.auth_time, first_claims.auth_time);
     // Both access tokens of the family work until something ends it.
@@ -324,7 +324,7 @@ async fn revocation(h: Harness) {
 async fn introspection(h: Harness) {
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
-    let now = porthor_test_support::now().as_unix();
+    let now = h.clock.now().as_unix();
 
     let active = introspect(&h, OTHER, &text(&grant, "access_token")).await;
     assert_eq!(active["active"], true);
@@ -337,7 +337,7 @@ async fn introspection(h: Harness) {
     assert_eq!(active["iss"], h.issuer.as_str());
     let iat = active["iat"].as_u64().unwrap();
     let exp = active["exp"].as_u64().unwrap();
-    assert!(iat.abs_diff(now) <= 5, "iat {iat}, now {now}");
+    assert_eq!(iat, now);
     assert_eq!(exp - iat, 3600);
 
     let refresh = introspect(&h, APP, &text(&grant, "refresh_token")).await;
@@ -417,11 +417,8 @@ async fn refresh_family_record_on_redis() {
 
 /// A family outlives the browser session (a code-flow token without one
 /// does not), ends when unused for the idle timeout, and ends at its
-/// absolute lifetime however it is used. Timestamps are whole seconds, so
-/// each deadline falls up to a second before its nominal time: every check
-/// sits 0.1 s past a nominal deadline, and everything that must still work
-/// happens more than a second before one (the session of 2 s leaves the
-/// grants a whole second after the login).
+/// absolute lifetime however it is used. Each deadline is checked exactly:
+/// what must still work runs a second before it, what must be refused at it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_family_lifetimes() {
     let h = Harness::start_with(Options {
@@ -439,24 +436,30 @@ async fn refresh_family_lifetimes() {
     let idle = h.grant(&session, OFFLINE).await;
     let busy = h.grant(&session, OFFLINE).await;
     let step = Duration::from_secs(2);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    // 2.1 s: the browser session is over, and the plain token with it.
+    h.clock.advance(Duration::from_secs(1));
+    // 1 s: the browser session and its plain token are still alive.
+    assert_eq!(
+        h.userinfo_status(&text(&plain, "access_token")).await,
+        StatusCode::OK
+    );
+    h.clock.advance(Duration::from_secs(1));
+    // 2 s: the browser session is over, and the plain token with it.
     assert_eq!(
         h.userinfo_status(&text(&plain, "access_token")).await,
         StatusCode::UNAUTHORIZED
     );
     let mut busy_token = text(&busy, "refresh_token");
-    for at in ["2.1 s", "4.1 s", "6.1 s"] {
+    for at in ["2 s", "4 s", "6 s"] {
         let refreshed = h.refresh(&busy_token, None).await;
         assert_eq!(refreshed.status(), StatusCode::OK, "at {at}");
         busy_token = text(&json(refreshed, StatusCode::OK).await, "refresh_token");
-        if at == "4.1 s" {
-            // Unused for over 4 s.
+        if at == "4 s" {
+            // Unused for 4 s.
             h.assert_refresh_refused(&text(&idle, "refresh_token"))
                 .await;
         }
-        tokio::time::sleep(step).await;
+        h.clock.advance(step);
     }
-    // 8.1 s: past the absolute lifetime, though used 2 s ago.
+    // 8 s: at the absolute lifetime, though used 2 s ago.
     h.assert_refresh_refused(&busy_token).await;
 }

@@ -9,7 +9,7 @@ use porthor_models::{
     AuthMethod, AuthorizationCode, Client, ClientAuth, ClientSecretHash, RedirectUri, User,
 };
 use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService, hash_password};
-use porthor_server::{Clock, Server, ServerConfig, ServerHandle};
+use porthor_server::{Clock, ManualClock, Server, ServerConfig, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{Backend as StoreBackend, Store, StoreConfig};
 use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
@@ -108,6 +108,8 @@ pub struct Harness {
     pub redis_prefix: Option<String>,
     pub service: OidcService,
     pub http: reqwest::Client,
+    /// The server's clock: it stands still until a test advances it.
+    pub clock: ManualClock,
     handle: ServerHandle,
 }
 
@@ -233,10 +235,13 @@ impl Harness {
             }],
         };
         let service = OidcService::new(config, store, signer).unwrap();
+        // The real time to start with: relying-party libraries check the
+        // tokens' `iat` and `exp` against the system clock.
+        let clock = ManualClock::starting_now();
         let config = ServerConfig {
             listen: listener.local_addr().unwrap(),
             workers: Some(2),
-            clock: Clock::System,
+            clock: Clock::Manual(clock.clone()),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();
@@ -251,6 +256,7 @@ impl Harness {
             redis_prefix,
             service,
             http,
+            clock,
             handle,
         }
     }

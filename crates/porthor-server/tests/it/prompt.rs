@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use porthor_test_support::now;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
@@ -40,7 +39,7 @@ async fn prompt_none_with_session_issues_a_code(h: Harness) {
         .await;
     assert!(query(&location(&response), "code").is_some());
     // ... unless max_age says the session is too old.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.clock.advance(Duration::from_secs(1));
     let response = h
         .authorize(
             Some(&session),
@@ -58,7 +57,7 @@ async fn prompt_none_with_session_issues_a_code(h: Harness) {
 /// the flow completes with a fresh `auth_time`.
 async fn forced_login_shows_the_form_and_completes(h: Harness) {
     let session = h.login().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.clock.advance(Duration::from_secs(1));
     for extra in [[("prompt", "login")], [("max_age", "0")]] {
         let response = h.authorize(Some(&session), &params(&extra)).await;
         let to_login = location(&response);
@@ -69,7 +68,7 @@ async fn forced_login_shows_the_form_and_completes(h: Harness) {
 
         // The form shows despite the session. The first login was over a
         // second ago; this one is now.
-        let relogin_time = now().as_unix();
+        let relogin_time = h.clock.now().as_unix();
         let (_, logged_in) = h
             .log_in_through_form(to_login.as_str(), Some(&session))
             .await;
@@ -87,7 +86,7 @@ async fn forced_login_shows_the_form_and_completes(h: Harness) {
         let tokens = json(h.redeem(&code).await, StatusCode::OK).await;
         let claims = h
             .service
-            .verify_token(tokens["id_token"].as_str().unwrap(), now())
+            .verify_token(tokens["id_token"].as_str().unwrap(), h.clock.now())
             .unwrap();
         assert!(
             claims.auth_time >= relogin_time,

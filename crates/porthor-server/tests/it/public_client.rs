@@ -85,7 +85,7 @@ async fn public_client_flow(h: Harness) {
     assert_eq!(tokens["scope"], "openid email offline_access");
     let claims = h
         .service
-        .verify_token(&text(&tokens, "id_token"), porthor_test_support::now())
+        .verify_token(&text(&tokens, "id_token"), h.clock.now())
         .unwrap();
     assert_eq!(claims.aud, PUBLIC_CLIENT_ID);
     assert_eq!(claims.azp, PUBLIC_CLIENT_ID);
@@ -120,7 +120,7 @@ async fn public_client_flow(h: Harness) {
     .await;
     let claims = h
         .service
-        .verify_token(&text(&refreshed, "id_token"), porthor_test_support::now())
+        .verify_token(&text(&refreshed, "id_token"), h.clock.now())
         .unwrap();
     assert_eq!(claims.aud, PUBLIC_CLIENT_ID);
     assert_eq!(claims.nonce, None);

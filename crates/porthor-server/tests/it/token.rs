@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use porthor_models::AuthorizationCode;
 use porthor_oidc::Lifetimes;
-use porthor_test_support::{logs, now, raw_get, raw_set, redis_url};
+use porthor_test_support::{logs, raw_get, raw_set, redis_url};
 use reqwest::StatusCode;
 
 use crate::harness::{
@@ -49,7 +49,7 @@ async fn code_is_redeemed_for_tokens(h: Harness) {
         h.service.get_jwks().keys[0].kid.as_str()
     );
     assert_eq!(jwt_header(id_token)["alg"], "ES256");
-    let claims = h.service.verify_token(id_token, now()).unwrap();
+    let claims = h.service.verify_token(id_token, h.clock.now()).unwrap();
     assert_eq!(claims.iss, h.issuer);
     assert_eq!(claims.aud, CLIENT_ID);
     assert_eq!(claims.azp, CLIENT_ID);
@@ -365,7 +365,7 @@ async fn expired_code_is_invalid_grant() {
         .await;
         let session = h.login().await;
         let code = h.code(&session).await;
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        h.clock.advance(Duration::from_secs(1));
         token_error(
             h.redeem(&code).await,
             StatusCode::BAD_REQUEST,
