@@ -16,7 +16,7 @@ mod server;
 
 pub use client::session_cookie;
 pub use fixtures::*;
-pub use id_tokens::{rp_verifier, verify_id_token, with_altered_signature};
+pub use id_tokens::{nonce_is, rp_verifier, verify_id_token, with_altered_signature};
 pub use responses::*;
 pub use server::{Backend, Harness, Options};
 
