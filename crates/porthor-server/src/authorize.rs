@@ -4,10 +4,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use porthor_oidc::{AUTHORIZATION_PATH, AuthorizationRequest, AuthorizeError, OidcError};
 
+use crate::AppState;
 use crate::error::page_error;
 use crate::login::{LOGIN_PATH, current_session};
 use crate::params::Params;
-use crate::{AppState, now};
 
 /// The parameters that may appear at most once (RFC 6749 3.1).
 const SINGLE_VALUED: &[&str] = &[
@@ -66,13 +66,14 @@ async fn authorize(
     };
     let client = request.client_id.clone().unwrap_or_default();
     let service = &state.service;
+    let now = state.clock.now();
     let result = match service.validate_authorization(request) {
         Err(error) => Err(error),
         // Validated before anything else, and nothing is stored until the
         // user has a session: an anonymous request costs one session lookup.
-        Ok(valid) => match current_session(state, req).await {
+        Ok(valid) => match current_session(state, req, now).await {
             Err(error) => Err(service.error_redirect(&valid, error)),
-            Ok(session) if valid.needs_login(session.as_ref().map(|s| &s.data), now()) => {
+            Ok(session) if valid.needs_login(session.as_ref().map(|s| &s.data), now) => {
                 if valid.prompt_none {
                     Err(service.error_redirect(&valid, OidcError::LoginRequired))
                 } else {
@@ -98,7 +99,7 @@ async fn authorize(
                     return found(redirect, &login);
                 }
             }
-            Ok(Some(session)) => service.issue_code(&valid, &session, now()).await,
+            Ok(Some(session)) => service.issue_code(&valid, &session, now).await,
             // `needs_login` is true without a session.
             Ok(None) => Err(service.error_redirect(&valid, OidcError::LoginRequired)),
         },

@@ -3,8 +3,10 @@
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login and
 //! logout pages with their CSRF protection and session cookie, and the one
-//! place where errors become HTTP responses (`error`). It also owns the clock:
-//! handlers read the time once per request and pass it down.
+//! place where errors become HTTP responses (`error`). It also owns the clock
+//! ([`Clock`], given in [`ServerConfig`]): handlers read the time once per
+//! request and pass it down, so tests can run the server on a
+//! [`ManualClock`] and expire things without waiting.
 //!
 //! It must not know the protocol rules themselves (which request is valid,
 //! what a code is bound to: that is `porthor-oidc`), how anything is stored,
@@ -13,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod clock;
 mod error;
 mod html;
 mod login;
@@ -21,22 +24,24 @@ mod token;
 mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpServer, web};
-use porthor_models::Timestamp;
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
     OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
 
-/// How the server listens.
+pub use crate::clock::{Clock, ManualClock};
+
+/// How the server listens, and the clock it reads.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The socket address to bind.
     pub listen: SocketAddr,
     /// Request workers; `None` means one per core.
     pub workers: Option<usize>,
+    /// Where the time comes from: [`Clock::System`] but in tests.
+    pub clock: Clock,
 }
 
 /// A failure to start or run the server.
@@ -88,14 +93,15 @@ impl Server {
             addr: config.listen.to_string(),
             source,
         })?;
-        Self::from_listener(listener, config.workers, service)
+        Self::from_listener(listener, config, service)
     }
 
-    /// Serves on an already bound listener (tests bind port 0 first, so
-    /// that the issuer can name the port).
+    /// Serves on an already bound listener, instead of binding
+    /// `config.listen` (tests bind port 0 first, so that the issuer can name
+    /// the port).
     pub fn from_listener(
         listener: TcpListener,
-        workers: Option<usize>,
+        config: &ServerConfig,
         service: OidcService,
     ) -> Result<Self, ServerError> {
         let addr = || {
@@ -108,10 +114,10 @@ impl Server {
             addr: addr(),
             source,
         })?;
-        let state = web::Data::new(AppState::new(service));
+        let state = web::Data::new(AppState::new(service, config.clock.clone()));
         let mut server =
             HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())));
-        if let Some(workers) = workers {
+        if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
         let server = server
@@ -143,6 +149,8 @@ impl Server {
 /// What every handler shares.
 pub(crate) struct AppState {
     pub(crate) service: OidcService,
+    /// Read once per request; see [`Clock`].
+    pub(crate) clock: Clock,
     /// The discovery document and JWKS never change while the process runs,
     /// so they are serialized once.
     pub(crate) discovery: web::Bytes,
@@ -154,7 +162,7 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    fn new(service: OidcService) -> Self {
+    fn new(service: OidcService, clock: Clock) -> Self {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
         let discovery = json(serde_json::to_vec(service.openid_configuration()));
@@ -164,6 +172,7 @@ impl AppState {
         let secure_cookies = !issuer.is_insecure_loopback();
         Self {
             service,
+            clock,
             discovery,
             jwks,
             base_path,
@@ -216,12 +225,4 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             .service(web::resource("/health").get(wellknown::health))
             .service(web::resource("/ready").get(wellknown::ready)),
     );
-}
-
-/// The current time. The server is the only layer that reads the clock.
-pub(crate) fn now() -> Timestamp {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Timestamp::from_unix(secs)
 }

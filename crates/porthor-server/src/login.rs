@@ -8,13 +8,13 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use porthor_models::RecordKey;
+use porthor_models::{RecordKey, Timestamp};
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::page_error;
 use crate::params::Params;
-use crate::{AppState, html, now};
+use crate::{AppState, html};
 
 /// Where users log in; the authorization endpoint sends them here.
 pub(crate) const LOGIN_PATH: &str = "/login";
@@ -24,13 +24,14 @@ pub(crate) const LOGOUT_PATH: &str = "/logout";
 const SESSION_COOKIE: &str = "porthor_session";
 const CSRF_COOKIE: &str = "porthor_csrf";
 
-/// The live login session of the browser making `req`, if any.
+/// The live login session of the browser making `req`, if any, at `now`.
 pub(crate) async fn current_session(
     state: &AppState,
     req: &HttpRequest,
+    now: Timestamp,
 ) -> Result<Option<LoginSession>, OidcError> {
     match req.cookie(SESSION_COOKIE) {
-        Some(cookie) => state.service.session(cookie.value(), now()).await,
+        Some(cookie) => state.service.session(cookie.value(), now).await,
         None => Ok(None),
     }
 }
@@ -127,7 +128,7 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
         },
         None => None,
     };
-    let session = match current_session(&state, &req).await {
+    let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
         Err(error) => return page_error(&error),
     };
@@ -188,7 +189,11 @@ pub(crate) async fn login(
             page(StatusCode::BAD_REQUEST, "Enter a username and password."),
         );
     };
-    let token = match state.service.login(username, password, now()).await {
+    let token = match state
+        .service
+        .login(username, password, state.clock.now())
+        .await
+    {
         Ok(token) => token,
         Err(OidcError::InvalidCredentials) => {
             return login_page(
@@ -216,7 +221,7 @@ pub(crate) async fn login(
 /// `GET /logout`: a confirmation form, so that a link or an image cannot log
 /// the user out.
 pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let session = match current_session(&state, &req).await {
+    let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
         Err(error) => return page_error(&error),
     };
@@ -347,7 +352,7 @@ pub(crate) async fn rp_logout(
         }
         return end_session(&state, &req, finish()).await;
     }
-    let session = match current_session(&state, &req).await {
+    let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
         Err(error) => return page_error(&error),
     };

@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use porthor_models::AuthMethod;
 use porthor_oidc::{ClientCredentials, TokenQuery, TokenRequest};
 
+use crate::AppState;
 use crate::error::{bearer_error, token_error};
 use crate::params::{Params, form_decode};
-use crate::{AppState, now};
 
 /// The parameters of the token endpoint that may appear at most once (RFC
 /// 6749 3.2).
@@ -177,7 +177,7 @@ pub(crate) async fn token(
         scope: form.take("scope"),
         malformed,
     };
-    match state.service.token(request, now()).await {
+    match state.service.token(request, state.clock.now()).await {
         Ok(response) => no_store(&mut HttpResponse::Ok()).json(response),
         Err(error) => token_error(&error, used_basic),
     }
@@ -191,7 +191,7 @@ pub(crate) async fn revoke(
     body: web::Bytes,
 ) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
-    match state.service.revoke(query, now()).await {
+    match state.service.revoke(query, state.clock.now()).await {
         Ok(()) => no_store(&mut HttpResponse::Ok()).finish(),
         Err(error) => token_error(&error, used_basic),
     }
@@ -204,7 +204,7 @@ pub(crate) async fn introspect(
     body: web::Bytes,
 ) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
-    match state.service.introspect(query, now()).await {
+    match state.service.introspect(query, state.clock.now()).await {
         Ok(answer) => no_store(&mut HttpResponse::Ok()).json(answer),
         Err(error) => token_error(&error, used_basic),
     }
@@ -222,7 +222,11 @@ pub(crate) async fn userinfo(state: web::Data<AppState>, req: HttpRequest) -> Ht
     let Some(token) = bearer else {
         return bearer_error(None);
     };
-    match state.service.userinfo(token.trim(), now()).await {
+    match state
+        .service
+        .userinfo(token.trim(), state.clock.now())
+        .await
+    {
         Ok(claims) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(claims),

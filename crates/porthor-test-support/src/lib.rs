@@ -176,7 +176,8 @@ pub async fn raw_pttl(url: &str, key: &str) -> i64 {
         .expect("raw PTTL")
 }
 
-/// The current time, as the server reads it (the domain has no clock).
+/// The system clock's current time, in whole seconds (the domain has no
+/// clock; a test server reads its own `porthor_server::ManualClock`).
 pub fn now() -> Timestamp {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

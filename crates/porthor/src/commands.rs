@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use porthor_oidc::OidcService;
-use porthor_server::{Server, ServerConfig};
+use porthor_server::{Clock, Server, ServerConfig};
 use porthor_store::Store;
 
 use crate::cli::{ConfigArgs, InsecureArgs, ServeArgs};
@@ -22,6 +22,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     let listen = ServerConfig {
         listen: config.listen,
         workers: config.workers,
+        clock: Clock::System,
     };
     let demo = config.demo.clone();
     let service = open(config).await?;

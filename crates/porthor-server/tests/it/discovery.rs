@@ -1,10 +1,11 @@
-//! Discovery, JWKS and the probes.
+//! Discovery, JWKS, the probes, and where the routes live.
 
 use reqwest::StatusCode;
 
-use crate::harness::{Backend, Harness, Options, json};
+use crate::harness::{Harness, Options, StoreKind, json};
 
-async fn discovery_document(h: Harness) {
+async fn discovery_document(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let response = h.get("/.well-known/openid-configuration").await;
     assert_eq!(response.headers()["content-type"], "application/json");
     let doc = json(response, StatusCode::OK).await;
@@ -55,6 +56,11 @@ async fn discovery_document(h: Harness) {
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
+    // PKCE with S256 only.
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     for claim in [
         "sub",
         "iss",
@@ -77,7 +83,8 @@ async fn discovery_document(h: Harness) {
     }
 }
 
-async fn jwks_publishes_the_signing_key(h: Harness) {
+async fn jwks_publishes_the_signing_key(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let jwks = json(h.get("/.well-known/jwks.json").await, StatusCode::OK).await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
@@ -93,7 +100,8 @@ async fn jwks_publishes_the_signing_key(h: Harness) {
     );
 }
 
-async fn health_and_ready(h: Harness) {
+async fn health_and_ready(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     assert_eq!(h.get("/health").await.status(), StatusCode::OK);
     assert_eq!(h.get("/ready").await.status(), StatusCode::OK);
 }
@@ -110,15 +118,11 @@ crate::on_both_stores!(
 async fn issuer_with_path_and_trailing_slash() {
     let h = Harness::start_with(Options {
         issuer_path: "/idp/",
-        ..Options::new(Backend::Memory)
+        ..Options::new(StoreKind::Memory)
     })
     .await;
     assert!(h.issuer.ends_with("/idp/"));
-    let doc = json(
-        h.get("/.well-known/openid-configuration").await,
-        StatusCode::OK,
-    )
-    .await;
+    let doc = h.discovery().await;
     assert_eq!(doc["issuer"], h.issuer.as_str());
     let base = h.issuer.trim_end_matches('/');
     assert_eq!(
@@ -156,7 +160,7 @@ async fn issuer_with_path_and_trailing_slash() {
 /// A known path with the wrong method is 405, not 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_method_is_405() {
-    let h = Harness::start(Backend::Memory).await;
+    let h = Harness::start(StoreKind::Memory).await;
     assert_eq!(
         h.get("/auth/openid/token").await.status(),
         StatusCode::METHOD_NOT_ALLOWED

@@ -1,7 +1,7 @@
-//! Token introspection (RFC 7662) at `/auth/openid/introspect`, beyond
-//! grants.rs: the whole answer for each kind of live token, exactly
-//! `{"active": false}` for everything else (expired tokens included), no
-//! side effects, and who may ask.
+//! Token introspection (RFC 7662) at `/auth/openid/introspect`: the whole
+//! answer for each kind of live token, exactly `{"active": false}` for
+//! everything else (expired tokens included), no side effects, and who may
+//! ask.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -13,26 +13,19 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json as object};
 
 use crate::harness::{
-    BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET, Backend, CLIENT_ID, CLIENT_SECRET, Harness,
-    OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, PUBLIC_CLIENT_ID, SPECIAL_CLIENT_ID,
-    SPECIAL_CLIENT_SECRET, USERNAME, json, start_with_lifetimes, text, token_error,
+    APP, BASIC_ONLY, BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET, CLIENT_ID, CLIENT_SECRET,
+    Harness, OFFLINE, OTHER, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, PUBLIC_CLIENT_ID, REDIRECT_URI,
+    SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, StoreKind, USERNAME, has_content_type, json, text,
+    token_error,
 };
-use crate::{for_both_backends, on_both_stores};
+use crate::on_both_stores;
 
-const OFFLINE: &str = "openid profile email offline_access";
-const APP: (&str, &str) = (CLIENT_ID, CLIENT_SECRET);
-const OTHER: (&str, &str) = (OTHER_CLIENT_ID, OTHER_CLIENT_SECRET);
 const WEEK: u64 = 7 * 24 * 3600;
 
 /// Asserts a successful introspection response (JSON, not cacheable) and
 /// returns it.
 async fn answer(response: Response) -> Value {
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(has_content_type(&response, "application/json"));
     assert_eq!(response.headers()["cache-control"], "no-store");
     json(response, StatusCode::OK).await
 }
@@ -74,11 +67,12 @@ const ACTIVE_MEMBERS: [&str; 10] = [
 
 /// A live access token: the whole answer, exactly these members, whichever
 /// way the resource server authenticates and whatever it hints.
-async fn a_live_access_token(h: Harness) {
+async fn a_live_access_token(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, "openid email").await;
     let access_token = text(&grant, "access_token");
-    let now = porthor_test_support::now().as_unix();
+    let now = h.clock.now().as_unix();
 
     let by_basic = introspect(&h, &access_token).await;
     assert_eq!(members(&by_basic), BTreeSet::from(ACTIVE_MEMBERS));
@@ -91,7 +85,7 @@ async fn a_live_access_token(h: Harness) {
     assert_eq!(by_basic["token_type"], "Bearer");
     assert_eq!(by_basic["iss"], h.issuer.as_str());
     let iat = by_basic["iat"].as_u64().unwrap();
-    assert!(iat.abs_diff(now) <= 5, "iat {iat}, now {now}");
+    assert_eq!(iat, now);
     assert_eq!(by_basic["exp"].as_u64().unwrap() - iat, 3600);
 
     let by_post = answer(
@@ -124,11 +118,12 @@ async fn a_live_access_token(h: Harness) {
 /// expiry the family's, `token_type` "refresh_token". A narrowed refresh's
 /// access token shows its own narrower scope, and a retired refresh token is
 /// inactive, without its introspection counting as reuse.
-async fn a_live_refresh_token(h: Harness) {
+async fn a_live_refresh_token(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
     let refresh_token = text(&grant, "refresh_token");
-    let now = porthor_test_support::now().as_unix();
+    let now = h.clock.now().as_unix();
 
     let family = introspect(&h, &refresh_token).await;
     assert_eq!(members(&family), BTreeSet::from(ACTIVE_MEMBERS));
@@ -141,7 +136,7 @@ async fn a_live_refresh_token(h: Harness) {
     assert_eq!(family["username"], USERNAME);
     assert_eq!(family["iss"], h.issuer.as_str());
     let iat = family["iat"].as_u64().unwrap();
-    assert!(iat.abs_diff(now) <= 5, "iat {iat}, now {now}");
+    assert_eq!(iat, now);
     // Idle for a week by default, before the 30-day absolute lifetime.
     assert_eq!(family["exp"].as_u64().unwrap() - iat, WEEK);
 
@@ -170,7 +165,8 @@ async fn a_live_refresh_token(h: Harness) {
 /// unredeemed code, which still redeems; the session cookie; an ID token;
 /// a client secret), and tokens ended by revocation, by a code replay, by
 /// refresh-token reuse and by logout.
-async fn everything_else_is_inactive(h: Harness) {
+async fn everything_else_is_inactive(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let grant = h.grant(&session, OFFLINE).await;
@@ -202,9 +198,7 @@ async fn everything_else_is_inactive(h: Harness) {
     assert_inactive(&h, &text(&revoked, "access_token"), "revoked").await;
 
     // A replayed code's tokens.
-    let replayed = h
-        .code_for(&session, CLIENT_ID, crate::harness::REDIRECT_URI, OFFLINE)
-        .await;
+    let replayed = h.code_for(&session, CLIENT_ID, REDIRECT_URI, OFFLINE).await;
     let tokens = json(h.redeem(&replayed).await, StatusCode::OK).await;
     let _ = h.redeem(&replayed).await;
     assert_inactive(&h, &text(&tokens, "access_token"), "code replayed").await;
@@ -222,18 +216,21 @@ async fn everything_else_is_inactive(h: Harness) {
         assert_inactive(&h, &text(&rotated, name), "family reused").await;
     }
 
-    // Logged out.
+    // Logged out: a family's tokens and a plain grant's.
     let last = h.grant(&session, OFFLINE).await;
+    let plain = h.grant(&session, "openid").await;
     h.logout(&session).await;
     for name in ["access_token", "refresh_token"] {
         assert_inactive(&h, &text(&last, name), "logged out").await;
     }
+    assert_inactive(&h, &text(&plain, "access_token"), "logged out").await;
 }
 
 /// Only an authenticated confidential client may ask: a public client is
 /// refused by either method, with or without a secret. A malformed request
 /// is invalid_request.
-async fn who_may_introspect(h: Harness) {
+async fn who_may_introspect(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, "openid").await;
     let access_token = text(&grant, "access_token");
@@ -272,14 +269,7 @@ async fn who_may_introspect(h: Harness) {
         )
         .await;
     }
-    let basic_only = answer(
-        h.introspect(
-            Some((BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET)),
-            &token,
-        )
-        .await,
-    )
-    .await;
+    let basic_only = answer(h.introspect(Some(BASIC_ONLY), &token).await).await;
     assert_eq!(basic_only["active"], true);
 
     let malformed: [&[(&str, &str)]; 4] = [
@@ -320,17 +310,11 @@ async fn who_may_introspect(h: Harness) {
     assert!(get.status().is_client_error(), "{}", get.status());
 }
 
-on_both_stores!(
-    a_live_access_token,
-    a_live_refresh_token,
-    everything_else_is_inactive,
-    who_may_introspect,
-);
-
 /// An expired access token, and a refresh token past its idle timeout, are
-/// inactive like any other dead token.
-async fn expired_tokens_are_inactive(backend: Backend) {
-    let h = start_with_lifetimes(
+/// inactive like any other dead token: live to their last second, inactive
+/// at their deadline.
+async fn expired_tokens_are_inactive(backend: StoreKind) {
+    let h = Harness::start_with_lifetimes(
         backend,
         Lifetimes {
             access_token: Duration::from_secs(2),
@@ -342,27 +326,34 @@ async fn expired_tokens_are_inactive(backend: Backend) {
     let session = h.login().await;
     let plain = h.grant(&session, "openid").await;
     let offline = h.grant(&session, OFFLINE).await;
-    for (grant, name) in [
-        (&plain, "access_token"),
-        (&offline, "access_token"),
-        (&offline, "refresh_token"),
-    ] {
-        let live = introspect(&h, &text(grant, name)).await;
-        assert_eq!(live["active"], true, "{name}");
-        assert!(
-            live["exp"].as_u64().unwrap() - live["iat"].as_u64().unwrap() <= 2,
-            "{live}"
+    let tokens = [
+        ("a plain access token", text(&plain, "access_token")),
+        ("a family's access token", text(&offline, "access_token")),
+        ("a refresh token", text(&offline, "refresh_token")),
+    ];
+    for (what, token) in &tokens {
+        let live = introspect(&h, token).await;
+        assert_eq!(live["active"], true, "{what}");
+        assert_eq!(
+            live["exp"].as_u64().unwrap() - live["iat"].as_u64().unwrap(),
+            2,
+            "{what}: {live}"
         );
     }
-    // Whole-second timestamps: each deadline is at most 2 s away.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    for (grant, name) in [
-        (&plain, "access_token"),
-        (&offline, "access_token"),
-        (&offline, "refresh_token"),
-    ] {
-        assert_inactive(&h, &text(grant, name), &format!("expired {name}")).await;
+    h.clock.advance(Duration::from_secs(1));
+    for (what, token) in &tokens {
+        assert_eq!(introspect(&h, token).await["active"], true, "{what}");
+    }
+    h.clock.advance(Duration::from_secs(1));
+    for (what, token) in &tokens {
+        assert_inactive(&h, token, &format!("expired: {what}")).await;
     }
 }
 
-for_both_backends!(lifetimes: expired_tokens_are_inactive);
+on_both_stores!(
+    a_live_access_token,
+    a_live_refresh_token,
+    everything_else_is_inactive,
+    who_may_introspect,
+    expired_tokens_are_inactive,
+);

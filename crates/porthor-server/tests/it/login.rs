@@ -6,11 +6,12 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 
 use crate::harness::{
-    CLIENT_ID, CLIENT_SECRET, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json,
-    location, query, set_cookie, set_cookie_header,
+    CLIENT_ID, CLIENT_SECRET, Harness, PASSWORD, REDIRECT_URI, StoreKind, USERNAME, hidden_field,
+    json, location, query, session_cookie, set_cookie, set_cookie_header,
 };
 
-async fn form_has_the_fields_and_a_strict_csrf_cookie(h: Harness) {
+async fn form_has_the_fields_and_a_strict_csrf_cookie(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let response = h.get("/login?rd=%2Fauth%2Fopenid%2Flogin%3Fx%3D1").await;
     assert_eq!(response.status(), StatusCode::OK);
     let csrf = set_cookie_header(&response, "porthor_csrf").unwrap();
@@ -34,7 +35,8 @@ async fn form_has_the_fields_and_a_strict_csrf_cookie(h: Harness) {
     );
 }
 
-async fn good_password_starts_a_session(h: Harness) {
+async fn good_password_starts_a_session(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let rd = h.url("/auth/openid/login?client_id=app");
     let response = h
         .post_login(&[("username", USERNAME), ("password", PASSWORD), ("rd", &rd)])
@@ -53,7 +55,7 @@ async fn good_password_starts_a_session(h: Harness) {
     let page = h
         .http
         .get(h.url("/login"))
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(&session))
         .send()
         .await
         .unwrap();
@@ -62,7 +64,7 @@ async fn good_password_starts_a_session(h: Harness) {
         .http
         .get(h.url("/login"))
         .query(&[("rd", rd.as_str())])
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(&session))
         .send()
         .await
         .unwrap();
@@ -70,7 +72,8 @@ async fn good_password_starts_a_session(h: Harness) {
     assert_eq!(location(&again).as_str(), rd);
 }
 
-async fn wrong_password_or_user_reshows_the_form(h: Harness) {
+async fn wrong_password_or_user_reshows_the_form(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     for (username, password) in [
         (USERNAME, "wrong password"),
         ("mallory", PASSWORD),
@@ -97,7 +100,8 @@ async fn wrong_password_or_user_reshows_the_form(h: Harness) {
     }
 }
 
-async fn csrf_token_is_required(h: Harness) {
+async fn csrf_token_is_required(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let (cookie, token) = h.login_form().await;
     let attempts = [
         (None, Some(token.as_str())),
@@ -121,7 +125,8 @@ async fn csrf_token_is_required(h: Harness) {
 
 /// `rd` must stay on the issuer; anything else is refused before and after
 /// the password check, and nothing redirects off-site.
-async fn open_redirects_are_refused(h: Harness) {
+async fn open_redirects_are_refused(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let port = h.issuer.rsplit(':').next().unwrap().to_owned();
     let other_port = format!(
         "http://127.0.0.1:{}/login",
@@ -183,13 +188,14 @@ async fn open_redirects_are_refused(h: Harness) {
     }
 }
 
-async fn logout_needs_the_form_and_ends_the_session(h: Harness) {
+async fn logout_needs_the_form_and_ends_the_session(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     // GET shows a form and does not log out.
     let response = h
         .http
         .get(h.url("/logout"))
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(&session))
         .send()
         .await
         .unwrap();
@@ -199,7 +205,7 @@ async fn logout_needs_the_form_and_ends_the_session(h: Harness) {
     let response = h
         .http
         .post(h.url("/logout"))
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(&session))
         .form(&[("csrf_token", "forged")])
         .send()
         .await
@@ -229,7 +235,8 @@ async fn logout_needs_the_form_and_ends_the_session(h: Harness) {
 
 /// The browser's whole trip: client -> authorize -> login -> authorize ->
 /// client, then the code exchange; and no secret in any log line.
-async fn browser_flow_and_clean_logs(h: Harness) {
+async fn browser_flow_and_clean_logs(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let params = [
         ("response_type", "code"),
         ("client_id", CLIENT_ID),
@@ -239,17 +246,8 @@ async fn browser_flow_and_clean_logs(h: Harness) {
         ("nonce", "abc"),
     ];
     let to_login = location(&h.authorize(None, &params).await);
-    let (rd, logged_in) = h.log_in_through_form(to_login.as_str(), None).await;
+    let (rd, session, back) = h.log_in_and_return(to_login.as_str(), None).await;
     assert_eq!(rd, query(&to_login, "rd").unwrap());
-    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
-    let session = set_cookie(&logged_in, "porthor_session").unwrap();
-    let back = h
-        .http
-        .get(location(&logged_in).as_str())
-        .header(COOKIE, format!("porthor_session={session}"))
-        .send()
-        .await
-        .unwrap();
     let callback = location(&back);
     assert_eq!(query(&callback, "state").as_deref(), Some("xyz"));
     let code = query(&callback, "code").unwrap();

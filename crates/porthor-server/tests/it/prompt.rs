@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use porthor_test_support::now;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 
-use crate::harness::{CLIENT_ID, Harness, REDIRECT_URI, json, location, query, set_cookie};
+use crate::harness::{CLIENT_ID, Harness, REDIRECT_URI, StoreKind, json, location, query};
 
 fn params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
@@ -22,7 +20,8 @@ fn params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     params
 }
 
-async fn prompt_none_without_session_is_login_required(h: Harness) {
+async fn prompt_none_without_session_is_login_required(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     for cookie in [None, Some("garbage")] {
         let response = h.authorize(cookie, &params(&[("prompt", "none")])).await;
         assert_eq!(response.status(), StatusCode::FOUND);
@@ -33,14 +32,15 @@ async fn prompt_none_without_session_is_login_required(h: Harness) {
     }
 }
 
-async fn prompt_none_with_session_issues_a_code(h: Harness) {
+async fn prompt_none_with_session_issues_a_code(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let response = h
         .authorize(Some(&session), &params(&[("prompt", "none")]))
         .await;
     assert!(query(&location(&response), "code").is_some());
     // ... unless max_age says the session is too old.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.clock.advance(Duration::from_secs(1));
     let response = h
         .authorize(
             Some(&session),
@@ -56,9 +56,10 @@ async fn prompt_none_with_session_issues_a_code(h: Harness) {
 /// `prompt=login` and an exceeded `max_age` send a logged-in user back to
 /// the login form, which shows despite the session; after logging in again
 /// the flow completes with a fresh `auth_time`.
-async fn forced_login_shows_the_form_and_completes(h: Harness) {
+async fn forced_login_shows_the_form_and_completes(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.clock.advance(Duration::from_secs(1));
     for extra in [[("prompt", "login")], [("max_age", "0")]] {
         let response = h.authorize(Some(&session), &params(&extra)).await;
         let to_login = location(&response);
@@ -67,30 +68,19 @@ async fn forced_login_shows_the_form_and_completes(h: Harness) {
         let rd = query(&to_login, "rd").unwrap();
         assert!(!rd.contains("prompt=") && !rd.contains("max_age="), "{rd}");
 
-        // The form shows despite the session. The first login was over a
-        // second ago; this one is now.
-        let relogin_time = now().as_unix();
-        let (_, logged_in) = h
-            .log_in_through_form(to_login.as_str(), Some(&session))
-            .await;
-        assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
-        let fresh = set_cookie(&logged_in, "porthor_session").unwrap();
+        // The form shows despite the session. The first login was a second
+        // ago on the server's clock; this one is now.
+        let relogin_time = h.clock.now().as_unix();
+        let (_, fresh, back) = h.log_in_and_return(to_login.as_str(), Some(&session)).await;
         assert_ne!(fresh, session);
-        let back = h
-            .http
-            .get(location(&logged_in).as_str())
-            .header(COOKIE, format!("porthor_session={fresh}"))
-            .send()
-            .await
-            .unwrap();
         let code = query(&location(&back), "code").expect("a code after the fresh login");
         let tokens = json(h.redeem(&code).await, StatusCode::OK).await;
         let claims = h
             .service
-            .verify_token(tokens["id_token"].as_str().unwrap(), now())
+            .verify_token(tokens["id_token"].as_str().unwrap(), h.clock.now())
             .unwrap();
-        assert!(
-            claims.auth_time >= relogin_time,
+        assert_eq!(
+            claims.auth_time, relogin_time,
             "auth_time is the fresh login"
         );
     }
@@ -101,7 +91,8 @@ async fn forced_login_shows_the_form_and_completes(h: Harness) {
     assert!(query(&location(&response), "code").is_some());
 }
 
-async fn bad_prompt_or_max_age_is_invalid_request(h: Harness) {
+async fn bad_prompt_or_max_age_is_invalid_request(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     for extra in [
         [("prompt", "none login")],
         [("prompt", "sometimes")],

@@ -7,8 +7,6 @@
 use std::str::FromStr as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
     CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
     CoreResponseType, CoreUserInfoClaims,
@@ -21,11 +19,12 @@ use openidconnect::{
 };
 use porthor_signer::SigningAlgorithm;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION};
+use reqwest::header::COOKIE;
 use url::Url;
 
 use crate::harness::{
-    Backend, CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, USERNAME, query, set_cookie,
+    CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, StoreKind, USERNAME, jwt_header,
+    location, query, session_cookie, with_altered_signature,
 };
 
 /// The discovered client, with the token and userinfo endpoints set.
@@ -56,17 +55,6 @@ fn unix_now() -> i64 {
             .as_secs(),
     )
     .unwrap()
-}
-
-/// Undoes the escaping the server applies to attribute values.
-fn header_location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(LOCATION)
-        .expect("Location header")
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Discovery, as a relying party does it; checks what it found.
@@ -125,7 +113,7 @@ async fn authorize_anonymously(h: &Harness, auth_url: &Url) -> Callback {
     // 1. The authorization endpoint sends an anonymous browser to log in.
     let response = h.http.get(auth_url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
-    let to_login = header_location(&response);
+    let to_login = location(&response).to_string();
     let to_login_url = Url::parse(&to_login).unwrap();
     assert_eq!(
         to_login.split('?').next(),
@@ -139,24 +127,12 @@ async fn authorize_anonymously(h: &Harness, auth_url: &Url) -> Callback {
     );
 
     // 2. The login form carries the same rd and a CSRF token; 3. posting
-    // it logs in and returns to rd.
-    let (rd, response) = h.log_in_through_form(&to_login, None).await;
+    // it logs in and returns to rd; 4. the authorization request again, now
+    // with the session: the code.
+    let (rd, _, response) = h.log_in_and_return(&to_login, None).await;
     assert_eq!(rd, auth_url);
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let session = set_cookie(&response, "porthor_session").expect("session cookie");
-    let back = header_location(&response);
-    assert_eq!(back, auth_url);
-
-    // 4. The authorization request again, now with the session: the code.
-    let response = h
-        .http
-        .get(&back)
-        .header(COOKIE, format!("porthor_session={session}"))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
-    callback(h, &header_location(&response))
+    callback(h, location(&response).as_str())
 }
 
 /// A browser that already has `session` follows the authorization URL.
@@ -164,12 +140,12 @@ async fn authorize_with_session(h: &Harness, auth_url: &Url, session: &str) -> C
     let response = h
         .http
         .get(auth_url.as_str())
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(session))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
-    callback(h, &header_location(&response))
+    callback(h, location(&response).as_str())
 }
 
 /// What the relying party keeps from its authorization request.
@@ -264,21 +240,8 @@ async fn redeem_and_verify(
             .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected_hash));
     let jwt = id_token.to_string();
-    let header: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["kid"], kid);
-    let jwks = h
-        .http
-        .get(h.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(jwks.status(), StatusCode::OK);
-    let jwks: serde_json::Value = jwks.json().await.unwrap();
+    assert_eq!(jwt_header(&jwt)["kid"], kid);
+    let jwks = h.jwks().await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -289,12 +252,7 @@ async fn redeem_and_verify(
 
     // The verification really checks the signature: a token whose signature
     // is altered, or whose nonce is not ours, is refused.
-    let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
-    let signature = URL_SAFE_NO_PAD.decode(&parts[2]).unwrap();
-    let mut forged = signature.clone();
-    forged[0] ^= 0x01;
-    parts[2] = URL_SAFE_NO_PAD.encode(forged);
-    let forged = CoreIdToken::from_str(&parts.join(".")).unwrap();
+    let forged = CoreIdToken::from_str(&with_altered_signature(&jwt)).unwrap();
     assert!(
         forged.claims(&verifier, nonce).is_err(),
         "a forged signature was accepted"
@@ -493,7 +451,7 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
 async fn openidconnect_rp_on_redis_with_rs256() {
     let h = Harness::start_with(Options {
         algorithm: SigningAlgorithm::Rs256,
-        ..Options::new(Backend::Redis)
+        ..Options::new(StoreKind::Redis)
     })
     .await;
     full_flow(
@@ -507,7 +465,7 @@ async fn openidconnect_rp_on_redis_with_rs256() {
 /// In memory, ES256, client_secret_post.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openidconnect_rp_on_memory_with_es256() {
-    let h = Harness::start(Backend::Memory).await;
+    let h = Harness::start(StoreKind::Memory).await;
     full_flow(
         h,
         AuthType::RequestBody,

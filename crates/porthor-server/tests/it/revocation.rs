@@ -1,22 +1,18 @@
-//! Token revocation (RFC 7009) at `/auth/openid/revoke`, beyond grants.rs:
-//! what revoking each kind of token ends and spares, the same empty 200 for
-//! every token the client may not or cannot revoke, who may ask, and the
-//! records it removes on Redis.
+//! Token revocation (RFC 7009) at `/auth/openid/revoke`: what revoking each
+//! kind of token ends and spares, the same empty 200 for every token the
+//! client may not or cannot revoke, who may ask, and the records it removes
+//! on Redis.
 
 use porthor_models::AccessToken;
-use porthor_test_support::{raw_exists, raw_keys, redis_url, storage_key};
+use porthor_test_support::{raw_exists, redis_url, storage_key};
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{Response, StatusCode};
 
 use crate::harness::{
-    BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET, Backend, CLIENT_ID, CLIENT_SECRET, Harness,
-    OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, PUBLIC_CLIENT_ID, REDIRECT_URI, json, text, token_error,
+    APP, BASIC_ONLY, BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET, CLIENT_ID, CLIENT_SECRET,
+    Harness, OFFLINE, OTHER, PUBLIC_CLIENT_ID, REDIRECT_URI, StoreKind, json, text, token_error,
 };
 use crate::on_both_stores;
-
-const OFFLINE: &str = "openid profile email offline_access";
-const APP: (&str, &str) = (CLIENT_ID, CLIENT_SECRET);
-const OTHER: (&str, &str) = (OTHER_CLIENT_ID, OTHER_CLIENT_SECRET);
 
 /// Asserts RFC 7009 2.2's answer: 200 and an empty body.
 async fn revoked(response: Response) {
@@ -36,9 +32,10 @@ async fn revoke_by_post(h: &Harness, token: &str, hint: Option<&str>) {
 }
 
 /// Revoking an access token ends it alone: the refresh token and the other
-/// access tokens of its family live on. The hint, even a wrong one, changes
+/// access tokens of its family live on. The hint, right or wrong, changes
 /// nothing.
-async fn an_access_token_alone(h: Harness) {
+async fn an_access_token_alone(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let first = h.grant(&session, OFFLINE).await;
     let second = json(
@@ -64,13 +61,35 @@ async fn an_access_token_alone(h: Harness) {
         h.userinfo_status(&text(&third, "access_token")).await,
         StatusCode::OK
     );
+    // A plain grant's access token, by HTTP Basic with the right hint.
+    let plain = h.grant(&session, "openid").await;
+    revoked(
+        h.revoke(
+            Some(APP),
+            &[
+                ("token", &text(&plain, "access_token")),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        h.userinfo_status(&text(&plain, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.userinfo_status(&text(&third, "access_token")).await,
+        StatusCode::OK
+    );
     assert!(h.session_alive(&session).await);
 }
 
 /// Revoking a refresh token ends its family: every access token issued
 /// from the code and from each refresh. The login and other families live
 /// on.
-async fn a_refresh_token_and_its_family(h: Harness) {
+async fn a_refresh_token_and_its_family(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let bystander = h.grant(&session, OFFLINE).await;
     let mut grants = vec![h.grant(&session, OFFLINE).await];
@@ -108,7 +127,8 @@ async fn a_refresh_token_and_its_family(h: Harness) {
 /// A client can revoke only its own tokens; another's, including a public
 /// client's or a public client asking about a confidential client's, get
 /// the same 200 and stay live.
-async fn other_clients_tokens_are_left_alone(h: Harness) {
+async fn other_clients_tokens_are_left_alone(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
     let access_token = text(&grant, "access_token");
@@ -122,7 +142,7 @@ async fn other_clients_tokens_are_left_alone(h: Harness) {
         .await;
         revoked(
             h.revoke(
-                Some((BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET)),
+                Some(BASIC_ONLY),
                 &[("token", token), ("token_type_hint", "access_token")],
             )
             .await,
@@ -136,10 +156,9 @@ async fn other_clients_tokens_are_left_alone(h: Harness) {
     let code = h
         .code_for(&session, BASIC_ONLY_CLIENT_ID, REDIRECT_URI, "openid")
         .await;
-    let basic_only = (BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET);
     let theirs = json(
         h.token(
-            Some(basic_only),
+            Some(BASIC_ONLY),
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -161,7 +180,7 @@ async fn other_clients_tokens_are_left_alone(h: Harness) {
     );
     revoked(
         h.revoke(
-            Some(basic_only),
+            Some(BASIC_ONLY),
             &[("token", &text(&theirs, "refresh_token"))],
         )
         .await,
@@ -181,7 +200,8 @@ async fn other_clients_tokens_are_left_alone(h: Harness) {
 /// same empty 200 and changes nothing: unknown tokens of the right shape,
 /// garbage, an ID token, an unredeemed code (which still redeems), the
 /// session cookie (whose session lives on), a dead token, an unknown hint.
-async fn anything_else_gets_the_same_answer(h: Harness) {
+async fn anything_else_gets_the_same_answer(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
     let code = h.code(&session).await;
@@ -234,7 +254,8 @@ async fn anything_else_gets_the_same_answer(h: Harness) {
 /// registered for one method cannot use the other; a public client can
 /// never send a secret, not even an empty one. A malformed request is
 /// invalid_request. None of these revokes the token it names.
-async fn who_may_revoke(h: Harness) {
+async fn who_may_revoke(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let grant = h.grant(&session, OFFLINE).await;
     let access_token = text(&grant, "access_token");
@@ -317,14 +338,7 @@ async fn who_may_revoke(h: Harness) {
 
     assert_eq!(h.userinfo_status(&access_token).await, StatusCode::OK);
     // The basic-only client by its own method.
-    revoked(
-        h.revoke(
-            Some((BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET)),
-            &token,
-        )
-        .await,
-    )
-    .await;
+    revoked(h.revoke(Some(BASIC_ONLY), &token).await).await;
     assert_eq!(h.userinfo_status(&access_token).await, StatusCode::OK);
 }
 
@@ -340,7 +354,7 @@ on_both_stores!(
 /// refresh token its family's; nothing else goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_on_redis() {
-    let h = Harness::start(Backend::Redis).await;
+    let h = Harness::start(StoreKind::Redis).await;
     let url = redis_url();
     let prefix = h.redis_prefix.clone().unwrap();
     let session = h.login().await;
@@ -352,20 +366,18 @@ async fn records_on_redis() {
         AccessToken::parse(&access_token).unwrap().key(),
     );
     assert!(raw_exists(&url, &access_key).await);
-    let families = format!("{prefix}:v1:refresh:*");
-    assert_eq!(raw_keys(&url, &families).await.len(), 1);
-    let sessions = format!("{prefix}:v1:session:*");
-    assert_eq!(raw_keys(&url, &sessions).await.len(), 1);
+    assert_eq!(h.stored_keys("refresh").await.len(), 1);
+    assert_eq!(h.stored_keys("session").await.len(), 1);
 
     revoked(h.revoke(Some(APP), &[("token", &access_token)]).await).await;
     assert!(!raw_exists(&url, &access_key).await);
-    assert_eq!(raw_keys(&url, &families).await.len(), 1);
+    assert_eq!(h.stored_keys("refresh").await.len(), 1);
 
     revoked(
         h.revoke(Some(APP), &[("token", &text(&grant, "refresh_token"))])
             .await,
     )
     .await;
-    assert!(raw_keys(&url, &families).await.is_empty());
-    assert_eq!(raw_keys(&url, &sessions).await.len(), 1);
+    assert!(h.stored_keys("refresh").await.is_empty());
+    assert_eq!(h.stored_keys("session").await.len(), 1);
 }

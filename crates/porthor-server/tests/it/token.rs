@@ -1,18 +1,19 @@
-//! The token endpoint (RFC 6749 4.1.3, 5; OpenID Connect Core 3.1.3).
+//! The token endpoint's authorization-code grant (RFC 6749 4.1.3, 5;
+//! OpenID Connect Core 3.1.3): the token response, client authentication,
+//! malformed requests, and what a code is bound to, including its single
+//! use and what a replay revokes. The refresh grant is refresh.rs's.
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use porthor_models::AuthorizationCode;
 use porthor_oidc::Lifetimes;
-use porthor_test_support::{logs, now, raw_get, raw_set, redis_url};
+use porthor_test_support::{logs, raw_get, raw_set, redis_url};
 use reqwest::StatusCode;
 
 use crate::harness::{
-    Backend, CLIENT_ID, CLIENT_SECRET, Harness, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET,
-    OTHER_REDIRECT_URI, Options, REDIRECT_URI, SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, json,
-    token_error,
+    CLIENT_ID, CLIENT_SECRET, Harness, OFFLINE, OTHER_APP_REDIRECT_URI, OTHER_CLIENT_ID,
+    OTHER_CLIENT_SECRET, OTHER_REDIRECT_URI, REDIRECT_URI, SPECIAL_CLIENT_ID,
+    SPECIAL_CLIENT_SECRET, StoreKind, json, jwt_header, text, token_error,
 };
 
 fn form(code: &str) -> Vec<(&str, &str)> {
@@ -23,12 +24,8 @@ fn form(code: &str) -> Vec<(&str, &str)> {
     ]
 }
 
-fn jwt_header(token: &str) -> serde_json::Value {
-    let header = token.split('.').next().unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
-}
-
-async fn code_is_redeemed_for_tokens(h: Harness) {
+async fn code_is_redeemed_for_tokens(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let response = h.redeem(&code).await;
@@ -49,7 +46,7 @@ async fn code_is_redeemed_for_tokens(h: Harness) {
         h.service.jwks().keys[0].kid.as_str()
     );
     assert_eq!(jwt_header(id_token)["alg"], "ES256");
-    let claims = h.service.verify_token(id_token, now()).unwrap();
+    let claims = h.service.verify_token(id_token, h.clock.now()).unwrap();
     assert_eq!(claims.iss, h.issuer);
     assert_eq!(claims.aud, CLIENT_ID);
     assert_eq!(claims.azp, CLIENT_ID);
@@ -67,7 +64,8 @@ async fn code_is_redeemed_for_tokens(h: Harness) {
     assert!(!claims.jti.is_empty());
 }
 
-async fn client_secret_post_works(h: Harness) {
+async fn client_secret_post_works(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let mut form = form(&code);
@@ -75,7 +73,8 @@ async fn client_secret_post_works(h: Harness) {
     json(h.token(None, &form).await, StatusCode::OK).await;
 }
 
-async fn basic_credentials_are_form_urldecoded(h: Harness) {
+async fn basic_credentials_are_form_urldecoded(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h
         .code_for(&session, SPECIAL_CLIENT_ID, REDIRECT_URI, "openid")
@@ -87,7 +86,8 @@ async fn basic_credentials_are_form_urldecoded(h: Harness) {
     json(response, StatusCode::OK).await;
 }
 
-async fn client_authentication_failures(h: Harness) {
+async fn client_authentication_failures(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     // Over HTTP Basic: 401 with a Basic challenge, whatever went wrong.
@@ -150,7 +150,8 @@ async fn client_authentication_failures(h: Harness) {
     json(h.redeem(&code).await, StatusCode::OK).await;
 }
 
-async fn two_authentication_methods_are_invalid_request(h: Harness) {
+async fn two_authentication_methods_are_invalid_request(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let mut both = form(&code);
@@ -171,7 +172,8 @@ async fn two_authentication_methods_are_invalid_request(h: Harness) {
     .await;
 }
 
-async fn malformed_requests(h: Harness) {
+async fn malformed_requests(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let basic = Some((CLIENT_ID, CLIENT_SECRET));
@@ -238,7 +240,8 @@ async fn malformed_requests(h: Harness) {
     json(h.redeem(&code).await, StatusCode::OK).await;
 }
 
-async fn malformed_codes_are_invalid_grant(h: Harness) {
+async fn malformed_codes_are_invalid_grant(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let unknown = AuthorizationCode::generate().expose();
     let (key, _) = unknown.split_once('.').unwrap();
     let wrong_secret = format!("{key}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
@@ -260,19 +263,54 @@ async fn malformed_codes_are_invalid_grant(h: Harness) {
     }
 }
 
-async fn code_is_single_use(h: Harness) {
+/// A code redeems once. Presented again it is invalid_grant, and the
+/// replay revokes what the first redemption issued: its access token and
+/// its refresh-token family, even after the family has rotated (every
+/// access token refreshed from it dies too). A presentation with the code's
+/// key but another secret is no replay and revokes nothing.
+async fn code_replay_revokes_what_it_issued(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
-    let code = h.code(&session).await;
-    json(h.redeem(&code).await, StatusCode::OK).await;
+    let code = h.code_for(&session, CLIENT_ID, REDIRECT_URI, OFFLINE).await;
+    let mut grants = vec![json(h.redeem(&code).await, StatusCode::OK).await];
+
+    let (key, secret) = code.split_once('.').unwrap();
+    let flipped = if secret.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{key}.{flipped}{}", &secret[1..]);
+    token_error(
+        h.redeem(&forged).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        h.userinfo_status(&text(&grants[0], "access_token")).await,
+        StatusCode::OK
+    );
+
+    for _ in 0..2 {
+        let current = text(grants.last().unwrap(), "refresh_token");
+        grants.push(json(h.refresh(&current, None).await, StatusCode::OK).await);
+    }
     token_error(
         h.redeem(&code).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     )
     .await;
+    for (i, grant) in grants.iter().enumerate() {
+        assert_eq!(
+            h.userinfo_status(&text(grant, "access_token")).await,
+            StatusCode::UNAUTHORIZED,
+            "access token {i}"
+        );
+    }
+    h.assert_refresh_refused(&text(grants.last().unwrap(), "refresh_token"))
+        .await;
 }
 
-async fn concurrent_redemptions_one_wins(h: Harness) {
+async fn concurrent_redemptions_one_wins(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     for _ in 0..10 {
         let code = h.code(&session).await;
@@ -291,7 +329,8 @@ async fn concurrent_redemptions_one_wins(h: Harness) {
     }
 }
 
-async fn code_is_bound_to_its_client(h: Harness) {
+async fn code_is_bound_to_its_client(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let mut other = form(&code);
@@ -310,12 +349,13 @@ async fn code_is_bound_to_its_client(h: Harness) {
     .await;
 }
 
-async fn code_is_bound_to_its_redirect_uri(h: Harness) {
+async fn code_is_bound_to_its_redirect_uri(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let mut moved = form(&code);
     moved.retain(|(n, _)| *n != "redirect_uri");
-    moved.push(("redirect_uri", "https://app.example.com/other?keep=1"));
+    moved.push(("redirect_uri", OTHER_APP_REDIRECT_URI));
     token_error(
         h.token(Some((CLIENT_ID, CLIENT_SECRET)), &moved).await,
         StatusCode::BAD_REQUEST,
@@ -324,10 +364,32 @@ async fn code_is_bound_to_its_redirect_uri(h: Harness) {
     .await;
 }
 
-async fn code_dies_with_its_session(h: Harness) {
+async fn code_dies_with_its_session(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     h.logout(&session).await;
+    token_error(
+        h.redeem(&code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// A code is refused from the moment its lifetime ends.
+async fn expired_code_is_invalid_grant(backend: StoreKind) {
+    let h = Harness::start_with_lifetimes(
+        backend,
+        Lifetimes {
+            code: Duration::from_secs(1),
+            ..Lifetimes::default()
+        },
+    )
+    .await;
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    h.clock.advance(Duration::from_secs(1));
     token_error(
         h.redeem(&code).await,
         StatusCode::BAD_REQUEST,
@@ -344,42 +406,19 @@ crate::on_both_stores!(
     two_authentication_methods_are_invalid_request,
     malformed_requests,
     malformed_codes_are_invalid_grant,
-    code_is_single_use,
+    code_replay_revokes_what_it_issued,
     concurrent_redemptions_one_wins,
     code_is_bound_to_its_client,
     code_is_bound_to_its_redirect_uri,
     code_dies_with_its_session,
+    expired_code_is_invalid_grant,
 );
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_code_is_invalid_grant() {
-    for backend in [Backend::Memory, Backend::Redis] {
-        let lifetimes = Lifetimes {
-            code: Duration::from_secs(1),
-            ..Lifetimes::default()
-        };
-        let h = Harness::start_with(Options {
-            lifetimes,
-            ..Options::new(backend)
-        })
-        .await;
-        let session = h.login().await;
-        let code = h.code(&session).await;
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        token_error(
-            h.redeem(&code).await,
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-        )
-        .await;
-    }
-}
 
 /// A record that does not decrypt is refused as invalid_grant, logged as
 /// an error, and replaced by the redeemed marker; the server does not fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_record_in_redis_is_invalid_grant() {
-    let h = Harness::start(Backend::Redis).await;
+    let h = Harness::start(StoreKind::Redis).await;
     let session = h.login().await;
     for garbage in [
         &b"not a record"[..],

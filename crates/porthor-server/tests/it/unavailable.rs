@@ -16,8 +16,8 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 
 use crate::harness::{
-    Backend as HarnessBackend, CLIENT_ID, Harness, Options, PASSWORD, REDIRECT_URI, USERNAME, json,
-    location, query, token_error,
+    CLIENT_ID, Harness, Options, PASSWORD, REDIRECT_URI, StoreKind, USERNAME, json, location,
+    query, session_cookie, token_error,
 };
 
 /// A `redis-server` child process on a loopback port, killed on drop (also
@@ -113,16 +113,9 @@ impl Outage {
     async fn start(redis_url: String) -> Self {
         let options = Options {
             redis_url: Some(redis_url),
-            ..Options::new(HarnessBackend::Redis)
+            ..Options::new(StoreKind::Redis)
         };
         Self(Harness::start_with(options).await)
-    }
-
-    /// Posts the login form with alice's credentials.
-    async fn post_login(&self) -> Response {
-        self.0
-            .post_login(&[("username", USERNAME), ("password", PASSWORD)])
-            .await
     }
 
     async fn authorize(&self, session: Option<&str>, state: &str) -> Response {
@@ -135,14 +128,6 @@ impl Outage {
             ("nonce", "n-1"),
         ];
         self.0.authorize(session, &params).await
-    }
-
-    async fn code(&self, session: &str) -> String {
-        let response = self.authorize(Some(session), "s-1").await;
-        assert_eq!(response.status(), StatusCode::FOUND);
-        let location = location(&response);
-        assert!(location.as_str().starts_with(REDIRECT_URI), "{location}");
-        query(&location, "code").expect("code in the redirect")
     }
 
     /// Polls /ready until it answers `status`; panics after `within`.
@@ -283,7 +268,9 @@ async fn redis_outage_is_temporarily_unavailable_and_recovers() {
 
     // Login: the form still renders (no store needed), but good credentials
     // cannot start a session: 503, no cookie.
-    let response = server.post_login().await;
+    let response = server
+        .post_login(&[("username", USERNAME), ("password", PASSWORD)])
+        .await;
     assert_unavailable_headers(&response);
     assert!(
         response
@@ -304,7 +291,7 @@ async fn redis_outage_is_temporarily_unavailable_and_recovers() {
     let response = server
         .http
         .get(server.url("/login"))
-        .header(COOKIE, format!("porthor_session={session}"))
+        .header(COOKIE, session_cookie(&session))
         .send()
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use porthor_models::AccessToken;
 use porthor_oidc::Lifetimes;
 use reqwest::StatusCode;
 
-use crate::harness::{Backend, CLIENT_ID, Harness, Options, REDIRECT_URI, json};
+use crate::harness::{CLIENT_ID, Harness, REDIRECT_URI, StoreKind, json};
 
 async fn access_token(h: &Harness, session: &str, scope: &str) -> String {
     let code = h.code_for(session, CLIENT_ID, REDIRECT_URI, scope).await;
@@ -21,7 +21,8 @@ fn www_authenticate(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn claims_follow_granted_scopes(h: Harness) {
+async fn claims_follow_granted_scopes(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let cases = [
         ("openid", serde_json::json!({"sub": "alice"})),
@@ -52,7 +53,8 @@ async fn claims_follow_granted_scopes(h: Harness) {
     }
 }
 
-async fn post_works_too(h: Harness) {
+async fn post_works_too(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let token = access_token(&h, &session, "openid email").await;
     let response = h
@@ -68,7 +70,8 @@ async fn post_works_too(h: Harness) {
     );
 }
 
-async fn missing_token_gets_a_bare_challenge(h: Harness) {
+async fn missing_token_gets_a_bare_challenge(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let response = h
         .http
         .get(h.url("/auth/openid/userinfo"))
@@ -81,7 +84,8 @@ async fn missing_token_gets_a_bare_challenge(h: Harness) {
     assert!(!challenge.contains("error="), "{challenge}");
 }
 
-async fn bad_tokens_are_invalid_token(h: Harness) {
+async fn bad_tokens_are_invalid_token(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let code = h.code(&session).await;
     let id_token = json(h.redeem(&code).await, StatusCode::OK).await["id_token"]
@@ -119,12 +123,35 @@ async fn bad_tokens_are_invalid_token(h: Harness) {
     );
 }
 
-async fn tokens_die_with_the_session(h: Harness) {
+async fn tokens_die_with_the_session(backend: StoreKind) {
+    let h = Harness::start(backend).await;
     let session = h.login().await;
     let token = access_token(&h, &session, "openid").await;
     assert_eq!(h.userinfo(&token).await.status(), StatusCode::OK);
     h.logout(&session).await;
     let response = h.userinfo(&token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(www_authenticate(&response).contains("invalid_token"));
+}
+
+/// An access token is refused from the moment its lifetime ends, with the
+/// same challenge as any other bad token.
+async fn expired_access_token_is_refused(backend: StoreKind) {
+    let h = Harness::start_with_lifetimes(
+        backend,
+        Lifetimes {
+            access_token: Duration::from_secs(1),
+            ..Lifetimes::default()
+        },
+    )
+    .await;
+    let session = h.login().await;
+    let code = h.code(&session).await;
+    let body = json(h.redeem(&code).await, StatusCode::OK).await;
+    assert_eq!(body["expires_in"], 1);
+    let token = body["access_token"].as_str().unwrap();
+    h.clock.advance(Duration::from_secs(1));
+    let response = h.userinfo(token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(www_authenticate(&response).contains("invalid_token"));
 }
@@ -135,26 +162,5 @@ crate::on_both_stores!(
     missing_token_gets_a_bare_challenge,
     bad_tokens_are_invalid_token,
     tokens_die_with_the_session,
+    expired_access_token_is_refused,
 );
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_access_token_is_refused() {
-    let lifetimes = Lifetimes {
-        access_token: Duration::from_secs(1),
-        ..Lifetimes::default()
-    };
-    let h = Harness::start_with(Options {
-        lifetimes,
-        ..Options::new(Backend::Redis)
-    })
-    .await;
-    let session = h.login().await;
-    let code = h.code(&session).await;
-    let body = json(h.redeem(&code).await, StatusCode::OK).await;
-    assert_eq!(body["expires_in"], 1);
-    let token = body["access_token"].as_str().unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let response = h.userinfo(token).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(www_authenticate(&response).contains("invalid_token"));
-}

@@ -24,7 +24,10 @@ const TTL: Duration = Duration::from_secs(60);
 /// Long enough that nothing expires during the steps before a wait, short
 /// enough to wait out.
 const SHORT: Duration = Duration::from_secs(1);
-/// Comfortably past [`SHORT`].
+/// Comfortably past [`SHORT`]. The waits for it are real: the store has no
+/// clock to advance, its records expire by the backend's own TTL (`PX` on
+/// Redis, an `Instant` deadline in memory), and those TTLs are what these
+/// checks are about.
 const PAST_SHORT: Duration = Duration::from_millis(1500);
 
 pub(crate) struct Harness {
@@ -361,6 +364,7 @@ async fn replace_never_creates(h: &Harness) {
         )
         .await
         .unwrap();
+    // A real wait past the backend's TTL (see [`PAST_SHORT`]).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_replace_finds_nothing(h, &code).await;
 }

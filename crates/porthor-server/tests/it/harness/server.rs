@@ -1,0 +1,169 @@
+//! A real Porthor server on a loopback port, on the memory store or the
+//! test Redis, with a clock of its own that tests move by hand.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use porthor_models::AuthorizationStore;
+use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService};
+use porthor_server::{Clock, ManualClock, Server, ServerConfig, ServerHandle};
+use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
+use porthor_store::{BackendConfig, Store, StoreConfig};
+use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
+
+use super::{clients, users};
+
+/// Which store the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Redis,
+}
+
+/// What a test can change about the server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub backend: StoreKind,
+    pub lifetimes: Lifetimes,
+    pub algorithm: SigningAlgorithm,
+    /// A path under the host for the issuer, such as "/idp/", or "".
+    pub issuer_path: &'static str,
+    /// With `StoreKind::Redis`: a Redis of the test's own instead of the
+    /// shared test Redis (to kill it, say), with a pool of two.
+    pub redis_url: Option<String>,
+    /// The signing key (PEM), instead of a fresh key of `algorithm`.
+    pub signing_key: Option<String>,
+    /// Verification-only keys (PEM) published after the signing key, as
+    /// `signing.previous_key_files` does after a key rotation.
+    pub previous_keys: Vec<String>,
+}
+
+impl Options {
+    pub fn new(backend: StoreKind) -> Self {
+        Self {
+            backend,
+            lifetimes: Lifetimes::default(),
+            algorithm: SigningAlgorithm::Es256,
+            issuer_path: "",
+            redis_url: None,
+            signing_key: None,
+            previous_keys: Vec::new(),
+        }
+    }
+}
+
+/// A running server and a client that speaks to it like a browser and a
+/// relying party (see `client.rs`). Dropping it stops the server.
+pub struct Harness {
+    /// The issuer, exactly as configured.
+    pub issuer: String,
+    /// The Redis key prefix, when on Redis.
+    pub redis_prefix: Option<String>,
+    pub service: OidcService,
+    pub http: reqwest::Client,
+    /// The server's clock. It stands still until a test advances it, which
+    /// expires codes, tokens, sessions and families at once (each record
+    /// carries its own expiry, checked against this clock); storage TTLs in
+    /// Redis or the memory store still run on real time.
+    pub clock: ManualClock,
+    handle: ServerHandle,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop().await });
+    }
+}
+
+impl Harness {
+    /// A server on `backend` with the default [`Options`].
+    pub async fn start(backend: StoreKind) -> Self {
+        Self::start_with(Options::new(backend)).await
+    }
+
+    /// A server on `backend` with `lifetimes`.
+    pub async fn start_with_lifetimes(backend: StoreKind, lifetimes: Lifetimes) -> Self {
+        Self::start_with(Options {
+            lifetimes,
+            ..Options::new(backend)
+        })
+        .await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        logs::capture();
+        let (store, redis_prefix): (Arc<dyn AuthorizationStore>, _) = match options.backend {
+            StoreKind::Memory => (Arc::new(memory_store().await), None),
+            StoreKind::Redis => {
+                let prefix = unique_prefix("server");
+                let store = match &options.redis_url {
+                    None => redis_store(&prefix).await,
+                    Some(url) => Store::open(StoreConfig {
+                        backend: BackendConfig::Redis {
+                            url: url.clone(),
+                            pool_size: 2,
+                        },
+                        key_prefix: prefix.clone(),
+                        encryption_key: test_encryption_key(),
+                    })
+                    .await
+                    .unwrap(),
+                };
+                (Arc::new(store), Some(prefix))
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let issuer = format!(
+            "http://{}{}",
+            listener.local_addr().unwrap(),
+            options.issuer_path
+        );
+        let pem = match &options.signing_key {
+            Some(pem) => pem.clone(),
+            None => generate_pem(options.algorithm).unwrap().as_str().to_owned(),
+        };
+        let previous: Vec<&[u8]> = options.previous_keys.iter().map(String::as_bytes).collect();
+        let signer = Signer::from_pem(pem.as_bytes())
+            .unwrap()
+            .with_previous_keys(&previous)
+            .unwrap();
+        let config = OidcConfig {
+            issuer: Issuer::parse(&issuer).unwrap(),
+            lifetimes: options.lifetimes,
+            clients: clients(),
+            users: users(),
+        };
+        let service = OidcService::new(config, store, signer).unwrap();
+        // The real time to start with: relying-party libraries check the
+        // tokens' `exp` against the system clock.
+        let clock = ManualClock::starting_now();
+        let config = ServerConfig {
+            listen: listener.local_addr().unwrap(),
+            workers: Some(2),
+            clock: Clock::Manual(clock.clone()),
+        };
+        let server = Server::from_listener(listener, &config, service.clone()).unwrap();
+        let handle = server.handle();
+        tokio::spawn(server.run());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Self {
+            issuer,
+            redis_prefix,
+            service,
+            http,
+            clock,
+            handle,
+        }
+    }
+
+    /// The absolute URL of `path` under the issuer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
