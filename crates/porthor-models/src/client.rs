@@ -109,6 +109,21 @@ impl RedirectUri {
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(invalid("has userinfo"));
         }
+        // Exact matching makes these harmless in requests, but a registered
+        // URI that servers and browsers may read differently (Keycloak
+        // CVE-2026-3872's `..;/`, Tomcat's matrix parameters, a doubled
+        // slash some proxies collapse) is refused outright.
+        let path = parsed.path();
+        if path.contains(';') {
+            return Err(invalid("has a `;` in its path (matrix parameters)"));
+        }
+        if path.contains("//")
+            || path
+                .split('/')
+                .any(|segment| segment == ".." || segment == ".")
+        {
+            return Err(invalid("has an empty or dot segment in its path"));
+        }
         if parsed.as_str() != uri {
             return Err(invalid(&format!(
                 "is not in canonical form; write it as {:?}",
@@ -292,10 +307,57 @@ mod tests {
             "https://app.example.com",
             "http://127.0.0.1.evil.com/cb",
             "javascript:alert(1)",
+            "https://app.example.com/a/..;/cb",
+            "https://app.example.com/cb;jsessionid=1",
+            "https://app.example.com//cb",
+            "https://app.example.com/a/%2e%2e/cb",
         ];
         for uri in bad {
             assert!(RedirectUri::parse(uri).is_err(), "accepted {uri}");
         }
+    }
+
+    /// Security lesson 5, Hydra #1438: bcrypt reads only 72 bytes, so a
+    /// secret's 72-byte prefix authenticated. SHA-256 reads all of it.
+    #[test]
+    fn hydra_1438_a_long_secrets_prefix_does_not_verify() {
+        let secret = "s".repeat(72) + "-and-the-rest-of-a-long-secret";
+        let hash = ClientSecretHash::from_secret(&secret).unwrap();
+        assert!(hash.verify(&secret));
+        assert!(!hash.verify(&secret[..72]));
+        assert!(!hash.verify(&secret[..secret.len() - 1]));
+        assert!(!hash.verify(&format!("{secret}x")));
+    }
+
+    /// Security lesson 14, Rauthy #1167: the secret was compared with an
+    /// early-exit equality. Here what is compared is two SHA-256 digests, in
+    /// constant time (`subtle`), so how much of a wrong secret is right
+    /// shows neither in the result nor, best-effort, in the time: the
+    /// median time to refuse a secret wrong in its first character and one
+    /// wrong in its last are within a factor of two.
+    #[test]
+    fn rauthy_1167_secret_comparison_is_constant_time() {
+        use std::time::Instant;
+        let secret = ClientSecretHash::generate_secret();
+        let hash = ClientSecretHash::from_secret(&secret).unwrap();
+        let wrong_first = format!("#{}", &secret[1..]);
+        let wrong_last = format!("{}#", &secret[..secret.len() - 1]);
+        let median = |presented: &str| {
+            let mut times: Vec<u128> = (0..301)
+                .map(|_| {
+                    let start = Instant::now();
+                    for _ in 0..50 {
+                        assert!(!hash.verify(std::hint::black_box(presented)));
+                    }
+                    start.elapsed().as_nanos()
+                })
+                .collect();
+            times.sort_unstable();
+            times[times.len() / 2]
+        };
+        let (first, last) = (median(&wrong_first), median(&wrong_last));
+        let ratio = first.max(last) as f64 / first.min(last).max(1) as f64;
+        assert!(ratio < 2.0, "first {first} ns, last {last} ns");
     }
 
     #[test]

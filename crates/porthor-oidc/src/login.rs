@@ -208,6 +208,16 @@ fn verify_password(hash: &str, password: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// Security lesson 5, Hydra #1438 (bcrypt's 72-byte limit), for
+    /// passwords: Argon2 reads all of a long password.
+    #[test]
+    fn hydra_1438_a_long_passwords_prefix_does_not_verify() {
+        let password = "p".repeat(72) + " and then some more words";
+        let hash = hash_password(&password).unwrap();
+        assert!(verify_password(&hash, password.as_bytes()));
+        assert!(!verify_password(&hash, &password.as_bytes()[..72]));
+    }
+
     #[test]
     fn password_hash_check() {
         let hash = hash_password("correct horse").unwrap();
