@@ -35,6 +35,6 @@ pub use error::ErrorCode;
 pub use pkce::CodeChallenge;
 pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
 pub use scope::{Scope, Scopes};
-pub use store::{AuthorizationStore, Keyspace, StoreError};
+pub use store::{AuthorizationStore, Keyspace, StoreError, UserIndex};
 pub use time::Timestamp;
 pub use user::{User, UserClaims};

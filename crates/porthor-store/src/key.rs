@@ -6,7 +6,10 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hmac::digest::{Key, KeyInit};
+use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
+use sha2::Sha256;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::OpenError;
@@ -69,9 +72,35 @@ impl EncryptionKey {
         STANDARD.encode(self.0)
     }
 
+    /// A 256-bit key for `purpose`, derived from this one: HMAC-SHA256 keyed
+    /// with this key over a versioned label naming the purpose. Keys for
+    /// different purposes are independent of each other and of this key (none
+    /// reveals another), and every process with the same store key derives
+    /// the same ones, so that replicas agree without another secret to share.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        hmac_sha256(&self.0, &[b"porthor derived key v1: ", purpose.as_bytes()])
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
+}
+
+/// HMAC-SHA256 of the concatenated `message` parts under a 256-bit `key`.
+pub(crate) fn hmac_sha256(key: &[u8; KEY_LEN], message: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    // RFC 2104 2: a key shorter than the hash's 64-byte block is padded with
+    // zeros to it; padding it here makes keying infallible.
+    let mut block = Key::<Hmac<Sha256>>::default();
+    block
+        .iter_mut()
+        .zip(key)
+        .for_each(|(slot, byte)| *slot = *byte);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
+    block.as_mut_slice().zeroize();
+    for part in message {
+        mac.update(part);
+    }
+    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 impl Drop for EncryptionKey {
@@ -154,6 +183,22 @@ mod tests {
             key.as_bytes()
         );
         assert_ne!(EncryptionKey::generate().as_bytes(), key.as_bytes());
+    }
+
+    #[test]
+    fn derived_keys_are_per_purpose_and_reproducible() {
+        let key = EncryptionKey::generate();
+        let csrf = key.derive("csrf");
+        assert_eq!(*csrf, *key.derive("csrf"), "the same on every replica");
+        assert_eq!(
+            *csrf,
+            *EncryptionKey::parse(&key.to_base64())
+                .unwrap()
+                .derive("csrf")
+        );
+        assert_ne!(*csrf, *key.derive("user index"));
+        assert_ne!(&*csrf, key.as_bytes());
+        assert_ne!(*csrf, *EncryptionKey::generate().derive("csrf"));
     }
 
     #[test]
