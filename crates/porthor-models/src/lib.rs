@@ -15,6 +15,7 @@ mod client;
 mod credential;
 mod documents;
 mod error;
+mod mac;
 mod pkce;
 mod records;
 mod scope;
@@ -32,6 +33,7 @@ pub use credential::{
 };
 pub use documents::{Introspection, Jwk, Jwks, ProviderMetadata, TokenResponse};
 pub use error::ErrorCode;
+pub use mac::hmac_sha256;
 pub use pkce::CodeChallenge;
 pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
 pub use scope::{Scope, Scopes};

@@ -6,10 +6,8 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use hmac::digest::{Key, KeyInit};
-use hmac::{Hmac, Mac as _};
+use porthor_models::hmac_sha256;
 use rand::RngCore as _;
-use sha2::Sha256;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::OpenError;
@@ -78,29 +76,15 @@ impl EncryptionKey {
     /// reveals another), and every process with the same store key derives
     /// the same ones, so that replicas agree without another secret to share.
     pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
-        hmac_sha256(&self.0, &[b"porthor derived key v1: ", purpose.as_bytes()])
+        Zeroizing::new(hmac_sha256(
+            &self.0,
+            &[b"porthor derived key v1: ", purpose.as_bytes()],
+        ))
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
-}
-
-/// HMAC-SHA256 of the concatenated `message` parts under a 256-bit `key`.
-pub(crate) fn hmac_sha256(key: &[u8; KEY_LEN], message: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-    // RFC 2104 2: a key shorter than the hash's 64-byte block is padded with
-    // zeros to it; padding it here makes keying infallible.
-    let mut block = Key::<Hmac<Sha256>>::default();
-    block
-        .iter_mut()
-        .zip(key)
-        .for_each(|(slot, byte)| *slot = *byte);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
-    block.as_mut_slice().zeroize();
-    for part in message {
-        mac.update(part);
-    }
-    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 impl Drop for EncryptionKey {

@@ -14,11 +14,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use porthor_models::{RecordKey, StoreError, Timestamp, UserIndex};
+use porthor_models::{RecordKey, StoreError, Timestamp, UserIndex, hmac_sha256};
 use zeroize::Zeroizing;
 
 use crate::backend::Backend;
-use crate::key::{EncryptionKey, hmac_sha256};
+use crate::key::EncryptionKey;
 use crate::keyspace::MAX_TTL;
 
 /// What [`EncryptionKey::derive`] is asked for, to name the sets.
@@ -51,7 +51,7 @@ impl UserIndexspace {
     /// `{key_prefix}:v1:user:{base64url(HMAC(naming key, username))}`.
     pub(crate) fn storage_key(&self, username: &str) -> String {
         let name = hmac_sha256(&self.naming_key, &[username.as_bytes()]);
-        format!("{}{}", self.namespace, URL_SAFE_NO_PAD.encode(*name))
+        format!("{}{}", self.namespace, URL_SAFE_NO_PAD.encode(name))
     }
 }
 
