@@ -28,8 +28,18 @@ impl OidcService {
     /// request workers, and an unknown username costs the same as a wrong
     /// password so response times do not reveal which accounts exist.
     ///
-    /// The browser's earlier session, if it has one, does not live on
-    /// beside the new one unseen: see [`OidcService::start_session`].
+    /// The browser's earlier session does not live on beside the new one:
+    ///
+    /// - The browser's session of the same user (re-authentication for
+    ///   `prompt=login` or `max_age`) is superseded: the same record key,
+    ///   so that everything issued under it stays chained to it and one
+    ///   logout ends it all, with a new secret (the old cookie stops
+    ///   working) and a new login time and expiry.
+    /// - A live session of another user ends, with everything issued under
+    ///   it: a browser holds one login. (One that has expired is left to
+    ///   the refresh-token families that may still anchor it.)
+    ///
+    /// Past the user's `sessions_per_user`, their earliest logins end.
     pub async fn login(
         &self,
         username: &str,
@@ -64,18 +74,8 @@ impl OidcService {
     }
 
     /// Starts `username`'s login session in a browser whose session cookie
-    /// is `browser`, and returns its token and whether it re-authenticated
-    /// the browser's session.
-    ///
-    /// - The browser's session of the same user (re-authentication for
-    ///   `prompt=login` or `max_age`) is superseded: the same record key,
-    ///   so that everything issued under it stays chained to it and one
-    ///   logout ends it all, with a new secret (the old cookie stops
-    ///   working) and a new login time and expiry.
-    /// - A live session of another user ends, with everything issued under
-    ///   it: a browser holds one login. (One that has expired is left to
-    ///   the refresh-token families that may still anchor it.)
-    /// - Past the user's `sessions_per_user`, their earliest logins end.
+    /// is `browser`, as [`OidcService::login`] says, and returns its token
+    /// and whether it re-authenticated the browser's session.
     async fn start_session(
         &self,
         username: &str,

@@ -43,7 +43,7 @@ pub enum Command {
     /// (for a compromised account; the Redis store only).
     ///
     /// It does not stop new logins: change the user's password or remove
-    /// them from [[users]] (and restart) first.
+    /// them from `[[users]]` (and restart) first.
     RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(ConfigArgs),
