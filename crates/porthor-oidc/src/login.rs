@@ -5,7 +5,7 @@ use std::sync::Arc;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
-use porthor_models::{RecordKey, SessionData, SessionToken, Timestamp};
+use porthor_models::{RecordKey, SessionData, SessionToken, StoreError, Timestamp};
 use zeroize::Zeroizing;
 
 use crate::{OidcError, OidcService};
@@ -102,17 +102,10 @@ impl OidcService {
         let data = self.new_session_data(&token, username, now);
         // Concurrent, so one round trip: the index never ends the session it
         // adds, whether or not its record is there yet.
-        let ((), ended) = tokio::try_join!(
+        tokio::try_join!(
             store.sessions().create(token.key(), &data, lifetime),
-            store.user_index().add(
-                username,
-                token.key(),
-                now,
-                lifetime,
-                self.inner.limits.sessions_per_user
-            ),
+            self.index_login(username, token.key(), now),
         )?;
-        self.log_ended_for_limit(username, &ended);
         Ok((token, false))
     }
 
@@ -134,17 +127,10 @@ impl OidcService {
         if store.sessions().replace(key, &data, None).await?.is_none() {
             return Ok(None);
         }
-        let ((), ended) = tokio::try_join!(
+        tokio::try_join!(
             store.sessions().extend(key, lifetime),
-            store.user_index().add(
-                username,
-                key,
-                now,
-                lifetime,
-                self.inner.limits.sessions_per_user
-            ),
+            self.index_login(username, key, now),
         )?;
-        self.log_ended_for_limit(username, &ended);
         Ok(Some(token))
     }
 
@@ -162,17 +148,33 @@ impl OidcService {
         }
     }
 
-    fn log_ended_for_limit(&self, username: &str, ended: &[RecordKey]) {
+    /// Records in the user index that `username` logged in with `session`
+    /// at `now`, for a session's lifetime; the index ends the user's
+    /// earliest sessions beyond `sessions_per_user`.
+    async fn index_login(
+        &self,
+        username: &str,
+        session: &RecordKey,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let limit = self.inner.limits.sessions_per_user;
+        let ended = self
+            .inner
+            .store
+            .user_index()
+            .add(username, session, now, self.inner.lifetimes.session, limit)
+            .await?;
         if !ended.is_empty() {
             tracing::info!(
                 user = username,
                 sessions = ended.len(),
-                limit = self.inner.limits.sessions_per_user,
+                limit,
                 outcome = "ended",
                 reason = "sessions_per_user reached",
                 "earliest sessions ended"
             );
         }
+        Ok(())
     }
 
     /// The live session named by a session token (the cookie's value), if

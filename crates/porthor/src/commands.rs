@@ -1,7 +1,8 @@
 //! The commands that run on a configuration: `serve`, `delete-all-codes`,
-//! `revoke-user` and `check-config`. Each validates everything (files, keys, users, clients)
-//! before acting; `serve` also opens the store, which pings Redis, before it
-//! binds, so a bad configuration never starts a half-working server.
+//! `revoke-user` and `check-config`. Each validates everything (files, keys,
+//! users, clients) before acting; `serve` also opens the store, which pings
+//! Redis, before it binds, so a bad configuration never starts a
+//! half-working server.
 
 use std::io::Write;
 use std::path::Path;
