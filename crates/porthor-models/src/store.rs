@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData};
+use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData, Timestamp};
 
 /// A failure of the store itself, as opposed to a missing record.
 ///
@@ -70,6 +70,42 @@ pub trait Keyspace<T>: Send + Sync {
     async fn delete_all(&self) -> Result<u64, StoreError>;
 }
 
+/// Each user's login sessions: what ending all of a user's sessions, or all
+/// but their newest, needs.
+///
+/// Per username, the index holds the record keys of that user's sessions,
+/// ordered by login time. Ending a session here means deleting its session
+/// record: every code, access token and refresh-token family issued under
+/// it is chained to that record (see [`RecordKey::session`]) and dies with
+/// it. A member whose session record is gone (expired, logged out) is
+/// dropped whenever the index meets it, and never counts. An implementation
+/// must not reveal usernames in what it stores in the clear.
+#[async_trait]
+pub trait UserIndex: Send + Sync {
+    /// Records that `username` logged in with `session` at `login_time` (a
+    /// session already listed is moved to that time: a re-authentication),
+    /// keeps the index for at least `ttl` from now without ever shortening
+    /// it, and ends the user's sessions beyond the `keep` most recent logins,
+    /// oldest first, never `session` itself. Returns the sessions it ended.
+    /// One atomic step.
+    async fn add(
+        &self,
+        username: &str,
+        session: &RecordKey,
+        login_time: Timestamp,
+        ttl: Duration,
+        keep: usize,
+    ) -> Result<Vec<RecordKey>, StoreError>;
+    /// Forgets `session`, whose record is gone (a logout).
+    async fn remove(&self, username: &str, session: &RecordKey) -> Result<(), StoreError>;
+    /// Keeps the index for at least `ttl` from now, never shortening it: one
+    /// of its sessions' records was made to live that long.
+    async fn extend(&self, username: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Ends every session of `username` and forgets them all, in one atomic
+    /// step. Returns the sessions that were still there.
+    async fn end_all(&self, username: &str) -> Result<Vec<RecordKey>, StoreError>;
+}
+
 /// Everything the provider keeps between requests.
 #[async_trait]
 pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
@@ -81,6 +117,8 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     fn access_tokens(&self) -> &dyn Keyspace<AccessTokenData>;
     /// Refresh-token families, by the key of the code that started them.
     fn refresh_families(&self) -> &dyn Keyspace<RefreshFamily>;
+    /// Each user's login sessions, by username.
+    fn user_index(&self) -> &dyn UserIndex;
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use porthor_models::{Client, User};
 use url::{Host, Url};
 
+use crate::CsrfKey;
+
 /// The issuer identifier: an `https` URL (or `http` on loopback, for trying
 /// Porthor out) with no query or fragment. Used verbatim as `iss`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,25 @@ impl Default for Lifetimes {
     }
 }
 
+/// Bounds on what one user may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most login sessions one user may have: a login beyond it ends
+    /// the user's earliest login, with everything issued under it. At least
+    /// 1.
+    pub sessions_per_user: usize,
+}
+
+impl Default for Limits {
+    /// 50 sessions: more browsers and devices than anyone uses, few enough
+    /// that a stolen password cannot pile up sessions without bound.
+    fn default() -> Self {
+        Self {
+            sessions_per_user: 50,
+        }
+    }
+}
+
 /// Everything the service needs to know, in plain values.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -118,6 +139,11 @@ pub struct OidcConfig {
     pub issuer: Issuer,
     /// Credential lifetimes.
     pub lifetimes: Lifetimes,
+    /// Per-user bounds.
+    pub limits: Limits,
+    /// Signs the CSRF tokens of the provider's forms; replicas must share
+    /// it (derive it from the store key).
+    pub csrf_key: CsrfKey,
     /// Registered clients; ids must be unique.
     pub clients: Vec<Client>,
     /// User accounts; usernames must be unique.

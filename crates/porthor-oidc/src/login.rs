@@ -5,7 +5,7 @@ use std::sync::Arc;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
-use porthor_models::{RecordKey, SessionData, SessionToken, Timestamp};
+use porthor_models::{RecordKey, SessionData, SessionToken, StoreError, Timestamp};
 use zeroize::Zeroizing;
 
 use crate::{OidcError, OidcService};
@@ -20,16 +20,31 @@ pub struct LoginSession {
 }
 
 impl OidcService {
-    /// Checks a username and password and starts a login session. Returns the
-    /// session token for the cookie.
+    /// Checks a username and password and starts a login session in a
+    /// browser whose session cookie, if it sent one, is `browser`. Returns
+    /// the session token for the cookie.
     ///
     /// The Argon2 check runs on the blocking pool so it never stalls the
     /// request workers, and an unknown username costs the same as a wrong
     /// password so response times do not reveal which accounts exist.
+    ///
+    /// The browser's earlier session does not live on beside the new one:
+    ///
+    /// - The browser's session of the same user (re-authentication for
+    ///   `prompt=login` or `max_age`) is superseded: the same record key,
+    ///   so that everything issued under it stays chained to it and one
+    ///   logout ends it all, with a new secret (the old cookie stops
+    ///   working) and a new login time and expiry.
+    /// - A live session of another user ends, with everything issued under
+    ///   it: a browser holds one login. (One that has expired is left to
+    ///   the refresh-token families that may still anchor it.)
+    ///
+    /// Past the user's `sessions_per_user`, their earliest logins end.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        browser: Option<&str>,
         now: Timestamp,
     ) -> Result<SessionToken, OidcError> {
         let user = self.inner.users.get(username).cloned();
@@ -53,20 +68,113 @@ impl OidcService {
             tracing::info!(user = username, outcome = "refused", "login failed");
             return Err(OidcError::InvalidCredentials);
         };
+        let (token, reauthenticated) = self.start_session(&user.username, browser, now).await?;
+        tracing::info!(user = %user.username, outcome = "success", reauthenticated, "login");
+        Ok(token)
+    }
+
+    /// Starts `username`'s login session in a browser whose session cookie
+    /// is `browser`, as [`OidcService::login`] says, and returns its token
+    /// and whether it re-authenticated the browser's session.
+    async fn start_session(
+        &self,
+        username: &str,
+        browser: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(SessionToken, bool), OidcError> {
+        let earlier = match browser {
+            Some(cookie) => self.session_record(cookie).await?,
+            None => None,
+        };
+        if let Some(earlier) = earlier {
+            if earlier.data.username == username {
+                if let Some(token) = self.reauthenticate(&earlier.key, username, now).await? {
+                    return Ok((token, true));
+                }
+            } else if earlier.data.expires_at > now {
+                self.end_session(&earlier).await?;
+                tracing::info!(user = %earlier.data.username, outcome = "ended", reason = "another user logged in in the same browser", "session ended");
+            }
+        }
+        let store = &self.inner.store;
+        let lifetime = self.inner.lifetimes.session;
         let token = SessionToken::generate();
-        let data = SessionData {
+        let data = self.new_session_data(&token, username, now);
+        // Concurrent, so one round trip: the index never ends the session it
+        // adds, whether or not its record is there yet.
+        tokio::try_join!(
+            store.sessions().create(token.key(), &data, lifetime),
+            self.index_login(username, token.key(), now),
+        )?;
+        Ok((token, false))
+    }
+
+    /// Supersedes `username`'s session at `key` with a fresh login; `None`
+    /// if its record went meanwhile (a logout): then there is nothing to
+    /// supersede.
+    async fn reauthenticate(
+        &self,
+        key: &RecordKey,
+        username: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionToken>, OidcError> {
+        let store = &self.inner.store;
+        let lifetime = self.inner.lifetimes.session;
+        let token = SessionToken::with_key(key.clone());
+        let data = self.new_session_data(&token, username, now);
+        // Keeping the record's TTL, then extending it: a refresh-token family
+        // may have made it longer than a session's, and that must not shrink.
+        if store.sessions().replace(key, &data, None).await?.is_none() {
+            return Ok(None);
+        }
+        tokio::try_join!(
+            store.sessions().extend(key, lifetime),
+            self.index_login(username, key, now),
+        )?;
+        Ok(Some(token))
+    }
+
+    fn new_session_data(
+        &self,
+        token: &SessionToken,
+        username: &str,
+        now: Timestamp,
+    ) -> SessionData {
+        SessionData {
             secret_hash: token.secret_hash(),
-            username: user.username.clone(),
+            username: username.to_owned(),
             auth_time: now,
             expires_at: now.after(self.inner.lifetimes.session),
-        };
-        self.inner
+        }
+    }
+
+    /// Records in the user index that `username` logged in with `session`
+    /// at `now`, for a session's lifetime; the index ends the user's
+    /// earliest sessions beyond `sessions_per_user`.
+    async fn index_login(
+        &self,
+        username: &str,
+        session: &RecordKey,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let limit = self.inner.limits.sessions_per_user;
+        let ended = self
+            .inner
             .store
-            .sessions()
-            .create(token.key(), &data, self.inner.lifetimes.session)
+            .user_index()
+            .add(username, session, now, self.inner.lifetimes.session, limit)
             .await?;
-        tracing::info!(user = %user.username, outcome = "success", "login");
-        Ok(token)
+        if !ended.is_empty() {
+            tracing::info!(
+                user = username,
+                sessions = ended.len(),
+                limit,
+                outcome = "ended",
+                reason = "sessions_per_user reached",
+                "earliest sessions ended"
+            );
+        }
+        Ok(())
     }
 
     /// The live session named by a session token (the cookie's value), if
@@ -76,12 +184,22 @@ impl OidcService {
         token: &str,
         now: Timestamp,
     ) -> Result<Option<LoginSession>, OidcError> {
+        Ok(self
+            .session_record(token)
+            .await?
+            .filter(|session| session.data.expires_at > now))
+    }
+
+    /// The session record a session token names, if its secret matches,
+    /// whether or not the browser session has expired (a refresh-token
+    /// family may keep the record).
+    async fn session_record(&self, token: &str) -> Result<Option<LoginSession>, OidcError> {
         let Ok(token) = SessionToken::parse(token) else {
             return Ok(None);
         };
         let data = self.inner.store.sessions().get(token.key()).await?;
         Ok(data
-            .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
+            .filter(|data| data.secret_hash.verify(&token.secret_hash()))
             .map(|data| LoginSession {
                 key: token.key().clone(),
                 data,
@@ -98,19 +216,46 @@ impl OidcService {
         token: &str,
         only_for: Option<&str>,
     ) -> Result<Option<String>, OidcError> {
-        let Ok(token) = SessionToken::parse(token) else {
+        let Some(session) = self
+            .session_record(token)
+            .await?
+            .filter(|session| only_for.is_none_or(|user| user == session.data.username))
+        else {
             return Ok(None);
         };
-        let data = self.inner.store.sessions().get(token.key()).await?;
-        let Some(data) = data.filter(|data| {
-            data.secret_hash.verify(&token.secret_hash())
-                && only_for.is_none_or(|user| user == data.username)
-        }) else {
-            return Ok(None);
-        };
-        self.inner.store.sessions().delete(token.key()).await?;
-        tracing::info!(user = %data.username, outcome = "success", "logout");
-        Ok(Some(data.username))
+        self.end_session(&session).await?;
+        tracing::info!(user = %session.data.username, outcome = "success", "logout");
+        Ok(Some(session.data.username))
+    }
+
+    /// Deletes a session's record, which ends everything issued under it,
+    /// then its entry in the user index. In that order: a failure between
+    /// the two leaves an entry for a record that is gone, which the index
+    /// skips, never a live session the index has lost.
+    async fn end_session(&self, session: &LoginSession) -> Result<(), OidcError> {
+        let store = &self.inner.store;
+        store.sessions().delete(&session.key).await?;
+        store
+            .user_index()
+            .remove(&session.data.username, &session.key)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every login session of `username`, and so every code, access
+    /// token and refresh-token family issued under them, on every replica
+    /// at once (they all read the one store): for a compromised account.
+    /// Returns how many sessions ended. It does not stop new logins: change
+    /// the password or remove the user first.
+    pub async fn revoke_user(&self, username: &str) -> Result<usize, OidcError> {
+        let ended = self.inner.store.user_index().end_all(username).await?;
+        tracing::warn!(
+            user = username,
+            sessions = ended.len(),
+            outcome = "revoked",
+            "administrator ended every session of a user"
+        );
+        Ok(ended.len())
     }
 }
 

@@ -12,8 +12,8 @@ use porthor_signer::Signer;
 use crate::authorize::{self, error_redirect, redirect_url};
 use crate::login::{check_password_hash, hash_password};
 use crate::{
-    AuthorizationRequest, AuthorizeError, IdTokenClaims, Issuer, Lifetimes, LoginSession,
-    OidcConfig, OidcError, ValidAuthorization,
+    AuthorizationRequest, AuthorizeError, CsrfKey, IdTokenClaims, Issuer, Lifetimes, Limits,
+    LoginSession, OidcConfig, OidcError, ValidAuthorization,
 };
 
 /// Path of the authorization endpoint under the issuer.
@@ -43,6 +43,8 @@ pub struct OidcService {
 pub(crate) struct Inner {
     pub(crate) issuer: Issuer,
     pub(crate) lifetimes: Lifetimes,
+    pub(crate) limits: Limits,
+    pub(crate) csrf_key: CsrfKey,
     pub(crate) clients: HashMap<String, Client>,
     pub(crate) users: HashMap<String, Arc<User>>,
     /// Verified against when the username is unknown, so that a login for a
@@ -66,6 +68,11 @@ impl OidcService {
         store: Arc<dyn AuthorizationStore>,
         signer: Signer,
     ) -> Result<Self, OidcError> {
+        if config.limits.sessions_per_user == 0 {
+            return Err(OidcError::InvalidConfig(
+                "sessions_per_user must be at least 1".to_owned(),
+            ));
+        }
         let mut clients = HashMap::new();
         for client in config.clients {
             if client.redirect_uris.is_empty() {
@@ -111,6 +118,8 @@ impl OidcService {
         let inner = Inner {
             issuer: config.issuer,
             lifetimes: config.lifetimes,
+            limits: config.limits,
+            csrf_key: config.csrf_key,
             clients,
             users,
             dummy_user,

@@ -284,7 +284,8 @@ impl OidcService {
     /// Stores a new refresh-token family, and keeps its login session's
     /// record for as long as the family may live: the family ends when the
     /// session is logged out, which needs the record to still be there to
-    /// delete.
+    /// delete. The user index, which must list the record as long as it
+    /// lives, is kept as long.
     async fn start_family(
         &self,
         token: &RefreshToken,
@@ -292,13 +293,13 @@ impl OidcService {
         now: Timestamp,
     ) -> Result<(), OidcError> {
         let store = &self.inner.store;
+        let anchored = now.until(family.expires_at);
         tokio::try_join!(
             store
                 .refresh_families()
                 .create(token.key(), &family, now.until(family.ends_at())),
-            store
-                .sessions()
-                .extend(&family.session_key, now.until(family.expires_at)),
+            store.sessions().extend(&family.session_key, anchored),
+            store.user_index().extend(&family.username, anchored),
         )?;
         Ok(())
     }

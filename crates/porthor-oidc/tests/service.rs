@@ -14,8 +14,8 @@ use porthor_models::{
     AuthMethod, AuthorizationStore, Client, ClientSecretHash, RedirectUri, Timestamp, User,
 };
 use porthor_oidc::{
-    AuthorizationRequest, ClientCredentials, Issuer, Lifetimes, OidcConfig, OidcError, OidcService,
-    TokenRequest, hash_password,
+    AuthorizationRequest, ClientCredentials, CsrfKey, Issuer, Lifetimes, Limits, OidcConfig,
+    OidcError, OidcService, TokenRequest, hash_password,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_test_support::{memory_store, now};
@@ -46,6 +46,8 @@ fn config(clients: Vec<Client>, users: Vec<User>, lifetimes: Lifetimes) -> OidcC
     OidcConfig {
         issuer: Issuer::parse("https://auth.example.com").unwrap(),
         lifetimes,
+        limits: Limits::default(),
+        csrf_key: CsrfKey::generate(),
         clients,
         users,
     }
@@ -151,6 +153,15 @@ async fn contradictory_configuration_is_refused() {
                 Lifetimes::default(),
             ),
         ),
+        (
+            "no session allowed per user",
+            OidcConfig {
+                limits: Limits {
+                    sessions_per_user: 0,
+                },
+                ..config(vec![], vec![], Lifetimes::default())
+            },
+        ),
     ];
     for (what, config) in cases {
         match service(config).await {
@@ -201,7 +212,11 @@ async fn refresh_family_deadlines() {
     let service = alice_and_app(lifetimes).await;
     let t0 = now();
     let at = |secs| t0.after(Duration::from_secs(secs));
-    let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
+    let cookie = service
+        .login("alice", "pw", None, t0)
+        .await
+        .unwrap()
+        .expose();
     let first = flow_with_scope(&service, "app", &cookie, "openid email offline_access", t0).await;
     assert_eq!(first.scope, "openid email offline_access");
     // Within the session, as usual.
@@ -235,7 +250,7 @@ async fn refresh_family_deadlines() {
     // Absolute lifetime: refreshing every 200 s, the family still ends at
     // 1000 s.
     let cookie = service
-        .login("alice", "pw", at(2000))
+        .login("alice", "pw", None, at(2000))
         .await
         .unwrap()
         .expose();
@@ -264,14 +279,18 @@ async fn tokens_are_capped_by_the_session() {
     let service = alice_and_app(lifetimes).await;
     let t0 = now();
     assert!(matches!(
-        service.login("alice", "wrong", t0).await,
+        service.login("alice", "wrong", None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
     assert!(matches!(
-        service.login("bob", "pw", t0).await,
+        service.login("bob", "pw", None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
-    let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
+    let cookie = service
+        .login("alice", "pw", None, t0)
+        .await
+        .unwrap()
+        .expose();
     // The flow runs 60 s into a 100 s session.
     let now = t0.after(Duration::from_secs(60));
     let response = flow(&service, "app", &cookie, now).await;
@@ -307,7 +326,11 @@ async fn verify_token_checks_key_and_audience() {
     )
     .await
     .unwrap();
-    let cookie = issuer.login("alice", "pw", now()).await.unwrap().expose();
+    let cookie = issuer
+        .login("alice", "pw", None, now())
+        .await
+        .unwrap()
+        .expose();
     let id_token = flow(&issuer, "app", &cookie, now()).await.id_token.unwrap();
     assert_eq!(issuer.verify_token(&id_token, now()).unwrap().aud, "app");
 
@@ -332,4 +355,46 @@ async fn verify_token_checks_key_and_audience() {
         issuer.verify_token("not.a.jwt", now()),
         Err(OidcError::InvalidToken(_))
     ));
+}
+
+/// A CSRF token verifies only under the key that signed it: on the service
+/// that issued it and on a replica sharing its key, never on another, and
+/// never once altered. A value the service did not issue (planted in a
+/// cookie by a sibling subdomain, say) never verifies.
+#[tokio::test]
+async fn csrf_tokens_are_signed_by_the_providers_key() {
+    let key = CsrfKey::generate();
+    let with_key = |key: CsrfKey| {
+        let mut config = config(vec![], vec![], Lifetimes::default());
+        config.csrf_key = key;
+        service(config)
+    };
+    let issuer = with_key(key.clone()).await.unwrap();
+    let replica = with_key(key.clone()).await.unwrap();
+    let stranger = with_key(CsrfKey::generate()).await.unwrap();
+    let token = issuer.csrf_token();
+    assert_ne!(token, issuer.csrf_token(), "fresh each time");
+    assert!(issuer.is_csrf_token(&token));
+    assert!(replica.is_csrf_token(&token));
+    assert!(!stranger.is_csrf_token(&token));
+
+    let (nonce, signature) = token.split_once('.').unwrap();
+    let other_nonce = issuer.csrf_token();
+    let (other_nonce, _) = other_nonce.split_once('.').unwrap();
+    for forged in [
+        String::new(),
+        ".".to_owned(),
+        nonce.to_owned(),
+        format!("{nonce}."),
+        format!("{other_nonce}.{signature}"),
+        format!("{nonce}.{}", &signature[1..]),
+        format!("{nonce}.{signature}A"),
+        format!("{nonce}.{}", "A".repeat(signature.len())),
+        // A bare random value, the form of the old unsigned tokens.
+        "AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+    ] {
+        assert!(!issuer.is_csrf_token(&forged), "{forged:?}");
+    }
+    let debug = format!("{key:?}");
+    assert_eq!(debug, "CsrfKey(<redacted>)");
 }

@@ -108,11 +108,19 @@ pub(crate) fn logout_form(
     username: Option<&str>,
     hidden: &[(&str, &str)],
 ) -> String {
-    let who = username.map_or_else(String::new, |u| {
-        format!(" as <strong>{}</strong>", escape(u))
-    });
+    // Without a username the provider cannot see the session (a cross-site
+    // POST comes without its cookie), and says no more than it knows.
+    let question = username.map_or_else(
+        || "Log out?".to_owned(),
+        |u| {
+            format!(
+                "You are logged in as <strong>{}</strong>. Log out?",
+                escape(u)
+            )
+        },
+    );
     let mut content = format!(
-        "<p>You are logged in{who}. Log out?</p>\
+        "<p>{question}</p>\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">",
         action = escape(action),

@@ -16,6 +16,7 @@
 
 mod authorize;
 mod clock;
+mod cookies;
 mod error;
 mod html;
 mod login;
@@ -25,6 +26,8 @@ mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
 
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
@@ -32,6 +35,7 @@ use porthor_oidc::{
 };
 
 pub use crate::clock::{Clock, ManualClock};
+use crate::cookies::Cookies;
 
 /// How the server listens, and the clock it reads.
 #[derive(Debug, Clone)]
@@ -114,9 +118,13 @@ impl Server {
             addr: addr(),
             source,
         })?;
+        let https = !service.issuer().is_insecure_loopback();
         let state = web::Data::new(AppState::new(service, config.clock.clone()));
-        let mut server =
-            HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(default_headers(https))
+                .configure(|cfg| routes(cfg, state.clone()))
+        });
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
@@ -157,8 +165,8 @@ pub(crate) struct AppState {
     pub(crate) jwks: web::Bytes,
     /// The issuer's path ("" or "/idp"): every route lives under it.
     pub(crate) base_path: String,
-    /// Cookies are `Secure` unless the issuer is plain-http loopback.
-    pub(crate) secure_cookies: bool,
+    /// The session and CSRF cookies, named and set for the issuer.
+    pub(crate) cookies: Cookies,
 }
 
 impl AppState {
@@ -169,20 +177,36 @@ impl AppState {
         let jwks = json(serde_json::to_vec(service.jwks()));
         let issuer = service.issuer();
         let base_path = issuer.url().path().trim_end_matches('/').to_owned();
-        let secure_cookies = !issuer.is_insecure_loopback();
+        let cookies = Cookies::for_issuer(issuer, &base_path);
         Self {
             service,
             clock,
             discovery,
             jwks,
             base_path,
-            secure_cookies,
+            cookies,
         }
     }
 
     /// The path of a route under the issuer, for cookies and redirects.
     pub(crate) fn path(&self, route: &str) -> String {
         format!("{}{route}", self.base_path)
+    }
+}
+
+/// Headers on every response that does not set its own. `nosniff` keeps a
+/// browser from reading a JSON body (a token response, an error carrying a
+/// reflected value) as anything else. HSTS (a year) on an https issuer: once
+/// a browser has been here over https it never comes back over plain http,
+/// where a network attacker could take the session cookie's first request.
+/// Not `includeSubDomains`: other hosts under the issuer's domain are not
+/// Porthor's to decide for. Never on the plain-http loopback demo.
+fn default_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
     }
 }
 

@@ -1,14 +1,17 @@
 //! The login and logout pages, the session cookie and CSRF protection.
 //!
-//! CSRF uses the double-submit pattern: a random token in a `SameSite=Strict`
+//! CSRF uses the double-submit pattern: a token in a `SameSite=Strict`
 //! cookie must come back, equal, in the form. A cross-site page can make the
-//! browser post the form but can neither read nor set the cookie.
+//! browser post the form but can neither read the cookie nor, on an https
+//! issuer at the root, set it (see `cookies.rs`). Where a sibling subdomain
+//! could still plant the cookie, the token's signature stops it: only tokens
+//! the provider issued pass (see `porthor_oidc::CsrfKey`).
 
+use actix_web::cookie::Cookie;
 use actix_web::cookie::time::Duration as CookieDuration;
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use porthor_models::{RecordKey, Timestamp};
+use porthor_models::Timestamp;
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
 
@@ -21,17 +24,14 @@ pub(crate) const LOGIN_PATH: &str = "/login";
 /// Where users log out.
 pub(crate) const LOGOUT_PATH: &str = "/logout";
 
-const SESSION_COOKIE: &str = "porthor_session";
-const CSRF_COOKIE: &str = "porthor_csrf";
-
 /// The live login session of the browser making `req`, if any, at `now`.
 pub(crate) async fn current_session(
     state: &AppState,
     req: &HttpRequest,
     now: Timestamp,
 ) -> Result<Option<LoginSession>, OidcError> {
-    match req.cookie(SESSION_COOKIE) {
-        Some(cookie) => state.service.session(cookie.value(), now).await,
+    match state.cookies.session(req) {
+        Some(cookie) => state.service.session(&cookie, now).await,
         None => Ok(None),
     }
 }
@@ -50,29 +50,30 @@ fn return_url(state: &AppState, rd: &str) -> Option<String> {
         .then(|| target.into())
 }
 
-/// The CSRF token for the form about to be shown: the browser's current one,
-/// or a fresh one (returned with the cookie that carries it).
-fn csrf_token<'a>(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'a>>) {
-    if let Some(cookie) = req
-        .cookie(CSRF_COOKIE)
-        .filter(|c| RecordKey::parse(c.value()).is_some())
+/// The CSRF token for the form about to be shown: the browser's current one
+/// if the provider issued it, or a fresh one (returned with the cookie that
+/// carries it, replacing whatever the browser had).
+pub(crate) fn csrf_token(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+    if let Some(token) = state
+        .cookies
+        .csrf(req)
+        .filter(|token| state.service.is_csrf_token(token))
     {
-        return (cookie.value().to_owned(), None);
+        return (token, None);
     }
-    let token = RecordKey::random().as_str().to_owned();
-    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
-        .path(state.path("/"))
-        .http_only(true)
-        .secure(state.secure_cookies)
-        .same_site(SameSite::Strict)
-        .finish();
+    let token = state.service.csrf_token();
+    let cookie = state.cookies.new_csrf(token.clone());
     (token, Some(cookie))
 }
 
-/// Whether the form's `csrf_token` matches the browser's CSRF cookie.
-fn csrf_ok(req: &HttpRequest, form: &Params) -> bool {
-    match (req.cookie(CSRF_COOKIE), form.get("csrf_token")) {
-        (Some(cookie), Some(sent)) => bool::from(cookie.value().as_bytes().ct_eq(sent.as_bytes())),
+/// Whether the form's `csrf_token` matches the browser's CSRF cookie, and is
+/// a token the provider issued.
+pub(crate) fn csrf_ok(state: &AppState, req: &HttpRequest, form: &Params) -> bool {
+    match (state.cookies.csrf(req), form.get("csrf_token")) {
+        (Some(cookie), Some(sent)) => {
+            bool::from(cookie.as_bytes().ct_eq(sent.as_bytes()))
+                && state.service.is_csrf_token(&cookie)
+        }
         _ => false,
     }
 }
@@ -173,7 +174,7 @@ pub(crate) async fn login(
         username,
         error: Some(error),
     };
-    if !csrf_ok(&req, &form) {
+    if !csrf_ok(&state, &req, &form) {
         tracing::info!(
             outcome = "refused",
             reason = "CSRF token mismatch",
@@ -189,9 +190,12 @@ pub(crate) async fn login(
             page(StatusCode::BAD_REQUEST, "Enter a username and password."),
         );
     };
+    // The browser's current session, which the login replaces (see
+    // `OidcService::login`).
+    let browser = state.cookies.session(&req);
     let token = match state
         .service
-        .login(username, password, state.clock.now())
+        .login(username, password, browser.as_deref(), state.clock.now())
         .await
     {
         Ok(token) => token,
@@ -205,13 +209,9 @@ pub(crate) async fn login(
         Err(error) => return page_error(&error),
     };
     let max_age = i64::try_from(state.service.lifetimes().session.as_secs()).unwrap_or(i64::MAX);
-    let cookie = Cookie::build(SESSION_COOKIE, token.expose())
-        .path(state.path("/"))
-        .http_only(true)
-        .secure(state.secure_cookies)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::seconds(max_age))
-        .finish();
+    let cookie = state
+        .cookies
+        .new_session(token.expose(), CookieDuration::seconds(max_age));
     let mut response = see_other(&rd.unwrap_or_else(|| state.path(LOGIN_PATH)));
     // Adding a cookie to a response that was just built cannot fail.
     let _ = response.add_cookie(&cookie);
@@ -266,7 +266,7 @@ pub(crate) async fn logout(
     body: web::Bytes,
 ) -> HttpResponse {
     let form = Params::parse(&body);
-    if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&req, &form) {
+    if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&state, &req, &form) {
         return logout_refused();
     }
     end_session(&state, &req, see_other(&state.path(LOGIN_PATH))).await
@@ -285,8 +285,8 @@ async fn end_session_of(
     only_for: Option<&str>,
     response: HttpResponse,
 ) -> HttpResponse {
-    if let Some(cookie) = req.cookie(SESSION_COOKIE)
-        && let Err(error) = state.service.logout(cookie.value(), only_for).await
+    if let Some(cookie) = state.cookies.session(req)
+        && let Err(error) = state.service.logout(&cookie, only_for).await
     {
         return page_error(&error);
     }
@@ -295,10 +295,7 @@ async fn end_session_of(
 
 /// `response`, telling the browser to drop its session cookie.
 fn without_session_cookie(state: &AppState, mut response: HttpResponse) -> HttpResponse {
-    let mut removal = Cookie::build(SESSION_COOKIE, "")
-        .path(state.path("/"))
-        .finish();
-    removal.make_removal();
+    let removal = state.cookies.session_removal();
     // Adding a cookie to a response that was just built cannot fail.
     let _ = response.add_cookie(&removal);
     response
@@ -319,12 +316,21 @@ const END_SESSION_PARAMETERS: [&str; 4] = [
 /// other request with a session to end is confirmed by the user first, so
 /// that a link on any page cannot log them out; the confirmation posts the
 /// request back here with a CSRF token.
+///
+/// A `POST` without the session cookie is confirmed too. The spec lets a
+/// relying party post its logout request from its own site, and a
+/// `SameSite=Lax` cookie does not come along on a cross-site `POST`: the
+/// session is there, but cannot be seen. The confirmation page is this
+/// provider's, so its `POST` is same-site and carries the cookie, and the
+/// session really ends. (A cross-site `GET` is a top-level navigation, which
+/// does carry the cookie: a `GET` without one has no session to end.)
 pub(crate) async fn rp_logout(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let params = if req.method() == actix_web::http::Method::POST {
+    let post = req.method() == Method::POST;
+    let params = if post {
         Params::parse(&body)
     } else {
         Params::parse(req.query_string().as_bytes())
@@ -347,10 +353,18 @@ pub(crate) async fn rp_logout(
         None => html::page(&mut HttpResponse::Ok(), &html::logged_out()),
     };
     if params.get("csrf_token").is_some() {
-        if !csrf_ok(&req, &params) {
+        if !csrf_ok(&state, &req, &params) {
             return logout_refused();
         }
         return end_session(&state, &req, finish()).await;
+    }
+    // The request, carried through the confirmation in hidden fields.
+    let hidden: Vec<(&str, &str)> = END_SESSION_PARAMETERS
+        .iter()
+        .filter_map(|name| params.get(name).map(|value| (*name, value)))
+        .collect();
+    if post && state.cookies.session(&req).is_none() {
+        return logout_confirmation(&state, &req, END_SESSION_PATH, None, &hidden);
     }
     let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
@@ -358,10 +372,6 @@ pub(crate) async fn rp_logout(
     };
     match session {
         Some(session) if end.hinted_user.as_deref() != Some(&session.data.username) => {
-            let hidden: Vec<(&str, &str)> = END_SESSION_PARAMETERS
-                .iter()
-                .filter_map(|name| params.get(name).map(|value| (*name, value)))
-                .collect();
             let username = Some(session.data.username.as_str());
             logout_confirmation(&state, &req, END_SESSION_PATH, username, &hidden)
         }

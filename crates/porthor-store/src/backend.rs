@@ -127,6 +127,68 @@ impl Backend {
         }
     }
 
+    /// Adds `member` at `score` to the sorted set at `index` (or moves it
+    /// there), drops every other member whose record `{records}{member}` is
+    /// gone, and removes the lowest-scored members beyond `keep` (never
+    /// `member`) and deletes their records; keeps the set live at least
+    /// `ttl` (never zero) from now, never shortening it. Atomic; returns the
+    /// members it removed for `keep`.
+    pub(crate) async fn index_add(
+        &self,
+        index: &str,
+        records: &str,
+        member: &str,
+        score: u64,
+        ttl: Duration,
+        keep: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.index_add(index, records, member, score, ttl, keep),
+            Backend::Redis(redis) => {
+                redis
+                    .index_add(index, records, member, score, ttl, keep)
+                    .await
+            }
+        }
+    }
+
+    /// Removes `member` from the sorted set at `index`.
+    pub(crate) async fn index_remove(&self, index: &str, member: &str) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(memory) => {
+                memory.index_remove(index, member);
+                Ok(())
+            }
+            Backend::Redis(redis) => redis.index_remove(index, member).await,
+        }
+    }
+
+    /// [`Backend::extend`] for the sorted set at `index`.
+    pub(crate) async fn index_extend(
+        &self,
+        index: &str,
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.index_extend(index, ttl),
+            // PEXPIRE works on a key of any type.
+            Backend::Redis(redis) => redis.extend(index, ttl).await,
+        }
+    }
+
+    /// Deletes the sorted set at `index` and the record of each of its
+    /// members, atomically; returns the members whose record was there.
+    pub(crate) async fn index_end_all(
+        &self,
+        index: &str,
+        records: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.index_end_all(index, records)),
+            Backend::Redis(redis) => redis.index_end_all(index, records).await,
+        }
+    }
+
     /// Whether the backend answers.
     pub(crate) async fn ping(&self) -> Result<(), BackendError> {
         match self {

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use porthor_models::hmac_sha256;
 use rand::RngCore as _;
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -67,6 +68,18 @@ impl EncryptionKey {
     /// reads back; for writing a freshly generated key to a secret file.
     pub fn to_base64(&self) -> String {
         STANDARD.encode(self.0)
+    }
+
+    /// A 256-bit key for `purpose`, derived from this one: HMAC-SHA256 keyed
+    /// with this key over a versioned label naming the purpose. Keys for
+    /// different purposes are independent of each other and of this key (none
+    /// reveals another), and every process with the same store key derives
+    /// the same ones, so that replicas agree without another secret to share.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(hmac_sha256(
+            &self.0,
+            &[b"porthor derived key v1: ", purpose.as_bytes()],
+        ))
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
@@ -154,6 +167,22 @@ mod tests {
             key.as_bytes()
         );
         assert_ne!(EncryptionKey::generate().as_bytes(), key.as_bytes());
+    }
+
+    #[test]
+    fn derived_keys_are_per_purpose_and_reproducible() {
+        let key = EncryptionKey::generate();
+        let csrf = key.derive("csrf");
+        assert_eq!(*csrf, *key.derive("csrf"), "the same on every replica");
+        assert_eq!(
+            *csrf,
+            *EncryptionKey::parse(&key.to_base64())
+                .unwrap()
+                .derive("csrf")
+        );
+        assert_ne!(*csrf, *key.derive("user index"));
+        assert_ne!(&*csrf, key.as_bytes());
+        assert_ne!(*csrf, *EncryptionKey::generate().derive("csrf"));
     }
 
     #[test]

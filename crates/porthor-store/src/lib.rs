@@ -12,11 +12,16 @@
 //!   {key_prefix}:v1:session:{record_key}   login sessions       (SessionData)
 //!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
 //!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
+//!   {key_prefix}:v1:user:{user_name}       the user index       (a sorted set)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
 //!   test runs can share one Redis), `v1` is the layout version, and
-//!   `record_key` is the credential's public [`RecordKey`].
+//!   `record_key` is the credential's public [`RecordKey`]. The user index
+//!   ([`porthor_models::UserIndex`]) is a sorted set per user of session
+//!   record keys scored by login time (Unix seconds), named by `user_name`,
+//!   the unpadded base64url HMAC-SHA256 of the username under a key derived
+//!   from the [`EncryptionKey`], so that no key name reveals a username.
 //!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
 //!   else; the prefix is matched literally even if it contains glob characters.
 //!
@@ -30,7 +35,8 @@
 //!   therefore share the encryption key: one with another key deletes what
 //!   it cannot read.
 //!   Random nonces stay safe for about 2^32 writes per key; rotate the key
-//!   (which invalidates the live records) well before that.
+//!   (which invalidates the live records) well before that. The user index
+//!   is not encrypted: it holds only record keys and login times.
 //!
 //! - **TTLs.** Records expire in the backend (`SET … PX` on Redis, a deadline
 //!   checked on every read in memory). A zero TTL means already expired: the
@@ -57,6 +63,7 @@ mod key;
 mod keyspace;
 mod memory;
 mod redis_backend;
+mod user_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -64,7 +71,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use porthor_models::{
     AccessTokenData, AuthorizationStore, CodeState, Keyspace, RecordKey, RefreshFamily,
-    SessionData, StoreError,
+    SessionData, StoreError, UserIndex,
 };
 
 pub use key::EncryptionKey;
@@ -75,6 +82,7 @@ use cipher::Cipher;
 use keyspace::{EncryptedKeyspace, Read};
 use memory::MemoryBackend;
 use redis_backend::RedisBackend;
+use user_index::UserIndexspace;
 
 /// The version of the key layout, the `v1` in every storage key.
 const LAYOUT_VERSION: &str = "v1";
@@ -82,6 +90,7 @@ const CODE: &str = "code";
 const SESSION: &str = "session";
 const TOKEN: &str = "token";
 const REFRESH: &str = "refresh";
+const USER: &str = "user";
 
 /// `{key_prefix}:v1:{kind}:`, the part of a storage key before the record key.
 fn namespace(key_prefix: &str, kind: &str) -> String {
@@ -187,6 +196,7 @@ pub struct Store {
     sessions: EncryptedKeyspace<SessionData>,
     access_tokens: EncryptedKeyspace<AccessTokenData>,
     refresh_families: EncryptedKeyspace<RefreshFamily>,
+    user_index: UserIndexspace,
 }
 
 impl Store {
@@ -205,6 +215,12 @@ impl Store {
         let cipher = Arc::new(Cipher::new(&config.encryption_key));
         let prefix = &config.key_prefix;
         Ok(Store {
+            user_index: UserIndexspace::new(
+                backend.clone(),
+                &config.encryption_key,
+                namespace(prefix, USER),
+                namespace(prefix, SESSION),
+            ),
             codes: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, CODE),
             sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
             access_tokens: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, TOKEN),
@@ -238,6 +254,11 @@ impl Store {
             .map_err(StoreError::Unavailable)
     }
 
+    /// The storage key of `username`'s user index.
+    pub fn user_index_storage_key(&self, username: &str) -> String {
+        self.user_index.storage_key(username)
+    }
+
     /// Whether anything live is stored at the full `storage_key`.
     pub async fn exists_raw(&self, storage_key: &str) -> Result<bool, StoreError> {
         self.backend
@@ -264,6 +285,12 @@ impl AuthorizationStore for Store {
 
     fn refresh_families(&self) -> &dyn Keyspace<RefreshFamily> {
         &self.refresh_families
+    }
+
+    /// Index operations are one command each on Redis: `add` and `end_all`
+    /// a Lua script, `remove` a `ZREM`, `extend` a `PEXPIRE … GT`.
+    fn user_index(&self) -> &dyn UserIndex {
+        &self.user_index
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -402,6 +429,7 @@ mod tests {
         assert_eq!(namespace("p", SESSION), "p:v1:session:");
         assert_eq!(namespace("p", TOKEN), "p:v1:token:");
         assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
+        assert_eq!(namespace("p", USER), "p:v1:user:");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub(crate) struct MemoryBackend {
 #[derive(Default)]
 struct State {
     entries: HashMap<String, Entry>,
+    /// The sorted sets of the user index, apart from the records: no record
+    /// operation ever meets one.
+    indexes: HashMap<String, Index>,
     writes_since_sweep: usize,
 }
 
@@ -31,6 +34,19 @@ struct Entry {
 }
 
 impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A sorted set: members with scores, in the order Redis keeps one (by
+/// score, then by member).
+struct Index {
+    members: Vec<(u64, String)>,
+    expires_at: Instant,
+}
+
+impl Index {
     fn is_live(&self, now: Instant) -> bool {
         self.expires_at > now
     }
@@ -53,8 +69,16 @@ impl State {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= MIN_WRITES_BETWEEN_SWEEPS.max(self.entries.len() / 2) {
             self.entries.retain(|_, entry| entry.is_live(now));
+            self.indexes.retain(|_, index| index.is_live(now));
             self.writes_since_sweep = 0;
         }
+    }
+
+    /// Whether a live record is stored at `key`.
+    fn has_live(&self, key: &str, now: Instant) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|entry| entry.is_live(now))
     }
 }
 
@@ -151,6 +175,95 @@ impl MemoryBackend {
                     .get(*key)
                     .filter(|entry| entry.is_live(now))
                     .map(|entry| entry.bytes.clone())
+            })
+            .collect()
+    }
+}
+
+/// The user index's operations, as the Redis backend's scripts do them.
+impl MemoryBackend {
+    pub(crate) fn index_add(
+        &self,
+        index: &str,
+        records: &str,
+        member: &str,
+        score: u64,
+        ttl: Duration,
+        keep: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let now = Instant::now();
+        let expires_at = deadline(now, ttl)?;
+        let mut state = self.state();
+        let (mut members, expires_at) = match state.indexes.remove(index) {
+            Some(old) if old.is_live(now) => (old.members, old.expires_at.max(expires_at)),
+            _ => (Vec::new(), expires_at),
+        };
+        members.retain(|(_, other)| other != member);
+        members.push((score, member.to_owned()));
+        members.sort();
+        members.retain(|(_, other)| {
+            other == member || state.has_live(&format!("{records}{other}"), now)
+        });
+        let mut excess = members.len().saturating_sub(keep);
+        let mut evicted = Vec::new();
+        members.retain(|(_, other)| {
+            if excess == 0 || other == member {
+                return true;
+            }
+            excess -= 1;
+            evicted.push(other.clone());
+            false
+        });
+        for other in &evicted {
+            state.entries.remove(&format!("{records}{other}"));
+        }
+        state.indexes.insert(
+            index.to_owned(),
+            Index {
+                members,
+                expires_at,
+            },
+        );
+        state.sweep_if_due(now);
+        Ok(evicted)
+    }
+
+    pub(crate) fn index_remove(&self, index: &str, member: &str) {
+        let mut state = self.state();
+        if let Some(set) = state.indexes.get_mut(index) {
+            set.members.retain(|(_, other)| other != member);
+            // As in Redis, an empty set is no set.
+            if set.members.is_empty() {
+                state.indexes.remove(index);
+            }
+        }
+    }
+
+    pub(crate) fn index_extend(&self, index: &str, ttl: Duration) -> Result<(), BackendError> {
+        let now = Instant::now();
+        let expires_at = deadline(now, ttl)?;
+        if let Some(set) = self
+            .state()
+            .indexes
+            .get_mut(index)
+            .filter(|s| s.is_live(now))
+        {
+            set.expires_at = set.expires_at.max(expires_at);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn index_end_all(&self, index: &str, records: &str) -> Vec<String> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let Some(set) = state.indexes.remove(index).filter(|set| set.is_live(now)) else {
+            return Vec::new();
+        };
+        set.members
+            .into_iter()
+            .filter_map(|(_, member)| {
+                let record = state.entries.remove(&format!("{records}{member}"))?;
+                record.is_live(now).then_some(member)
             })
             .collect()
     }

@@ -157,11 +157,13 @@ impl RedisBackend {
     /// A connection that failed beyond repair (Redis restarted, socket reset)
     /// is marked broken, so that the pool replaces it, and the command is
     /// retried once on a fresh connection. That retry is safe for every
-    /// command this backend sends: SET, GET, MGET, PEXPIRE GT, UNLINK and
-    /// SCAN are idempotent; a GETDEL whose first reply was lost can only lose
-    /// the record on the retry, never hand it out twice; and a `SET … GET`
+    /// command this backend sends: SET, GET, MGET, PEXPIRE GT, UNLINK, ZREM
+    /// and SCAN are idempotent; a GETDEL whose first reply was lost can only
+    /// lose the record on the retry, never hand it out twice; a `SET … GET`
     /// replacement whose reply was lost returns the value it wrote itself on
-    /// the retry, which callers treat as already replaced, failing closed.
+    /// the retry, which callers treat as already replaced, failing closed;
+    /// and the user index's scripts converge (a retry finds nothing more to
+    /// end, and only under-reports what the first run ended).
     async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
         match self.query_once(request).await? {
             Err(e) if e.is_unrecoverable_error() => Ok(self.query_once(request).await??),
@@ -286,6 +288,112 @@ impl RedisBackend {
         self.query(Request::Cmd(&cmd("PING"))).await
     }
 }
+
+/// The user index: a sorted set per user of session record keys, scored by
+/// login time. Its two compound operations are Lua scripts, so that each is
+/// atomic and one command from here (Redis's `INFO commandstats` also counts
+/// the commands a script runs). They read and delete session records named
+/// by the set's members, keys the caller cannot list in advance: like the
+/// combined operations above (an `MGET` across kinds), that needs a plain
+/// Redis, not Redis Cluster. Scripts go as `EVAL` (Redis caches them by
+/// their hash): a login costs tens of milliseconds of Argon2, so the script's
+/// few hundred bytes are nothing, and there is no `NOSCRIPT` to recover from
+/// after a Redis restart.
+impl RedisBackend {
+    pub(crate) async fn index_add(
+        &self,
+        index: &str,
+        records: &str,
+        member: &str,
+        score: u64,
+        ttl: Duration,
+        keep: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        self.query(Request::Cmd(
+            cmd("EVAL")
+                .arg(INDEX_ADD)
+                .arg(1)
+                .arg(index)
+                .arg(records)
+                .arg(member)
+                .arg(score)
+                .arg(millis(ttl))
+                .arg(keep),
+        ))
+        .await
+    }
+
+    pub(crate) async fn index_remove(&self, index: &str, member: &str) -> Result<(), BackendError> {
+        // Redis deletes a sorted set when its last member goes.
+        let _removed: u64 = self
+            .query(Request::Cmd(cmd("ZREM").arg(index).arg(member)))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn index_end_all(
+        &self,
+        index: &str,
+        records: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        self.query(Request::Cmd(
+            cmd("EVAL")
+                .arg(INDEX_END_ALL)
+                .arg(1)
+                .arg(index)
+                .arg(records),
+        ))
+        .await
+    }
+}
+
+/// `index_add`: KEYS[1] the index; ARGV the records' key prefix, the member,
+/// its score, the TTL in milliseconds, how many members to keep. Members
+/// whose record is gone are dropped first (they would otherwise count, and
+/// be "ended" again); the new member is never ended, whatever the clocks of
+/// the replicas that scored the others. The TTL is only ever raised: `PTTL`
+/// is -1 on the set ZADD has just created, which has none yet.
+const INDEX_ADD: &str = r"
+local index, records, member = KEYS[1], ARGV[1], ARGV[2]
+local ttl, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZADD', index, ARGV[3], member)
+local live = {}
+for _, other in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  if other == member or redis.call('EXISTS', records .. other) == 1 then
+    live[#live + 1] = other
+  else
+    redis.call('ZREM', index, other)
+  end
+end
+local excess = #live - keep
+local ended = {}
+for _, other in ipairs(live) do
+  if excess <= 0 then break end
+  if other ~= member then
+    redis.call('ZREM', index, other)
+    redis.call('UNLINK', records .. other)
+    ended[#ended + 1] = other
+    excess = excess - 1
+  end
+end
+if redis.call('PTTL', index) < ttl then
+  redis.call('PEXPIRE', index, ttl)
+end
+return ended
+";
+
+/// `index_end_all`: KEYS[1] the index; ARGV[1] the records' key prefix.
+/// Returns the members whose record was still there.
+const INDEX_END_ALL: &str = r"
+local ended = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('UNLINK', ARGV[1] .. member) == 1 then
+    ended[#ended + 1] = member
+  end
+end
+redis.call('UNLINK', KEYS[1])
+return ended
+";
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

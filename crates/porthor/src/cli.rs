@@ -38,6 +38,13 @@ pub enum Command {
     HashPassword,
     /// Invalidate every outstanding authorization code in the store.
     DeleteAllCodes(ConfigArgs),
+    /// End every login session of a user, and with them every code, access
+    /// token and refresh token issued under them, on every replica at once
+    /// (for a compromised account; the Redis store only).
+    ///
+    /// It does not stop new logins: change the user's password or remove
+    /// them from `[[users]]` (and restart) first.
+    RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(ConfigArgs),
 }
@@ -58,6 +65,15 @@ pub struct ConfigArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub insecure: InsecureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeUserArgs {
+    /// The user whose sessions to end.
+    #[arg(value_name = "USERNAME")]
+    pub username: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, Args)]
@@ -148,6 +164,15 @@ mod tests {
     fn config_is_required_where_it_must_be() {
         assert!(Cli::try_parse_from(["porthor", "check-config"]).is_err());
         assert!(Cli::try_parse_from(["porthor", "delete-all-codes"]).is_err());
+        assert!(Cli::try_parse_from(["porthor", "revoke-user", "--config", "p"]).is_err());
+        assert!(Cli::try_parse_from(["porthor", "revoke-user", "alice"]).is_err());
+        let cli =
+            Cli::try_parse_from(["porthor", "revoke-user", "alice", "--config", "p"]).unwrap();
+        let Command::RevokeUser(args) = cli.command else {
+            panic!("not revoke-user: {cli:?}");
+        };
+        assert_eq!(args.username, "alice");
+        assert_eq!(args.config.config, PathBuf::from("p"));
         let cli = Cli::try_parse_from(["porthor", "serve"]).unwrap();
         assert!(matches!(
             cli.command,

@@ -1,18 +1,19 @@
-//! The commands that run on a configuration: `serve`, `delete-all-codes` and
-//! `check-config`. Each validates everything (files, keys, users, clients)
-//! before acting; `serve` also opens the store, which pings Redis, before it
-//! binds, so a bad configuration never starts a half-working server.
+//! The commands that run on a configuration: `serve`, `delete-all-codes`,
+//! `revoke-user` and `check-config`. Each validates everything (files, keys,
+//! users, clients) before acting; `serve` also opens the store, which pings
+//! Redis, before it binds, so a bad configuration never starts a
+//! half-working server.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use porthor_oidc::OidcService;
 use porthor_server::{Clock, Server, ServerConfig};
-use porthor_store::Store;
+use porthor_store::{BackendConfig, Store};
 
-use crate::cli::{ConfigArgs, InsecureArgs, ServeArgs};
+use crate::cli::{ConfigArgs, InsecureArgs, RevokeUserArgs, ServeArgs};
 use crate::config::{self, Config, KeyFiles, Loaded, Settings, resolve};
 use crate::{demo, logging};
 
@@ -56,6 +57,40 @@ pub async fn delete_all_codes(args: &ConfigArgs, out: &mut impl Write) -> Result
         .await
         .context("cannot delete the authorization codes")?;
     writeln!(out, "deleted {deleted} authorization codes")?;
+    Ok(())
+}
+
+/// `porthor revoke-user`: an administrator's action, logged as one by the
+/// service.
+pub async fn revoke_user(args: &RevokeUserArgs, out: &mut impl Write) -> Result<()> {
+    let config = load(Some(&args.config.config), args.config.insecure)?;
+    if matches!(config.store.backend, BackendConfig::Memory) {
+        bail!(
+            "revoke-user needs store.backend = \"redis\": a memory store lives inside the serving process, out of this command's reach (restarting it ends every session)"
+        );
+    }
+    let username = args.username.as_str();
+    if config
+        .oidc
+        .users
+        .iter()
+        .any(|user| user.username == username)
+    {
+        tracing::warn!(
+            user = username,
+            "the user can still log in: change their password or remove them from [[users]]"
+        );
+    }
+    let service = open(config).await?;
+    let ended = service
+        .revoke_user(username)
+        .await
+        .context("cannot end the user's sessions")?;
+    let plural = if ended == 1 { "" } else { "s" };
+    writeln!(
+        out,
+        "ended {ended} session{plural} of {username:?}, and with them every authorization code, access token and refresh token issued under them"
+    )?;
     Ok(())
 }
 

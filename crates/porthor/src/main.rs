@@ -5,8 +5,9 @@
 //! structs each library crate takes ([`config`]), the embedded demo defaults
 //! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
 //! and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
-//! `delete-all-codes`, `check-config`). It reads key files into bytes, builds
-//! the store, the signer and the OIDC service, and hands them to the server.
+//! `delete-all-codes`, `revoke-user`, `check-config`). It reads key files
+//! into bytes, builds the store, the signer and the OIDC service, and hands
+//! them to the server.
 //!
 //! It must not know the protocol rules (`porthor-oidc`), HTTP or actix-web
 //! (`porthor-server`), the Redis client, key layout or record encryption
@@ -51,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::HashSecret(args) => hashing::hash_secret(&args, io::stdin().lock(), &mut out),
         Command::HashPassword => hashing::hash_password(io::stdin().lock(), &mut out),
         Command::DeleteAllCodes(args) => commands::delete_all_codes(&args, &mut out).await,
+        Command::RevokeUser(args) => commands::revoke_user(&args, &mut out).await,
         Command::CheckConfig(args) => commands::check_config(&args, &mut out),
     }
 }

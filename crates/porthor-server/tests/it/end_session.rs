@@ -360,6 +360,8 @@ async fn only_this_providers_hints_and_the_clients_uris(backend: StoreKind) {
 /// Without a session there is nothing to end and nothing to confirm: with
 /// a hint or a client, straight to the registered URI with the state;
 /// otherwise the "logged out" page. A stale or forged cookie is no session.
+/// (A POST with no session cookie at all may be a cross-site POST that
+/// left the cookie behind: see the next test.)
 async fn without_a_session(backend: StoreKind) {
     let h = Harness::start(backend).await;
     let session = h.login().await;
@@ -379,10 +381,11 @@ async fn without_a_session(backend: StoreKind) {
                 ("state", "s"),
             ],
         ] {
-            for response in [
-                get(&h, cookies, &params).await,
-                post(&h, cookies, &params).await,
-            ] {
+            let mut responses = vec![get(&h, cookies, &params).await];
+            if cookies.is_some() {
+                responses.push(post(&h, cookies, &params).await);
+            }
+            for response in responses {
                 assert_eq!(response.status(), StatusCode::SEE_OTHER, "{cookies:?}");
                 let to = location(&response);
                 assert!(to.as_str().starts_with(POST_LOGOUT_REDIRECT_URI), "{to}");
@@ -397,6 +400,52 @@ async fn without_a_session(backend: StoreKind) {
     }
     // The browser that did have the session was not this one.
     assert!(h.session_alive(&session).await);
+}
+
+/// RP-initiated logout by cross-site POST, which the spec allows, arrives
+/// without the `SameSite=Lax` session cookie. It is not answered as if
+/// there were no session (which let the session survive): the user
+/// confirms on this provider's page, whose same-site POST carries the
+/// cookie, and the session and what it issued really end. As a browser
+/// does it: the relying party's POST with no cookie, then the confirmation
+/// with the cookies the browser holds by then.
+async fn a_cross_site_post_logout_is_confirmed_and_ends_the_session(backend: StoreKind) {
+    let h = Harness::start(backend).await;
+    let session = h.login().await;
+    let grant = h.grant(&session, OFFLINE).await;
+    let hint = text(&grant, "id_token");
+    let form = vec![
+        ("id_token_hint", hint.as_str()),
+        ("post_logout_redirect_uri", POST_LOGOUT_REDIRECT_URI),
+        ("state", "after"),
+    ];
+
+    // The relying party's page posts the form: no cookie comes along.
+    let response = post(&h, None, &form).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookie_header(&response, "porthor_session").is_none());
+    let csrf_cookie = set_cookie_header(&response, "porthor_csrf")
+        .map(|header| header.split(';').next().unwrap().to_owned())
+        .expect("a CSRF cookie, which a top-level navigation may set");
+    let page = response.text().await.unwrap();
+    let csrf = hidden_field(&page, "csrf_token").expect("a confirmation form");
+    for (name, value) in &form {
+        assert_eq!(hidden_field(&page, name).as_deref(), Some(*value), "{name}");
+    }
+    assert!(h.session_alive(&session).await, "asking is not logging out");
+    assert_eq!(
+        h.userinfo_status(&text(&grant, "access_token")).await,
+        StatusCode::OK
+    );
+
+    // The user confirms: a same-site POST, with the browser's cookies.
+    let mut confirmation = form.clone();
+    confirmation.push(("csrf_token", &csrf));
+    let cookies = format!("{csrf_cookie}; {}", session_cookie(&session));
+    let response = post(&h, Some(&cookies), &confirmation).await;
+    redirected_out(&response, Some("after"));
+    assert!(!h.session_alive(&session).await);
+    grant_ended(&h, &grant).await;
 }
 
 /// Relying parties often send an ID token long expired: it still
@@ -503,6 +552,7 @@ on_both_stores!(
     the_confirmation_is_checked_again,
     only_this_providers_hints_and_the_clients_uris,
     without_a_session,
+    a_cross_site_post_logout_is_confirmed_and_ends_the_session,
     an_expired_hint_is_accepted,
     an_unconfirmed_logout_spares_offline_grants,
 );

@@ -55,12 +55,14 @@ async fn prompt_none_with_session_issues_a_code(backend: StoreKind) {
 
 /// `prompt=login` and an exceeded `max_age` send a logged-in user back to
 /// the login form, which shows despite the session; after logging in again
-/// the flow completes with a fresh `auth_time`.
+/// the flow completes with a fresh `auth_time`, in the browser's session
+/// under its new cookie (the re-login supersedes the session: see
+/// `sessions.rs`).
 async fn forced_login_shows_the_form_and_completes(backend: StoreKind) {
     let h = Harness::start(backend).await;
-    let session = h.login().await;
-    h.clock.advance(Duration::from_secs(1));
+    let mut session = h.login().await;
     for extra in [[("prompt", "login")], [("max_age", "0")]] {
+        h.clock.advance(Duration::from_secs(1));
         let response = h.authorize(Some(&session), &params(&extra)).await;
         let to_login = location(&response);
         assert_eq!(to_login.path(), "/login", "{extra:?}");
@@ -68,7 +70,7 @@ async fn forced_login_shows_the_form_and_completes(backend: StoreKind) {
         let rd = query(&to_login, "rd").unwrap();
         assert!(!rd.contains("prompt=") && !rd.contains("max_age="), "{rd}");
 
-        // The form shows despite the session. The first login was a second
+        // The form shows despite the session. The last login was a second
         // ago on the server's clock; this one is now.
         let relogin_time = h.clock.now().as_unix();
         let (_, fresh, back) = h.log_in_and_return(to_login.as_str(), Some(&session)).await;
@@ -83,6 +85,7 @@ async fn forced_login_shows_the_form_and_completes(backend: StoreKind) {
             claims.auth_time, relogin_time,
             "auth_time is the fresh login"
         );
+        session = fresh;
     }
     // A generous max_age lets the existing session through.
     let response = h

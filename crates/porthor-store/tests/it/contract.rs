@@ -12,10 +12,11 @@ use std::time::Duration;
 use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
     CodeState, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken,
+    Timestamp,
 };
 use porthor_store::Store;
 use porthor_test_support::{
-    SAMPLE_NOW, logs, memory_store, raw_exists, raw_pttl, redis_store, redis_url,
+    SAMPLE_NOW, logs, memory_store, raw_exists, raw_keys, raw_pttl, redis_store, redis_url,
     sample_access_token, sample_authorization, sample_session, storage_key, unique_prefix,
 };
 use serde::Serialize;
@@ -73,13 +74,24 @@ impl Harness {
     /// memory a TTL is only observable by waiting it out, which the checks
     /// using this do as well.
     async fn assert_pttl(&self, kind: &str, key: &RecordKey, expected: RangeInclusive<Duration>) {
+        self.assert_storage_pttl(&self.storage_key(kind, key), expected)
+            .await;
+    }
+
+    /// [`Harness::assert_pttl`] for `username`'s user index.
+    async fn assert_index_pttl(&self, username: &str, expected: RangeInclusive<Duration>) {
+        self.assert_storage_pttl(&self.store.user_index_storage_key(username), expected)
+            .await;
+    }
+
+    async fn assert_storage_pttl(&self, storage_key: &str, expected: RangeInclusive<Duration>) {
         let Some(url) = &self.redis_url else { return };
-        let pttl = raw_pttl(url, &self.storage_key(kind, key)).await;
+        let pttl = raw_pttl(url, storage_key).await;
         let millis = |d: &Duration| i64::try_from(d.as_millis()).unwrap();
         let (low, high) = (millis(expected.start()), millis(expected.end()));
         assert!(
             (low..=high).contains(&pttl),
-            "{kind} PTTL {pttl}, expected {low}..={high}"
+            "{storage_key} PTTL {pttl}, expected {low}..={high}"
         );
     }
 }
@@ -1060,6 +1072,196 @@ async fn corrupt_parts_read_as_absent(h: &Harness) {
     assert!(!h.exists("refresh", grant.code.key()).await);
 }
 
+/// `n` stored login sessions that live [`TTL`].
+async fn stored_sessions<const N: usize>(h: &Harness) -> [SessionToken; N] {
+    let sessions = [(); N].map(|()| sample_session());
+    for (token, data) in &sessions {
+        h.store
+            .sessions()
+            .create(token.key(), data, TTL)
+            .await
+            .unwrap();
+    }
+    sessions.map(|(token, _)| token)
+}
+
+/// Whether the session's record is still there.
+async fn session_exists(h: &Harness, session: &SessionToken) -> bool {
+    h.store
+        .sessions()
+        .get(session.key())
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// The login time `seconds` after [`SAMPLE_NOW`].
+fn at(seconds: u64) -> Timestamp {
+    SAMPLE_NOW.after(Duration::from_secs(seconds))
+}
+
+/// `sessions_per_user`: past `keep`, a login ends the user's earliest
+/// logins, records included; a re-authentication moves a session to its
+/// new login time; and the session being added is never the one ended,
+/// whatever the clocks that timed the others.
+async fn user_index_ends_the_oldest_sessions_beyond_keep(h: &Harness) {
+    let index = h.store.user_index();
+    let [a, b, c, d, e] = stored_sessions(h).await;
+    assert!(
+        index
+            .add("alice", a.key(), at(0), TTL, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        index
+            .add("alice", b.key(), at(1), TTL, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another user's sessions are counted apart.
+    assert!(
+        index
+            .add("bob", e.key(), at(0), TTL, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        index.add("alice", c.key(), at(2), TTL, 2).await.unwrap(),
+        [a.key().clone()]
+    );
+    assert!(!session_exists(h, &a).await);
+    assert!(session_exists(h, &b).await && session_exists(h, &e).await);
+
+    // b re-authenticates: now c is the earliest login.
+    assert!(
+        index
+            .add("alice", b.key(), at(3), TTL, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        index.add("alice", d.key(), at(4), TTL, 2).await.unwrap(),
+        [c.key().clone()]
+    );
+    // A session timed before the others (a replica's clock behind) is the
+    // new one, and stays; the others make room.
+    let [late] = stored_sessions(h).await;
+    let mut ended = index.add("alice", late.key(), at(1), TTL, 1).await.unwrap();
+    ended.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let mut expected = [b.key().clone(), d.key().clone()];
+    expected.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(ended, expected);
+    assert!(session_exists(h, &late).await);
+    assert_eq!(index.end_all("alice").await.unwrap(), [late.key().clone()]);
+    assert_eq!(index.end_all("bob").await.unwrap(), [e.key().clone()]);
+}
+
+/// A member whose session record is gone (expired, logged out) neither
+/// counts against `keep` nor is reported as ended; one that was forgotten
+/// is neither counted nor ended.
+async fn user_index_skips_sessions_that_are_gone(h: &Harness) {
+    let index = h.store.user_index();
+    let [gone, forgotten, kept, new] = stored_sessions(h).await;
+    for (session, time) in [(&gone, 0), (&forgotten, 1), (&kept, 2)] {
+        index
+            .add("alice", session.key(), at(time), TTL, 3)
+            .await
+            .unwrap();
+    }
+    h.store.sessions().delete(gone.key()).await.unwrap();
+    index.remove("alice", forgotten.key()).await.unwrap();
+    // Removing what is not there is no error.
+    index.remove("alice", forgotten.key()).await.unwrap();
+    index.remove("nobody", kept.key()).await.unwrap();
+    assert!(
+        index
+            .add("alice", new.key(), at(3), TTL, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        index.end_all("alice").await.unwrap(),
+        [kept.key().clone(), new.key().clone()],
+        "in login order"
+    );
+    assert!(session_exists(h, &forgotten).await, "forgotten, not ended");
+    assert!(!session_exists(h, &kept).await && !session_exists(h, &new).await);
+    assert!(index.end_all("alice").await.unwrap().is_empty());
+}
+
+/// The index lives at least as long as the longest TTL it was given, by
+/// `add` or `extend`; neither ever shortens it. Once it has expired, its
+/// sessions are no longer found (so it must never expire before them).
+async fn user_index_ttl_only_grows(h: &Harness) {
+    let index = h.store.user_index();
+    let [lapsing, extended, long] = stored_sessions(h).await;
+    index
+        .add("lapsing", lapsing.key(), at(0), SHORT, 5)
+        .await
+        .unwrap();
+    index
+        .add("extended", extended.key(), at(0), SHORT, 5)
+        .await
+        .unwrap();
+    index.extend("extended", TTL).await.unwrap();
+    index.add("long", long.key(), at(0), TTL, 5).await.unwrap();
+    index
+        .add("long", long.key(), at(1), SHORT, 5)
+        .await
+        .unwrap();
+    index.extend("long", SHORT).await.unwrap();
+    index.extend("long", Duration::ZERO).await.unwrap();
+    // Extending an index that is not there creates nothing.
+    index.extend("nobody", TTL).await.unwrap();
+    h.assert_index_pttl("lapsing", Duration::ZERO..=SHORT).await;
+    h.assert_index_pttl("extended", TTL - SHORT..=TTL).await;
+    h.assert_index_pttl("long", TTL - SHORT..=TTL).await;
+    if let Some(url) = &h.redis_url {
+        assert!(!raw_exists(url, &h.store.user_index_storage_key("nobody")).await);
+    }
+
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(index.end_all("lapsing").await.unwrap().is_empty());
+    assert!(session_exists(h, &lapsing).await);
+    assert_eq!(
+        index.end_all("extended").await.unwrap(),
+        [extended.key().clone()]
+    );
+    assert_eq!(index.end_all("long").await.unwrap(), [long.key().clone()]);
+}
+
+/// `end_all` ends one user's sessions and no one else's, and the index's
+/// key names no user.
+async fn user_index_end_all_is_per_user(h: &Harness) {
+    let index = h.store.user_index();
+    let [a1, a2, b1] = stored_sessions(h).await;
+    index.add("alice", a1.key(), at(0), TTL, 5).await.unwrap();
+    index.add("alice", a2.key(), at(1), TTL, 5).await.unwrap();
+    index.add("bob", b1.key(), at(0), TTL, 5).await.unwrap();
+    if let Some(url) = &h.redis_url {
+        let keys = raw_keys(url, &format!("{}:v1:user:*", h.store.key_prefix())).await;
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(
+            keys.iter()
+                .all(|key| !key.contains("alice") && !key.contains("bob"))
+        );
+    }
+    assert_eq!(
+        index.end_all("alice").await.unwrap(),
+        [a1.key().clone(), a2.key().clone()]
+    );
+    assert!(!session_exists(h, &a1).await && !session_exists(h, &a2).await);
+    assert!(session_exists(h, &b1).await);
+    assert!(index.end_all("alice").await.unwrap().is_empty());
+    assert_eq!(index.end_all("bob").await.unwrap(), [b1.key().clone()]);
+}
+
 async fn ping_answers(h: &Harness) {
     h.store.ping().await.unwrap();
 }
@@ -1105,5 +1307,9 @@ contract!(
     access_token_with_grant,
     refresh_family_with_session,
     corrupt_parts_read_as_absent,
+    user_index_ends_the_oldest_sessions_beyond_keep,
+    user_index_skips_sessions_that_are_gone,
+    user_index_ttl_only_grows,
+    user_index_end_all_is_per_user,
     ping_answers,
 );

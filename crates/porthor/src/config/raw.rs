@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
-use porthor_oidc::Lifetimes;
+use porthor_oidc::{Lifetimes, Limits};
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ConfigErrors, Problem};
@@ -43,6 +43,7 @@ const ENV_KEYS: &[&str] = &[
     "tokens.session_lifetime",
     "tokens.refresh_token_lifetime",
     "tokens.refresh_token_idle_timeout",
+    "limits.sessions_per_user",
     "log.format",
 ];
 
@@ -63,6 +64,8 @@ pub struct Settings {
     pub signing: Option<SigningSettings>,
     #[serde(default)]
     pub tokens: TokenSettings,
+    #[serde(default)]
+    pub limits: LimitsSettings,
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -181,6 +184,22 @@ fn duration_text(duration: Duration) -> String {
         }
     }
     format!("{secs}s")
+}
+
+/// `[limits]`: bounds on what one user may hold.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    pub sessions_per_user: usize,
+}
+
+/// The service's own defaults, [`Limits::default`], as for `[tokens]`.
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            sessions_per_user: Limits::default().sessions_per_user,
+        }
+    }
 }
 
 /// `[log]`.

@@ -12,21 +12,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use porthor_models::{AuthMethod, Client, ClientAuth, ClientSecretHash, RedirectUri, User};
-use porthor_oidc::{Issuer, Lifetimes, OidcConfig};
+use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
 
 use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
-    BackendKind, ClientSettings, Loaded, Settings, SigningSettings, StoreSettings, TokenSettings,
-    UserSettings, resolve,
+    BackendKind, ClientSettings, LimitsSettings, Loaded, Settings, SigningSettings, StoreSettings,
+    TokenSettings, UserSettings, resolve,
 };
 use crate::demo::{self, DemoCredentials};
 
 /// The longest authorization code lifetime accepted; RFC 6749 4.1.2
 /// recommends ten minutes at most.
 const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// The highest `limits.sessions_per_user` accepted: every login walks the
+/// user's sessions (in one Redis script), so the bound keeps that short.
+const MAX_SESSIONS_PER_USER: usize = 1000;
 
 /// The configuration, checked and ready to build the service from.
 #[derive(Debug)]
@@ -78,6 +82,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     }
     let issuer = issuer(settings, embedded, listen, &mut problems);
     let lifetimes = lifetimes(&settings.tokens, &mut problems);
+    let limits = limits(&settings.limits, &mut problems);
     let store = store(
         settings.store.as_ref(),
         embedded,
@@ -112,21 +117,27 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     };
 
     let warnings = std::mem::take(&mut problems.warnings);
-    let config = match (listen, issuer, lifetimes, store, signer) {
-        (Some(listen), Some(issuer), Some(lifetimes), Some(store), Some(signer)) => Some(Config {
-            listen,
-            workers: settings.server.workers,
-            oidc: OidcConfig {
-                issuer,
-                lifetimes,
-                clients,
-                users,
-            },
-            store,
-            signer,
-            demo,
-            warnings,
-        }),
+    let config = match (listen, issuer, lifetimes, limits, store, signer) {
+        (Some(listen), Some(issuer), Some(lifetimes), Some(limits), Some(store), Some(signer)) => {
+            Some(Config {
+                listen,
+                workers: settings.server.workers,
+                oidc: OidcConfig {
+                    issuer,
+                    lifetimes,
+                    limits,
+                    // From the store key, so that every replica signs and
+                    // accepts the same tokens without another secret to share.
+                    csrf_key: CsrfKey::new(&store.encryption_key.derive("csrf")),
+                    clients,
+                    users,
+                },
+                store,
+                signer,
+                demo,
+                warnings,
+            })
+        }
         _ => None,
     };
     problems.finish(config)
@@ -214,6 +225,20 @@ fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetime
         refresh_token: refresh_token?,
         refresh_token_idle: refresh_token_idle?,
     })
+}
+
+fn limits(settings: &LimitsSettings, problems: &mut Problems) -> Option<Limits> {
+    let sessions_per_user = settings.sessions_per_user;
+    if !(1..=MAX_SESSIONS_PER_USER).contains(&sessions_per_user) {
+        problems.push(
+            "limits.sessions_per_user",
+            format!(
+                "{sessions_per_user} is out of range; it must be between 1 and {MAX_SESSIONS_PER_USER}"
+            ),
+        );
+        return None;
+    }
+    Some(Limits { sessions_per_user })
 }
 
 fn store(

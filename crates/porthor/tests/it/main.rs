@@ -1,5 +1,6 @@
 //! The `porthor` binary, run as a user runs it: key and hash commands,
-//! `check-config`, `delete-all-codes` against the test Redis, and `serve`.
+//! `check-config`, `delete-all-codes` and `revoke-user` against the test
+//! Redis, and `serve`.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -12,6 +13,7 @@
 )]
 
 mod cli;
+mod revoke_user;
 mod serve;
 mod store;
 

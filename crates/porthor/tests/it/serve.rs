@@ -11,12 +11,13 @@ use serde_json::Value;
 use crate::{ConfigDir, SECRET, free_port, porthor, secret_hash};
 
 /// The server process, killed when the test ends however it ends.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     /// Its logs so far, for failure messages.
     logs: Arc<Mutex<String>>,
-    base: String,
+    /// `http://127.0.0.1:{port}`.
+    pub(crate) base: String,
 }
 
 impl Drop for Running {
@@ -27,7 +28,7 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn start(command: &mut std::process::Command, port: u16) -> Self {
+    pub(crate) fn start(command: &mut std::process::Command, port: u16) -> Self {
         let mut child = command
             .env("PORTHOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("PORTHOR_SERVER__WORKERS", "1")
@@ -65,7 +66,7 @@ impl Running {
     }
 
     /// Polls `/health` until it answers 200.
-    async fn wait_until_healthy(&mut self, http: &reqwest::Client) {
+    pub(crate) async fn wait_until_healthy(&mut self, http: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(response) = http.get(format!("{}/health", self.base)).send().await

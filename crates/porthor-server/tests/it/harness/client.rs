@@ -132,6 +132,32 @@ impl Harness {
         (rd, fresh, back)
     }
 
+    /// Logs `username` in (with [`PASSWORD`], which every user has) in a
+    /// browser that holds the session cookie `session`, if any, as that
+    /// browser would: the login form's CSRF cookie, and the session cookie,
+    /// go with the post. Returns the new session cookie's value.
+    pub async fn login_in_browser(&self, username: &str, session: Option<&str>) -> String {
+        let (csrf_cookie, csrf) = self.login_form().await;
+        let mut cookies = format!("porthor_csrf={csrf_cookie}");
+        if let Some(session) = session {
+            cookies.push_str(&format!("; {}", session_cookie(session)));
+        }
+        let response = self
+            .http
+            .post(self.url("/login"))
+            .header(COOKIE, cookies)
+            .form(&[
+                ("username", username),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        set_cookie(&response, "porthor_session").expect("session cookie")
+    }
+
     /// Logs alice in; returns the session cookie's value.
     pub async fn login(&self) -> String {
         let response = self

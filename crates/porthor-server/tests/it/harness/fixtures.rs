@@ -41,6 +41,9 @@ pub const BASIC_ONLY: (&str, &str) = (BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SE
 
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// A second user, with alice's password: for what one user's login does to
+/// another's session.
+pub const OTHER_USERNAME: &str = "bob";
 
 /// Scopes that start a refresh-token family, with claims to release.
 pub const OFFLINE: &str = "openid profile email offline_access";
@@ -54,20 +57,29 @@ pub const S256: [(&str, &str); 2] = [
     ("code_challenge_method", "S256"),
 ];
 
-/// Alice, with her password hash computed once per process: Argon2 is slow
-/// on purpose.
+/// Alice and bob, with their password hash computed once per process:
+/// Argon2 is slow on purpose.
 pub fn users() -> Vec<User> {
     static HASH: OnceLock<String> = OnceLock::new();
     let password_hash = HASH
         .get_or_init(|| hash_password(PASSWORD).unwrap())
         .clone();
-    vec![User {
-        username: USERNAME.to_owned(),
-        name: Some("Alice Example".to_owned()),
-        email: Some("alice@example.com".to_owned()),
-        groups: vec!["admins".to_owned(), "staff".to_owned()],
-        password_hash,
-    }]
+    vec![
+        User {
+            username: USERNAME.to_owned(),
+            name: Some("Alice Example".to_owned()),
+            email: Some("alice@example.com".to_owned()),
+            groups: vec!["admins".to_owned(), "staff".to_owned()],
+            password_hash: password_hash.clone(),
+        },
+        User {
+            username: OTHER_USERNAME.to_owned(),
+            name: None,
+            email: None,
+            groups: Vec::new(),
+            password_hash,
+        },
+    ]
 }
 
 /// The clients above.

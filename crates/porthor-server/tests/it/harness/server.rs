@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use porthor_models::AuthorizationStore;
-use porthor_oidc::{Issuer, Lifetimes, OidcConfig, OidcService};
+use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService};
 use porthor_server::{Clock, ManualClock, Server, ServerConfig, ServerHandle};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
@@ -26,9 +26,14 @@ pub enum StoreKind {
 pub struct Options {
     pub backend: StoreKind,
     pub lifetimes: Lifetimes,
+    pub limits: Limits,
     pub algorithm: SigningAlgorithm,
     /// A path under the host for the issuer, such as "/idp/", or "".
     pub issuer_path: &'static str,
+    /// Name the issuer `https://…` while serving plain HTTP on loopback
+    /// (the issuer is only a name to the server): for what only an https
+    /// issuer does, such as its cookie names and HSTS.
+    pub https_issuer: bool,
     /// With `StoreKind::Redis`: a Redis of the test's own instead of the
     /// shared test Redis (to kill it, say), with a pool of two.
     pub redis_url: Option<String>,
@@ -44,8 +49,10 @@ impl Options {
         Self {
             backend,
             lifetimes: Lifetimes::default(),
+            limits: Limits::default(),
             algorithm: SigningAlgorithm::Es256,
             issuer_path: "",
+            https_issuer: false,
             redis_url: None,
             signing_key: None,
             previous_keys: Vec::new(),
@@ -58,6 +65,8 @@ impl Options {
 pub struct Harness {
     /// The issuer, exactly as configured.
     pub issuer: String,
+    /// Where the server answers: the issuer, but always `http`.
+    base: String,
     /// The Redis key prefix, when on Redis.
     pub redis_prefix: Option<String>,
     pub service: OidcService,
@@ -115,11 +124,16 @@ impl Harness {
             }
         };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let issuer = format!(
+        let base = format!(
             "http://{}{}",
             listener.local_addr().unwrap(),
             options.issuer_path
         );
+        let issuer = if options.https_issuer {
+            base.replacen("http://", "https://", 1)
+        } else {
+            base.clone()
+        };
         let pem = match &options.signing_key {
             Some(pem) => pem.clone(),
             None => generate_pem(options.algorithm).unwrap().as_str().to_owned(),
@@ -132,6 +146,8 @@ impl Harness {
         let config = OidcConfig {
             issuer: Issuer::parse(&issuer).unwrap(),
             lifetimes: options.lifetimes,
+            limits: options.limits,
+            csrf_key: CsrfKey::generate(),
             clients: clients(),
             users: users(),
         };
@@ -154,6 +170,7 @@ impl Harness {
             .unwrap();
         Self {
             issuer,
+            base,
             redis_prefix,
             service,
             http,
@@ -162,8 +179,9 @@ impl Harness {
         }
     }
 
-    /// The absolute URL of `path` under the issuer.
+    /// The absolute URL of `path` under the issuer (served over `http`,
+    /// whatever the issuer's name says).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+        format!("{}{}", self.base.trim_end_matches('/'), path)
     }
 }
