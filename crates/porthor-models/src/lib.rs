@@ -33,7 +33,9 @@ pub use credential::{
 pub use documents::{Introspection, Jwk, Jwks, ProviderMetadata, TokenResponse};
 pub use error::ErrorCode;
 pub use pkce::CodeChallenge;
-pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
+pub use records::{
+    AccessTokenData, Authorization, CodeState, ConsentGrant, RefreshFamily, SessionData,
+};
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError};
 pub use time::Timestamp;
