@@ -23,8 +23,8 @@ mod time;
 mod user;
 
 pub use client::{
-    AuthMethod, Client, ClientAuth, ClientSecretHash, InvalidRedirectUri, MIN_CLIENT_SECRET_LEN,
-    RedirectUri,
+    AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, InvalidRedirectUri,
+    MIN_CLIENT_SECRET_LEN, RedirectUri,
 };
 pub use credential::{
     AccessToken, AuthorizationCode, Credential, CredentialKind, MalformedCredential, RecordKey,

@@ -52,7 +52,7 @@ fn return_url(state: &AppState, rd: &str) -> Option<String> {
 
 /// The CSRF token for the form about to be shown: the browser's current one,
 /// or a fresh one (returned with the cookie that carries it).
-fn csrf_token<'a>(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'a>>) {
+pub(crate) fn csrf_token<'a>(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie<'a>>) {
     if let Some(cookie) = req
         .cookie(CSRF_COOKIE)
         .filter(|c| RecordKey::parse(c.value()).is_some())
@@ -70,7 +70,7 @@ fn csrf_token<'a>(state: &AppState, req: &HttpRequest) -> (String, Option<Cookie
 }
 
 /// Whether the form's `csrf_token` matches the browser's CSRF cookie.
-fn csrf_ok(req: &HttpRequest, form: &Params) -> bool {
+pub(crate) fn csrf_ok(req: &HttpRequest, form: &Params) -> bool {
     match (req.cookie(CSRF_COOKIE), form.get("csrf_token")) {
         (Some(cookie), Some(sent)) => bool::from(cookie.value().as_bytes().ct_eq(sent.as_bytes())),
         _ => false,
