@@ -10,6 +10,8 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use url::{Host, Url};
 
+use crate::{Scope, Scopes};
+
 /// Shortest client secret accepted. Secrets are hashed with a fast hash so the
 /// token endpoint costs microseconds, which is only safe for secrets with
 /// enough entropy that guessing is hopeless.
@@ -205,6 +207,45 @@ pub enum ClientAuth {
     Public,
 }
 
+/// Whether the user is asked before a client gets what it requested.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Consent {
+    /// Never asked, unless the request says `prompt=consent`: the operator
+    /// has consented for its users (a first-party application).
+    #[default]
+    Implicit,
+    /// Asked on a consent page naming the client and what each scope
+    /// releases; the approval is remembered for the client and that set of
+    /// scopes, and asked for again when the client asks for more.
+    Required,
+}
+
+impl Consent {
+    /// Both policies, in the order they are documented.
+    pub const ALL: [Consent; 2] = [Consent::Implicit, Consent::Required];
+
+    /// The policy's configuration name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Consent::Implicit => "implicit",
+            Consent::Required => "required",
+        }
+    }
+
+    /// Parses a configuration name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|consent| consent.as_str() == name)
+    }
+}
+
+impl fmt::Display for Consent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A registered client (relying party).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -222,12 +263,28 @@ pub struct Client {
     /// Whether every code redemption also issues a refresh token, as if the
     /// request had asked for `offline_access`.
     pub always_issue_refresh_token: bool,
+    /// What the consent page calls the client; its id when `None`.
+    pub name: Option<String>,
+    /// Whether the user is asked before the client gets a code.
+    pub consent: Consent,
+    /// The scopes the client may be granted; any other it asks for is
+    /// dropped from the request.
+    pub allowed_scopes: Scopes,
+    /// Whether `offline_access` (a refresh-token family that outlives the
+    /// browser session) may be granted at all; dropped from requests
+    /// otherwise.
+    pub allow_offline_access: bool,
+    /// Whether the client may introspect tokens issued to other clients (a
+    /// resource server); otherwise it sees only its own as active.
+    pub introspect_any: bool,
 }
 
 impl Client {
     /// A confidential client accepting either secret method, with no PKCE
-    /// requirement, logout redirects or refresh tokens by default: the
-    /// starting point that configuration and tests adjust.
+    /// requirement, logout redirects or refresh tokens by default, implicit
+    /// consent, every scope (`offline_access` included) and introspection of
+    /// its own tokens only: the starting point that configuration and tests
+    /// adjust.
     pub fn confidential(
         client_id: impl Into<String>,
         secret_hash: ClientSecretHash,
@@ -243,7 +300,50 @@ impl Client {
             require_pkce: false,
             post_logout_redirect_uris: Vec::new(),
             always_issue_refresh_token: false,
+            name: None,
+            consent: Consent::Implicit,
+            allowed_scopes: Scopes::all(),
+            allow_offline_access: true,
+            introspect_any: false,
         }
+    }
+
+    /// What the user is shown as the client's name.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// Settings of the client that contradict each other, each with the
+    /// setting to change and why. A client with any is refused, by the
+    /// configuration and by the service, rather than one setting quietly
+    /// winning over another.
+    pub fn contradictions(&self) -> Vec<(&'static str, &'static str)> {
+        let mut found = Vec::new();
+        if !self.allowed_scopes.contains(Scope::OpenId) {
+            found.push((
+                "allowed_scopes",
+                "must include openid, which every authorization request asks for",
+            ));
+        }
+        if self.always_issue_refresh_token && !self.allow_offline_access {
+            found.push((
+                "always_issue_refresh_token",
+                "needs allow_offline_access = true: a refresh token is offline access (public clients default to false)",
+            ));
+        }
+        if self.always_issue_refresh_token && self.consent == Consent::Required {
+            found.push((
+                "always_issue_refresh_token",
+                "cannot be combined with consent = \"required\": such a client gets a refresh token only for an offline_access scope the user approved",
+            ));
+        }
+        if self.introspect_any && self.is_public() {
+            found.push((
+                "introspect_any",
+                "has no effect on a public client, which cannot introspect",
+            ));
+        }
+        found
     }
 
     /// The hash of its secret; `None` for a public client.
@@ -377,6 +477,68 @@ mod tests {
         ] {
             assert!(!client.allows_redirect(other), "matched {other}");
         }
+    }
+
+    fn sample() -> Client {
+        Client::confidential(
+            "c",
+            ClientSecretHash::from_secret(&ClientSecretHash::generate_secret()).unwrap(),
+            vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+        )
+    }
+
+    #[test]
+    fn consent_names() {
+        for consent in Consent::ALL {
+            assert_eq!(Consent::parse(consent.as_str()), Some(consent));
+        }
+        assert_eq!(Consent::parse("Required"), None);
+        assert_eq!(Consent::default(), Consent::Implicit);
+    }
+
+    #[test]
+    fn display_name_falls_back_to_the_id() {
+        let mut client = sample();
+        assert_eq!(client.display_name(), "c");
+        client.name = Some("Chronograf".to_owned());
+        assert_eq!(client.display_name(), "Chronograf");
+    }
+
+    #[test]
+    fn contradicting_settings_are_named() {
+        let fields = |client: &Client| {
+            client
+                .contradictions()
+                .into_iter()
+                .map(|(field, _)| field)
+                .collect::<Vec<_>>()
+        };
+        assert!(fields(&sample()).is_empty());
+
+        let mut no_openid = sample();
+        no_openid.allowed_scopes = Scopes::parse("profile email");
+        assert_eq!(fields(&no_openid), ["allowed_scopes"]);
+
+        let mut refresh_without_offline = sample();
+        refresh_without_offline.always_issue_refresh_token = true;
+        refresh_without_offline.allow_offline_access = false;
+        assert_eq!(
+            fields(&refresh_without_offline),
+            ["always_issue_refresh_token"]
+        );
+
+        let mut refresh_without_consent = sample();
+        refresh_without_consent.always_issue_refresh_token = true;
+        refresh_without_consent.consent = Consent::Required;
+        assert_eq!(
+            fields(&refresh_without_consent),
+            ["always_issue_refresh_token"]
+        );
+
+        let mut public_introspector = sample();
+        public_introspector.auth = ClientAuth::Public;
+        public_introspector.introspect_any = true;
+        assert_eq!(fields(&public_introspector), ["introspect_any"]);
     }
 
     #[test]

@@ -120,6 +120,14 @@ impl RecordKey {
         (self.0.len() > KEY_LEN).then(|| Self(self.0[..KEY_LEN].to_owned()))
     }
 
+    /// The key made of `bytes`, for a record named by something other than a
+    /// credential: the store derives such keys with a keyed hash (see
+    /// [`crate::AuthorizationStore::consent_key`]). A plain key, linked to
+    /// nothing.
+    pub fn derived(bytes: [u8; KEY_BYTES]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
     /// A fresh random key, also fit as a unique identifier such as a `jti`.
     pub fn random() -> Self {
         let mut key = [0u8; KEY_BYTES];
@@ -308,6 +316,16 @@ mod tests {
                 "accepted {case:?}"
             );
         }
+    }
+
+    #[test]
+    fn derived_keys_are_plain_keys() {
+        let key = RecordKey::derived([0xfb; KEY_BYTES]);
+        assert_eq!(key.as_str().len(), KEY_LEN);
+        assert_eq!(RecordKey::parse(key.as_str()), Some(key.clone()));
+        assert_eq!(key.session(), None);
+        assert_eq!(key.parent(), None);
+        assert_ne!(RecordKey::derived([0xfa; KEY_BYTES]), key);
     }
 
     #[test]

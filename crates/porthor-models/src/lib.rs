@@ -24,8 +24,8 @@ mod time;
 mod user;
 
 pub use client::{
-    AuthMethod, Client, ClientAuth, ClientSecretHash, InvalidRedirectUri, MIN_CLIENT_SECRET_LEN,
-    RedirectUri,
+    AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, InvalidRedirectUri,
+    MIN_CLIENT_SECRET_LEN, RedirectUri,
 };
 pub use credential::{
     AccessToken, AuthorizationCode, Credential, CredentialKind, MalformedCredential, RecordKey,
@@ -35,7 +35,9 @@ pub use documents::{Introspection, Jwk, Jwks, ProviderMetadata, TokenResponse};
 pub use error::ErrorCode;
 pub use mac::hmac_sha256;
 pub use pkce::CodeChallenge;
-pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
+pub use records::{
+    AccessTokenData, Authorization, CodeState, ConsentGrant, RefreshFamily, SessionData,
+};
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError, UserIndex};
 pub use time::Timestamp;

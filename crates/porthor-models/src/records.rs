@@ -1,7 +1,9 @@
-//! The records kept in the authorization store, one per live credential.
+//! The records kept in the authorization store: one per live credential,
+//! and one per remembered consent.
 //!
-//! Each holds the hash of its credential's secret, never the secret, and its
-//! own expiry so that a record outliving its storage TTL is still refused.
+//! A credential's record holds the hash of its secret, never the secret.
+//! Every record carries its own expiry, so that one outliving its storage
+//! TTL is still refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -149,4 +151,24 @@ impl RefreshFamily {
     pub fn ends_at(&self) -> Timestamp {
         self.expires_at.min(self.idle_expires_at)
     }
+}
+
+/// A user's approval of what a client asked for, remembered so that the
+/// client's later requests for no more than that do not ask again.
+///
+/// Stored at the key [`crate::AuthorizationStore::consent_key`] derives from
+/// the user and the client; it names both again, so that a record is only
+/// ever taken for the pair it was made for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsentGrant {
+    /// The user who approved.
+    pub username: String,
+    /// The client approved.
+    pub client_id: String,
+    /// Exactly the scopes shown on the consent page the user approved.
+    pub scopes: Scopes,
+    /// When the user approved.
+    pub granted_at: Timestamp,
+    /// When the approval lapses and the user is asked again.
+    pub expires_at: Timestamp,
 }

@@ -71,6 +71,17 @@ impl Scopes {
             .collect()
     }
 
+    /// Every scope Porthor knows.
+    pub const fn all() -> Self {
+        // `Scope::bit` gives each scope one of the low `ALL.len()` bits.
+        Self((1 << Scope::ALL.len()) - 1)
+    }
+
+    /// The scopes in both sets.
+    pub const fn intersection(self, other: Scopes) -> Self {
+        Self(self.0 & other.0)
+    }
+
     /// Whether `scope` is in the set.
     pub const fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
@@ -169,5 +180,25 @@ mod tests {
         assert_eq!(Scopes::parse_known("openid address"), None);
         let offline = Scopes::parse("offline_access openid");
         assert_eq!(offline.to_string(), "openid offline_access");
+    }
+
+    #[test]
+    fn all_and_intersection() {
+        assert!(
+            Scope::ALL
+                .iter()
+                .all(|scope| Scopes::all().contains(*scope))
+        );
+        assert_eq!(
+            Scopes::all().to_string(),
+            "openid profile email groups offline_access"
+        );
+        let some = Scopes::parse("openid email groups");
+        assert_eq!(some.intersection(Scopes::all()), some);
+        assert_eq!(
+            some.intersection(Scopes::parse("email offline_access")),
+            Scopes::parse("email")
+        );
+        assert_eq!(some.intersection(Scopes::default()), Scopes::default());
     }
 }

@@ -1,4 +1,5 @@
-//! The authorization store port: where codes, sessions and tokens live.
+//! The authorization store port: where codes, sessions, tokens and consent
+//! grants live.
 //!
 //! Implemented by `porthor-store` (Redis and in-memory). The domain only sees
 //! typed records by key; encryption, serialization and key layout are the
@@ -14,7 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData, Timestamp};
+use crate::{
+    AccessTokenData, CodeState, ConsentGrant, RecordKey, RefreshFamily, SessionData, Timestamp,
+};
 
 /// A failure of the store itself, as opposed to a missing record.
 ///
@@ -121,6 +124,15 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     fn user_index(&self) -> &dyn UserIndex;
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Consent grants, by the key [`AuthorizationStore::consent_key`]
+    /// derives from a user and a client.
+    fn consents(&self) -> &dyn Keyspace<ConsentGrant>;
+    /// The key of `username`'s consent grant for `client_id`. Derived with a
+    /// keyed hash under a secret of the store's, so that storage keys name
+    /// neither (usernames and client ids are few enough to guess through a
+    /// plain hash), while the same pair always finds the same record.
+    fn consent_key(&self, username: &str, client_id: &str) -> RecordKey;
 
     /// Replaces the code at `code` with `redeemed` (keeping its time to live)
     /// and reads the session its key is linked to (see

@@ -154,7 +154,9 @@ impl OidcService {
 
     /// Introspects a token for a resource server (RFC 7662), which
     /// authenticates as a confidential client. Anything but a live token is
-    /// just `{"active": false}`.
+    /// just `{"active": false}`, and so is another client's token unless the
+    /// caller may introspect any (`introspect_any`, a resource server): a
+    /// client learns nothing about tokens that are not its own.
     pub async fn introspect(
         &self,
         query: TokenQuery,
@@ -163,7 +165,7 @@ impl OidcService {
         if let Some(problem) = query.malformed {
             return Err(OidcError::InvalidRequest(problem));
         }
-        self.authenticate_confidential_client(query.client.as_ref())?;
+        let caller = self.authenticate_confidential_client(query.client.as_ref())?;
         let text = query
             .token
             .ok_or_else(|| OidcError::invalid_request("the token parameter is missing"))?;
@@ -187,6 +189,10 @@ impl OidcService {
                     family.ends_at(),
                 ),
             };
+        if client_id != caller.client_id && !caller.introspect_any {
+            tracing::info!(client.id = %caller.client_id, outcome = "inactive", reason = "token of another client", "introspection of another client's token");
+            return Ok(Introspection::default());
+        }
         Ok(Introspection {
             active: true,
             scope: Some(scopes.to_string()),

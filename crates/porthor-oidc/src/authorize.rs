@@ -4,6 +4,7 @@
 use porthor_models::{Client, CodeChallenge, Scope, Scopes, SessionData, Timestamp};
 use url::Url;
 
+use crate::consent::permitted_scopes;
 use crate::{Issuer, OidcError};
 
 /// An authorization request's parameters as received. Empty values count as
@@ -53,7 +54,8 @@ pub struct ValidAuthorization {
     /// Whether the request named it, rather than relying on the client's
     /// only registered URI.
     pub redirect_uri_sent: bool,
-    /// The granted scopes (always include `openid`).
+    /// The scopes to grant (always including `openid`): those requested
+    /// that Porthor knows and the client may have.
     pub scopes: Scopes,
     /// The client's `state`.
     pub state: Option<String>,
@@ -65,6 +67,9 @@ pub struct ValidAuthorization {
     pub prompt_none: bool,
     /// `prompt=login`: authenticate again, whatever the session.
     pub prompt_login: bool,
+    /// `prompt=consent`: ask the user to approve, whatever was approved
+    /// before.
+    pub prompt_consent: bool,
     /// `max_age`, in seconds.
     pub max_age: Option<u64>,
 }
@@ -220,10 +225,11 @@ pub(crate) fn validate<'a>(
             "only the query response_mode is supported",
         ));
     }
-    let scopes = Scopes::parse(request.scope.as_deref().unwrap_or_default());
-    if !scopes.contains(Scope::OpenId) {
+    let requested = Scopes::parse(request.scope.as_deref().unwrap_or_default());
+    if !requested.contains(Scope::OpenId) {
         return fail(OidcError::InvalidScope("scope must include openid"));
     }
+    let scopes = permitted_scopes(client, requested);
     // RFC 7636 4.3, with `plain` (the default when no method is sent) refused.
     let code_challenge = match (
         request.code_challenge,
@@ -293,6 +299,7 @@ pub(crate) fn validate<'a>(
         code_challenge,
         prompt_none,
         prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
         max_age,
     })
 }

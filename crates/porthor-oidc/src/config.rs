@@ -98,6 +98,9 @@ pub struct Lifetimes {
     pub refresh_token: Duration,
     /// How long a refresh-token family lives without being used.
     pub refresh_token_idle: Duration,
+    /// How long a user's approval on the consent page is remembered for a
+    /// client with `consent = "required"`.
+    pub consent: Duration,
 }
 
 impl Default for Lifetimes {
@@ -109,6 +112,7 @@ impl Default for Lifetimes {
             session: Duration::from_secs(12 * 3600),
             refresh_token: Duration::from_secs(30 * 24 * 3600),
             refresh_token_idle: Duration::from_secs(7 * 24 * 3600),
+            consent: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

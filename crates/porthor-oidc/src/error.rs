@@ -36,6 +36,13 @@ pub enum OidcError {
     /// Core 3.1.2.6).
     #[error("login required")]
     LoginRequired,
+    /// `prompt=none`, but the user would have to approve the request on the
+    /// consent page (OpenID Connect Core 3.1.2.6).
+    #[error("consent required")]
+    ConsentRequired,
+    /// The user refused the request on the consent page.
+    #[error("the user refused consent")]
+    ConsentRefused,
     /// The request used a `request` object (OpenID Connect Core 6.1).
     #[error("request objects are not supported")]
     RequestNotSupported,
@@ -71,6 +78,8 @@ impl OidcError {
             OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             OidcError::InvalidScope(_) => ErrorCode::InvalidScope,
             OidcError::LoginRequired => ErrorCode::LoginRequired,
+            OidcError::ConsentRequired => ErrorCode::ConsentRequired,
+            OidcError::ConsentRefused => ErrorCode::AccessDenied,
             OidcError::RequestNotSupported => ErrorCode::RequestNotSupported,
             OidcError::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
             OidcError::InvalidCredentials => ErrorCode::AccessDenied,
@@ -98,6 +107,8 @@ impl OidcError {
             }
             OidcError::InvalidScope(detail) => (*detail).to_owned(),
             OidcError::LoginRequired => "the user must log in".to_owned(),
+            OidcError::ConsentRequired => "the user must approve the request".to_owned(),
+            OidcError::ConsentRefused => "the user did not approve the request".to_owned(),
             OidcError::RequestNotSupported => "request objects are not supported".to_owned(),
             OidcError::RequestUriNotSupported => "request_uri is not supported".to_owned(),
             OidcError::InvalidCredentials => "invalid username or password".to_owned(),

@@ -3,8 +3,10 @@
 //! This crate owns what an authorization request must contain, how codes are
 //! issued and redeemed, how clients and users authenticate, what an ID token
 //! says, which claims userinfo releases, how refresh tokens rotate and when a
-//! grant is revoked, what revocation, introspection and RP-initiated logout
-//! accept, and which protocol error each failure becomes ([`OidcError`]). Its
+//! grant is revoked, which scopes a client may be granted and when the user
+//! must approve them first ([`OidcService::needs_consent`]), what
+//! revocation, introspection and RP-initiated logout accept, and which
+//! protocol error each failure becomes ([`OidcError`]). Its
 //! operations follow the seed's `OIDCService` (its `get_jwks` and
 //! `get_openid_configuration` lose the prefix, as Rust getters do):
 //! [`OidcService::delete_all_codes`], [`OidcService::jwks`],
@@ -27,6 +29,7 @@ mod authorize;
 mod claims;
 mod client_auth;
 mod config;
+mod consent;
 mod csrf;
 mod end_session;
 mod error;

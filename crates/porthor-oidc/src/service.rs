@@ -81,6 +81,12 @@ impl OidcService {
                     client.client_id
                 )));
             }
+            if let Some((field, problem)) = client.contradictions().first() {
+                return Err(OidcError::InvalidConfig(format!(
+                    "client {:?}: {field} {problem}",
+                    client.client_id
+                )));
+            }
             if let Some(old) = clients.insert(client.client_id.clone(), client) {
                 return Err(OidcError::InvalidConfig(format!(
                     "client_id {:?} is registered twice",

@@ -138,6 +138,18 @@ async fn contradictory_configuration_is_refused() {
             ),
         ),
         (
+            "client whose settings contradict each other",
+            config(
+                vec![Client {
+                    always_issue_refresh_token: true,
+                    allow_offline_access: false,
+                    ..client("a")
+                }],
+                vec![],
+                Lifetimes::default(),
+            ),
+        ),
+        (
             "duplicate user",
             config(
                 vec![],

@@ -31,6 +31,7 @@ fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::InvalidScope
         | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired
         | ErrorCode::RequestNotSupported
         | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
     }

@@ -1,5 +1,5 @@
-//! The few HTML pages a user sees: login, logout, errors. Every value put in
-//! a page goes through [`escape`].
+//! The few HTML pages a user sees: login, logout, consent, errors. Every
+//! value put in a page goes through [`escape`].
 
 use std::fmt::Write as _;
 
@@ -153,6 +153,50 @@ pub(crate) fn error_page(code: &str, description: &str) -> String {
     layout("Request refused", &content)
 }
 
+/// What the consent page shows and carries.
+pub(crate) struct ConsentForm<'a> {
+    /// Where the form posts.
+    pub(crate) action: &'a str,
+    pub(crate) csrf: &'a str,
+    /// The client's display name.
+    pub(crate) client: &'a str,
+    /// Who is logged in.
+    pub(crate) username: &'a str,
+    /// What each requested scope releases, in the user's words.
+    pub(crate) releases: &'a [&'a str],
+    /// The key of the login session the page is shown to.
+    pub(crate) login_session: &'a str,
+    /// The authorization request, form-encoded, carried through the form.
+    pub(crate) request: &'a str,
+}
+
+/// The consent page: who asks for what, and a form to allow or deny it.
+pub(crate) fn consent_form(form: &ConsentForm<'_>) -> String {
+    let mut content = format!(
+        "<p><strong>{client}</strong> asks to access your account \
+         <strong>{username}</strong>. It will receive:</p><ul>",
+        client = escape(form.client),
+        username = escape(form.username),
+    );
+    for release in form.releases {
+        let _ = write!(content, "<li>{}</li>", escape(release));
+    }
+    let _ = write!(
+        content,
+        "</ul><form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"login_session\" value=\"{session}\">\
+         <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        action = escape(form.action),
+        csrf = escape(form.csrf),
+        session = escape(form.login_session),
+        request = escape(form.request),
+    );
+    layout("Allow access?", &content)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +213,17 @@ mod tests {
     fn values_in_forms_are_escaped() {
         let form = login_form("/login", Some("\"><script>"), "c", "<u>", Some("<e>"));
         assert!(!form.contains("<script>") && !form.contains("<u>") && !form.contains("<e>"));
+        let consent = consent_form(&ConsentForm {
+            action: "/consent",
+            csrf: "c",
+            client: "<b>Evil</b>",
+            username: "<u>",
+            releases: &["<i>x</i>"],
+            login_session: "s",
+            request: "a=1&state=\"><script>",
+        });
+        for raw in ["<b>", "<u>", "<i>", "<script>", "&state"] {
+            assert!(!consent.contains(raw), "{raw} in {consent}");
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! Porthor's HTTP face: the actix-web application.
 //!
 //! This crate owns the routes and their paths, parsing query strings, forms
-//! and headers into the plain request structs of `porthor-oidc`, the login and
-//! logout pages with their CSRF protection and session cookie, and the one
-//! place where errors become HTTP responses (`error`). It also owns the clock
-//! ([`Clock`], given in [`ServerConfig`]): handlers read the time once per
-//! request and pass it down, so tests can run the server on a
+//! and headers into the plain request structs of `porthor-oidc`, the login,
+//! logout and consent pages with their CSRF protection and session cookie, and
+//! the one place where errors become HTTP responses (`error`). It also owns
+//! the clock ([`Clock`], given in [`ServerConfig`]): handlers read the time
+//! once per request and pass it down, so tests can run the server on a
 //! [`ManualClock`] and expire things without waiting.
 //!
 //! It must not know the protocol rules themselves (which request is valid,
@@ -16,6 +16,7 @@
 
 mod authorize;
 mod clock;
+mod consent;
 mod cookies;
 mod error;
 mod html;
@@ -241,6 +242,7 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .get(login::login_form)
                     .post(login::login),
             )
+            .service(web::resource(consent::CONSENT_PATH).post(consent::decide))
             .service(
                 web::resource(login::LOGOUT_PATH)
                     .get(login::logout_form)

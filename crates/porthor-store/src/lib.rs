@@ -1,5 +1,5 @@
-//! Porthor's authorization store: where codes, sessions, access tokens and
-//! refresh-token families live between requests. Implements
+//! Porthor's authorization store: where codes, sessions, access tokens,
+//! refresh-token families and consent grants live between requests. Implements
 //! [`porthor_models::AuthorizationStore`] twice, on Redis and in memory,
 //! behind one type, [`Store`].
 //!
@@ -13,6 +13,7 @@
 //!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
 //!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
 //!   {key_prefix}:v1:user:{user_name}       the user index       (a sorted set)
+//!   {key_prefix}:v1:consent:{record_key}   consent grants       (ConsentGrant)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
@@ -22,6 +23,9 @@
 //!   record keys scored by login time (Unix seconds), named by `user_name`,
 //!   the unpadded base64url HMAC-SHA256 of the username under a key derived
 //!   from the [`EncryptionKey`], so that no key name reveals a username.
+//!   A consent grant is at a `record_key` derived from the user and the
+//!   client with HMAC-SHA256 under a key derived from the [`EncryptionKey`]
+//!   (see `derive.rs`): no username or client id appears in a storage key.
 //!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
 //!   else; the prefix is matched literally even if it contains glob characters.
 //!
@@ -59,6 +63,7 @@
 
 mod backend;
 mod cipher;
+mod derive;
 mod key;
 mod keyspace;
 mod memory;
@@ -70,8 +75,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use porthor_models::{
-    AccessTokenData, AuthorizationStore, CodeState, Keyspace, RecordKey, RefreshFamily,
-    SessionData, StoreError, UserIndex,
+    AccessTokenData, AuthorizationStore, CodeState, ConsentGrant, Keyspace, RecordKey,
+    RefreshFamily, SessionData, StoreError, UserIndex,
 };
 
 pub use key::EncryptionKey;
@@ -79,6 +84,7 @@ pub use redis_backend::redact_redis_url;
 
 use backend::Backend;
 use cipher::Cipher;
+use derive::KeyDeriver;
 use keyspace::{EncryptedKeyspace, Read};
 use memory::MemoryBackend;
 use redis_backend::RedisBackend;
@@ -91,6 +97,7 @@ const SESSION: &str = "session";
 const TOKEN: &str = "token";
 const REFRESH: &str = "refresh";
 const USER: &str = "user";
+const CONSENT: &str = "consent";
 
 /// `{key_prefix}:v1:{kind}:`, the part of a storage key before the record key.
 fn namespace(key_prefix: &str, kind: &str) -> String {
@@ -197,6 +204,9 @@ pub struct Store {
     access_tokens: EncryptedKeyspace<AccessTokenData>,
     refresh_families: EncryptedKeyspace<RefreshFamily>,
     user_index: UserIndexspace,
+    consents: EncryptedKeyspace<ConsentGrant>,
+    /// Names consent grants by user and client.
+    consent_keys: KeyDeriver,
 }
 
 impl Store {
@@ -224,7 +234,14 @@ impl Store {
             codes: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, CODE),
             sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
             access_tokens: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, TOKEN),
-            refresh_families: EncryptedKeyspace::new(backend.clone(), cipher, prefix, REFRESH),
+            refresh_families: EncryptedKeyspace::new(
+                backend.clone(),
+                cipher.clone(),
+                prefix,
+                REFRESH,
+            ),
+            consents: EncryptedKeyspace::new(backend.clone(), cipher, prefix, CONSENT),
+            consent_keys: KeyDeriver::new(&config.encryption_key),
             backend,
             key_prefix: config.key_prefix,
         })
@@ -295,6 +312,15 @@ impl AuthorizationStore for Store {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await.map_err(StoreError::Unavailable)
+    }
+
+    fn consents(&self) -> &dyn Keyspace<ConsentGrant> {
+        &self.consents
+    }
+
+    fn consent_key(&self, username: &str, client_id: &str) -> RecordKey {
+        self.consent_keys
+            .record_key(CONSENT, &[username, client_id])
     }
 
     /// One round trip: a pipelined `SET … XX KEEPTTL GET` and `GET` on Redis.
@@ -430,6 +456,7 @@ mod tests {
         assert_eq!(namespace("p", TOKEN), "p:v1:token:");
         assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
         assert_eq!(namespace("p", USER), "p:v1:user:");
+        assert_eq!(namespace("p", CONSENT), "p:v1:consent:");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662) at `/auth/openid/introspect`: the whole
 //! answer for each kind of live token, exactly `{"active": false}` for
-//! everything else (expired tokens included), no side effects, and who may
-//! ask.
+//! everything else (expired tokens included), no side effects, who may ask,
+//! and whose tokens they may see (their own, or any with `introspect_any`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -30,7 +30,8 @@ async fn answer(response: Response) -> Value {
     json(response, StatusCode::OK).await
 }
 
-/// What `other`, a resource server, learns about `token`.
+/// What `other`, a resource server (`introspect_any`), learns about
+/// `token`.
 async fn introspect(h: &Harness, token: &str) -> Value {
     answer(h.introspect(Some(OTHER), &[("token", token)]).await).await
 }
@@ -102,14 +103,16 @@ async fn a_live_access_token(backend: StoreKind) {
     )
     .await;
     assert_eq!(by_post, by_basic);
-    // The token's own client, and a client whose credentials need
-    // form-encoding inside Basic, get the same.
+    // The token's own client gets the same. A client whose credentials need
+    // form-encoding inside Basic authenticates, and learns nothing about a
+    // token that is not its own.
+    let own = answer(h.introspect(Some(APP), &[("token", &access_token)]).await).await;
+    assert_eq!(own, by_basic);
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let special = (encode(SPECIAL_CLIENT_ID), encode(SPECIAL_CLIENT_SECRET));
-    for basic in [APP, (special.0.as_str(), special.1.as_str())] {
-        let same = answer(h.introspect(Some(basic), &[("token", &access_token)]).await).await;
-        assert_eq!(same, by_basic);
-    }
+    let basic = (special.0.as_str(), special.1.as_str());
+    let foreign = answer(h.introspect(Some(basic), &[("token", &access_token)]).await).await;
+    assert_eq!(foreign, object!({"active": false}));
     // Introspection is a read: the token is as live as before.
     assert_eq!(h.userinfo_status(&access_token).await, StatusCode::OK);
 }
@@ -269,8 +272,9 @@ async fn who_may_introspect(backend: StoreKind) {
         )
         .await;
     }
+    // Held to Basic, it authenticates (and the token is not its own).
     let basic_only = answer(h.introspect(Some(BASIC_ONLY), &token).await).await;
-    assert_eq!(basic_only["active"], true);
+    assert_eq!(basic_only, object!({"active": false}));
 
     let malformed: [&[(&str, &str)]; 4] = [
         &[],
@@ -308,6 +312,45 @@ async fn who_may_introspect(backend: StoreKind) {
         .await
         .unwrap();
     assert!(get.status().is_client_error(), "{}", get.status());
+}
+
+/// A client without `introspect_any` sees its own live tokens and nothing
+/// of any other client's: another client's access and refresh tokens are
+/// `{"active": false}`, exactly as a dead token is, and introspecting them
+/// leaves them live. The resource server sees every client's.
+async fn a_client_introspects_only_its_own_tokens(backend: StoreKind) {
+    let h = Harness::start(backend).await;
+    let session = h.login().await;
+    let apps = h.grant(&session, OFFLINE).await;
+    let code = h
+        .code_for(&session, BASIC_ONLY_CLIENT_ID, REDIRECT_URI, "openid")
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+    ];
+    let own = json(h.token(Some(BASIC_ONLY), &form).await, StatusCode::OK).await;
+
+    for name in ["access_token", "refresh_token"] {
+        let token = text(&own, name);
+        let seen = answer(h.introspect(Some(BASIC_ONLY), &[("token", &token)]).await).await;
+        assert_eq!(seen["active"], true, "its own {name}");
+        assert_eq!(seen["client_id"], BASIC_ONLY_CLIENT_ID);
+
+        let foreign = text(&apps, name);
+        let seen = answer(h.introspect(Some(BASIC_ONLY), &[("token", &foreign)]).await).await;
+        assert_eq!(seen, object!({"active": false}), "the app's {name}");
+        // The resource server sees both clients' tokens.
+        assert_eq!(introspect(&h, &token).await["active"], true);
+        assert_eq!(introspect(&h, &foreign).await["client_id"], CLIENT_ID);
+    }
+    // Nothing was revoked by asking.
+    json(
+        h.refresh(&text(&apps, "refresh_token"), None).await,
+        StatusCode::OK,
+    )
+    .await;
 }
 
 /// An expired access token, and a refresh token past its idle timeout, are
@@ -355,5 +398,6 @@ on_both_stores!(
     a_live_refresh_token,
     everything_else_is_inactive,
     who_may_introspect,
+    a_client_introspects_only_its_own_tokens,
     expired_tokens_are_inactive,
 );

@@ -4,7 +4,8 @@
 //! and racing refreshes, tokens that are not the family's, a family bound to
 //! its client and ended by logout, its lifetimes, its Redis record, and the
 //! logs. (A code replay ending a family is token.rs's; public clients'
-//! refresh tokens, clients.rs's.)
+//! refresh tokens, clients.rs's; `offline_access` dropped by a client's
+//! policy, scope_policy.rs's.)
 
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
 //! The whole authorization code flow with an independent relying party, the
 //! `openidconnect` crate: discovery, the authorization request through the
-//! login form, the code exchange, ID token verification against the JWKS
-//! fetched from `jwks_uri`, userinfo, and the refresh-token grant with
-//! rotation.
+//! login form (and, for a client that needs consent, the consent page), the
+//! code exchange, ID token verification against the JWKS fetched from
+//! `jwks_uri`, userinfo, and the refresh-token grant with rotation. An
+//! implicit client never sees a consent page.
 
 use std::str::FromStr as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,8 +24,28 @@ use reqwest::header::COOKIE;
 use url::Url;
 
 use crate::harness::{
-    CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, StoreKind, USERNAME, jwt_header,
-    location, query, session_cookie, with_altered_signature,
+    CLIENT_ID, CLIENT_SECRET, CONSENT_CLIENT_ID, CONSENT_CLIENT_SECRET, Harness, Options,
+    REDIRECT_URI, StoreKind, USERNAME, consent_page, jwt_header, location, query, session_cookie,
+    with_altered_signature,
+};
+
+/// The relying party's registration at Porthor.
+#[derive(Debug, Clone, Copy)]
+struct Party {
+    client_id: &'static str,
+    secret: &'static str,
+}
+
+/// The default client, `consent = "implicit"`.
+const IMPLICIT: Party = Party {
+    client_id: CLIENT_ID,
+    secret: CLIENT_SECRET,
+};
+
+/// A client with `consent = "required"`.
+const CONSENTING: Party = Party {
+    client_id: CONSENT_CLIENT_ID,
+    secret: CONSENT_CLIENT_SECRET,
 };
 
 /// The discovered client, with the token and userinfo endpoints set.
@@ -91,18 +112,36 @@ async fn discover(h: &Harness, http: &rp_reqwest::Client) -> CoreProviderMetadat
 struct Callback {
     code: String,
     state: String,
+    /// Whether the user was shown the consent page on the way.
+    consented: bool,
 }
 
-/// Delivers the authorization response at `location` to the client: it must
-/// be the registered redirect URI with a code, the state and `iss`.
-fn callback(h: &Harness, location: &str) -> Callback {
-    let url = Url::parse(location).unwrap();
-    assert!(location.starts_with(REDIRECT_URI), "{location}");
-    assert_eq!(query(&url, "error"), None, "{location}");
+/// Delivers the authorization endpoint's `response` to the client, through
+/// the consent page first if it shows one (the user, with `session`,
+/// approves): it must be the registered redirect URI with a code, the state
+/// and `iss`.
+async fn callback(h: &Harness, response: reqwest::Response, session: &str) -> Callback {
+    let consented = response.status() == StatusCode::OK;
+    let response = if consented {
+        let page = consent_page(response).await;
+        h.decide_consent(&page, session, "allow").await
+    } else {
+        response
+    };
+    let expected = if consented {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    assert_eq!(response.status(), expected);
+    let url = location(&response);
+    assert!(url.as_str().starts_with(REDIRECT_URI), "{url}");
+    assert_eq!(query(&url, "error"), None, "{url}");
     assert_eq!(query(&url, "iss").as_deref(), Some(h.issuer.as_str()));
     Callback {
         code: query(&url, "code").expect("code in the redirect"),
         state: query(&url, "state").expect("state in the redirect"),
+        consented,
     }
 }
 
@@ -129,10 +168,9 @@ async fn authorize_anonymously(h: &Harness, auth_url: &Url) -> Callback {
     // 2. The login form carries the same rd and a CSRF token; 3. posting
     // it logs in and returns to rd; 4. the authorization request again, now
     // with the session: the code.
-    let (rd, _, response) = h.log_in_and_return(&to_login, None).await;
+    let (rd, session, response) = h.log_in_and_return(&to_login, None).await;
     assert_eq!(rd, auth_url);
-    assert_eq!(response.status(), StatusCode::FOUND);
-    callback(h, location(&response).as_str())
+    callback(h, response, &session).await
 }
 
 /// A browser that already has `session` follows the authorization URL.
@@ -144,8 +182,7 @@ async fn authorize_with_session(h: &Harness, auth_url: &Url, session: &str) -> C
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FOUND);
-    callback(h, location(&response).as_str())
+    callback(h, response, session).await
 }
 
 /// What the relying party keeps from its authorization request.
@@ -160,7 +197,7 @@ struct Sent {
 async fn redeem_and_verify(
     h: &Harness,
     http: &rp_reqwest::Client,
-    client: &Rp,
+    (party, client): (Party, &Rp),
     callback: Callback,
     sent: &Sent,
     algorithm: &CoreJwsSigningAlgorithm,
@@ -198,7 +235,7 @@ async fn redeem_and_verify(
             .iter()
             .map(|a| a.as_str())
             .collect::<Vec<_>>(),
-        [CLIENT_ID]
+        [party.client_id]
     );
     assert_eq!(claims.subject().as_str(), USERNAME);
     assert_eq!(
@@ -386,14 +423,25 @@ async fn refresh_and_verify(
 
 /// One relying party, three logins: through the login form as an anonymous
 /// browser, then with an existing session cookie, then once more asking for
-/// `offline_access` to exercise refresh.
-async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlgorithm) {
+/// `offline_access` to exercise refresh. A client that needs consent shows
+/// the consent page the first time and for `offline_access` (more than was
+/// approved), not in between; an implicit client never does.
+async fn full_flow(
+    h: Harness,
+    party: Party,
+    auth_type: AuthType,
+    algorithm: CoreJwsSigningAlgorithm,
+) {
+    let needs_consent = h
+        .service
+        .client(party.client_id)
+        .is_some_and(|client| client.consent == porthor_models::Consent::Required);
     let http = rp_http();
     let metadata = discover(&h, &http).await;
     let client: Rp = CoreClient::from_provider_metadata(
         metadata,
-        ClientId::new(CLIENT_ID.to_owned()),
-        Some(ClientSecret::new(CLIENT_SECRET.to_owned())),
+        ClientId::new(party.client_id.to_owned()),
+        Some(ClientSecret::new(party.secret.to_owned())),
     )
     .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap())
     .set_auth_type(auth_type);
@@ -428,21 +476,24 @@ async fn full_flow(h: Harness, auth_type: AuthType, algorithm: CoreJwsSigningAlg
         query(&url, "code_challenge_method").as_deref(),
         Some("S256")
     );
-    assert_eq!(query(&url, "client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(query(&url, "client_id").as_deref(), Some(party.client_id));
     assert_eq!(
         query(&url, "scope").as_deref(),
         Some("openid profile email")
     );
     let returned = authorize_anonymously(&h, &url).await;
-    redeem_and_verify(&h, &http, &client, returned, &sent, &algorithm).await;
+    assert_eq!(returned.consented, needs_consent);
+    redeem_and_verify(&h, &http, (party, &client), returned, &sent, &algorithm).await;
 
     let session = h.login().await;
     let (url, sent) = authorization_url();
     let returned = authorize_with_session(&h, &url, &session).await;
-    redeem_and_verify(&h, &http, &client, returned, &sent, &algorithm).await;
+    assert!(!returned.consented, "asked again for what was approved");
+    redeem_and_verify(&h, &http, (party, &client), returned, &sent, &algorithm).await;
 
     let (url, sent) = authorization_url_with(Some("offline_access"));
     let returned = authorize_with_session(&h, &url, &session).await;
+    assert_eq!(returned.consented, needs_consent);
     refresh_and_verify(&http, &client, returned, &sent).await;
 }
 
@@ -456,6 +507,7 @@ async fn openidconnect_rp_on_redis_with_rs256() {
     .await;
     full_flow(
         h,
+        IMPLICIT,
         AuthType::BasicAuth,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     )
@@ -468,7 +520,22 @@ async fn openidconnect_rp_on_memory_with_es256() {
     let h = Harness::start(StoreKind::Memory).await;
     full_flow(
         h,
+        IMPLICIT,
         AuthType::RequestBody,
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    )
+    .await;
+}
+
+/// A client with `consent = "required"`, on Redis: the relying party's
+/// flow completes through the consent page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openidconnect_rp_through_the_consent_page() {
+    let h = Harness::start(StoreKind::Redis).await;
+    full_flow(
+        h,
+        CONSENTING,
+        AuthType::BasicAuth,
         CoreJwsSigningAlgorithm::EcdsaP256Sha256,
     )
     .await;

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
-    CodeState, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken,
-    Timestamp,
+    CodeState, ConsentGrant, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData,
+    SessionToken, Timestamp,
 };
-use porthor_store::Store;
+use porthor_store::{BackendConfig, EncryptionKey, Store, StoreConfig};
 use porthor_test_support::{
     SAMPLE_NOW, logs, memory_store, raw_exists, raw_keys, raw_pttl, redis_store, redis_url,
-    sample_access_token, sample_authorization, sample_session, storage_key, unique_prefix,
+    sample_access_token, sample_authorization, sample_session, storage_key, test_encryption_key,
+    unique_prefix,
 };
 use serde::Serialize;
 
@@ -140,6 +141,17 @@ fn sample_family(key: &RecordKey) -> RefreshFamily {
         issued_at: SAMPLE_NOW,
         expires_at: SAMPLE_NOW.after(Duration::from_secs(30 * 24 * 3600)),
         idle_expires_at: SAMPLE_NOW.after(Duration::from_secs(24 * 3600)),
+    }
+}
+
+/// `username`'s approval of `openid email` for `client_id`.
+fn sample_consent(username: &str, client_id: &str) -> ConsentGrant {
+    ConsentGrant {
+        username: username.into(),
+        client_id: client_id.into(),
+        scopes: Scopes::parse("openid email"),
+        granted_at: SAMPLE_NOW,
+        expires_at: SAMPLE_NOW.after(Duration::from_secs(90 * 24 * 3600)),
     }
 }
 
@@ -649,6 +661,74 @@ async fn refresh_keyspace_is_its_own_namespace(h: &Harness) {
     assert!(!h.exists("refresh", key).await);
 }
 
+/// Consent grants live at `{prefix}:v1:consent:{key}`, the key derived from
+/// the user and the client: the same pair finds the same record (in any
+/// store instance with the same store key, as replicas have), other pairs
+/// never do, and the key names neither.
+async fn consent_grants_live_at_a_key_derived_from_user_and_client(h: &Harness) {
+    let store = &h.store;
+    let key = store.consent_key("alice", "app");
+    assert_eq!(store.consent_key("alice", "app"), key);
+    for other in [
+        store.consent_key("alice", "app2"),
+        store.consent_key("bob", "app"),
+        store.consent_key("app", "alice"),
+        store.consent_key("alic", "eapp"),
+        store.consent_key("", "aliceapp"),
+    ] {
+        assert_ne!(other, key);
+    }
+    let grant = sample_consent("alice", "app");
+    store.consents().create(&key, &grant, TTL).await.unwrap();
+    let documented = format!("{}:v1:consent:{key}", store.key_prefix());
+    assert!(store.exists_raw(&documented).await.unwrap(), "{documented}");
+    for name in ["alice", "app"] {
+        assert!(!documented.contains(name), "{documented} names {name}");
+    }
+    h.assert_pttl("consent", &key, TTL - Duration::from_secs(5)..=TTL)
+        .await;
+    assert_same(&store.consents().get(&key).await.unwrap().unwrap(), &grant);
+    assert!(
+        store
+            .consents()
+            .get(&store.consent_key("bob", "app"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A new approval replaces the old one.
+    let mut wider = sample_consent("alice", "app");
+    wider.scopes = Scopes::parse("openid email groups");
+    store.consents().create(&key, &wider, TTL).await.unwrap();
+    assert_same(&store.consents().get(&key).await.unwrap().unwrap(), &wider);
+
+    // Derived under the store key: a replica with the same key derives the
+    // same, a deployment with another key something else.
+    let replica = |encryption_key| {
+        Store::open(StoreConfig {
+            backend: BackendConfig::Memory,
+            key_prefix: "replica".into(),
+            encryption_key,
+        })
+    };
+    let same_key = replica(test_encryption_key()).await.unwrap();
+    assert_eq!(same_key.consent_key("alice", "app"), key);
+    let other_key = replica(EncryptionKey::generate()).await.unwrap();
+    assert_ne!(other_key.consent_key("alice", "app"), key);
+
+    // Consents are a kind of their own.
+    let (session, session_data) = sample_session();
+    store
+        .sessions()
+        .create(session.key(), &session_data, TTL)
+        .await
+        .unwrap();
+    assert_eq!(store.consents().delete_all().await.unwrap(), 1);
+    assert!(store.consents().get(&key).await.unwrap().is_none());
+    assert!(store.sessions().get(session.key()).await.unwrap().is_some());
+}
+
 async fn records_expire(h: &Harness) {
     let store = &h.store;
     let (code, authorization) = sample_authorization();
@@ -772,6 +852,8 @@ async fn corrupt_records_read_as_absent(h: &Harness) {
     let grant = Grant::sample();
     assert_garbage_is_absent(h, store.codes(), "code", &redeemed(&grant.code)).await;
     assert_garbage_is_absent(h, store.refresh_families(), "refresh", &grant.family).await;
+    let consent = sample_consent("alice", "app");
+    assert_garbage_is_absent(h, store.consents(), "consent", &consent).await;
 
     // Garbage in one kind does not spoil reading another.
     let (session, data) = sample_session();
@@ -1300,6 +1382,7 @@ contract!(
     delete_says_whether_it_existed,
     delete_all_removes_only_its_kind_and_prefix,
     refresh_keyspace_is_its_own_namespace,
+    consent_grants_live_at_a_key_derived_from_user_and_client,
     records_expire,
     zero_ttl_stores_nothing,
     corrupt_records_read_as_absent,

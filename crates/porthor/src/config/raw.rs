@@ -44,6 +44,7 @@ const ENV_KEYS: &[&str] = &[
     "tokens.refresh_token_lifetime",
     "tokens.refresh_token_idle_timeout",
     "limits.sessions_per_user",
+    "tokens.consent_lifetime",
     "log.format",
 ];
 
@@ -151,6 +152,7 @@ pub struct TokenSettings {
     pub session_lifetime: String,
     pub refresh_token_lifetime: String,
     pub refresh_token_idle_timeout: String,
+    pub consent_lifetime: String,
 }
 
 /// The service's own defaults, [`Lifetimes::default`], written out as a file
@@ -166,6 +168,7 @@ impl Default for TokenSettings {
             session_lifetime: duration_text(lifetimes.session),
             refresh_token_lifetime: duration_text(lifetimes.refresh_token),
             refresh_token_idle_timeout: duration_text(lifetimes.refresh_token_idle),
+            consent_lifetime: duration_text(lifetimes.consent),
         }
     }
 }
@@ -242,6 +245,25 @@ pub struct ClientSettings {
     /// request asked for `offline_access`.
     #[serde(default)]
     pub always_issue_refresh_token: bool,
+    /// What the consent page calls the client; its id when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `implicit` or `required`; absent is `porthor_models::Consent`'s
+    /// default, `implicit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
+    /// The scopes the client may be granted; absent, every scope Porthor
+    /// knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Whether `offline_access` may be granted; absent, true for a
+    /// confidential client and false for a public one (decided once the
+    /// authentication method says which the client is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_offline_access: Option<bool>,
+    /// Whether the client may introspect other clients' tokens.
+    #[serde(default)]
+    pub introspect_any: bool,
 }
 
 /// One `[[users]]` entry.

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use porthor_models::{AuthMethod, Client, ClientAuth, ClientSecretHash, RedirectUri, User};
+use porthor_models::{
+    AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scope, Scopes, User,
+};
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
@@ -205,6 +207,7 @@ fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetime
         "refresh_token_idle_timeout",
         &tokens.refresh_token_idle_timeout,
     );
+    let consent = parse("consent_lifetime", &tokens.consent_lifetime);
     if let Some(code) = code
         && code > MAX_CODE_LIFETIME
     {
@@ -224,6 +227,7 @@ fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetime
         session: session?,
         refresh_token: refresh_token?,
         refresh_token_idle: refresh_token_idle?,
+        consent: consent?,
     })
 }
 
@@ -487,18 +491,70 @@ fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> 
             "post_logout_redirect_uris",
             &client.post_logout_redirect_uris,
         );
+        let consent = consent(client.consent.as_deref(), &key("consent"), problems);
+        let allowed_scopes = allowed_scopes(client.allowed_scopes.as_deref(), index, problems);
         if let Some(auth) = auth {
-            clients.push(Client {
+            // A public client cannot keep a refresh token safe from whoever
+            // controls the browser or device, so it gets none unless asked.
+            let allow_offline_access = client
+                .allow_offline_access
+                .unwrap_or(!matches!(auth, ClientAuth::Public));
+            let registered = Client {
                 client_id: client.client_id.clone(),
                 auth,
                 redirect_uris,
                 require_pkce: client.require_pkce,
                 post_logout_redirect_uris,
                 always_issue_refresh_token: client.always_issue_refresh_token,
-            });
+                name: client.name.clone(),
+                consent: consent.unwrap_or_default(),
+                allowed_scopes: allowed_scopes.unwrap_or_else(Scopes::all),
+                allow_offline_access,
+                introspect_any: client.introspect_any,
+            };
+            for (field, problem) in registered.contradictions() {
+                problems.push(key(field), problem);
+            }
+            clients.push(registered);
         }
     }
     clients
+}
+
+/// `clients[].consent`; `None` when absent or invalid (reported).
+fn consent(name: Option<&str>, key: &str, problems: &mut Problems) -> Option<Consent> {
+    let name = name?;
+    problems.check(
+        key,
+        Consent::parse(name).ok_or_else(|| format!("{name:?} is not \"implicit\" or \"required\"")),
+    )
+}
+
+/// `clients[].allowed_scopes`: each a scope Porthor knows, by its exact
+/// name. `None` when absent or invalid (reported).
+fn allowed_scopes(
+    names: Option<&[String]>,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<Scopes> {
+    let names = names?;
+    let mut scopes = Vec::new();
+    for (scope_index, name) in names.iter().enumerate() {
+        match Scope::ALL.into_iter().find(|scope| scope.as_str() == name) {
+            Some(scope) => scopes.push(scope),
+            None => {
+                let known: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
+                problems.push(
+                    format!("clients[{index}].allowed_scopes[{scope_index}]"),
+                    format!(
+                        "{name:?} is not a scope Porthor knows ({})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    (scopes.len() == names.len()).then(|| scopes.into_iter().collect())
 }
 
 fn users(settings: &[UserSettings], problems: &mut Problems) -> Vec<User> {

@@ -12,7 +12,7 @@ use super::suite::{
 };
 use crate::harness::{
     CLIENT_ID, CLIENT_SECRET, Harness, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, OTHER_REDIRECT_URI,
-    has_content_type, json, jwt_claims, location, query,
+    consent_page, has_content_type, json, jwt_claims, location, query,
 };
 
 /// The second redemption of a code, `wait` after the first (on the
@@ -150,7 +150,8 @@ async fn suite_refresh(
 
 /// `oidcc-refresh-token` as the suite runs it with its two clients
 /// (AbstractOIDCCMultipleClient), beyond `oidcc_refresh_token`: each client
-/// authorizes with `prompt=consent` (added for offline_access), refreshes
+/// authorizes with `prompt=consent` (added for offline_access; the user
+/// approves on the consent page it brings up), refreshes
 /// (the first client repeating its scope, the second sending none) and
 /// calls the protected resource with the new token; finally the second
 /// client's refresh token, presented by the first client, must be refused
@@ -173,9 +174,10 @@ async fn oidcc_refresh_token_two_clients() {
     userinfo_get(&h, refreshed["access_token"].as_str().unwrap()).await;
 
     let (state, nonce) = (random(22), random(22));
-    let response = h
-        .authorize(
-            Some(&first.session),
+    let session = first.session.as_str();
+    let page = consent_page(
+        h.authorize(
+            Some(session),
             &[
                 ("response_type", "code"),
                 ("client_id", OTHER_CLIENT_ID),
@@ -186,8 +188,11 @@ async fn oidcc_refresh_token_two_clients() {
                 ("prompt", "consent"),
             ],
         )
-        .await;
-    assert_eq!(response.status(), StatusCode::FOUND);
+        .await,
+    )
+    .await;
+    let response = h.decide_consent(&page, session, "allow").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let callback = location(&response);
     assert!(
         callback.as_str().starts_with(OTHER_REDIRECT_URI),

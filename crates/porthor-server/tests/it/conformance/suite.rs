@@ -11,8 +11,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::harness::{
-    APP, CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, StoreKind, error_page,
-    has_content_type, json, jwt_header, location, query, rp_verifier, verify_id_token,
+    APP, CLIENT_ID, CLIENT_SECRET, Harness, Options, REDIRECT_URI, StoreKind, consent_page,
+    error_page, has_content_type, json, jwt_header, location, query, rp_verifier, verify_id_token,
 };
 
 /// A server as certified: Porthor's default RS256 key, on Redis.
@@ -111,31 +111,38 @@ pub(super) async fn browse(h: &Harness, session: Option<&str>, request: &Request
 
 /// Follows the authorization endpoint's answer as a browser: straight to the
 /// client, or through the login form (where the user logs in as alice) and
-/// back to the authorization endpoint first.
+/// back to the authorization endpoint first; on a consent page (as
+/// `prompt=consent` shows) the user approves, as the suite's browser is
+/// configured to.
 pub(super) async fn follow(h: &Harness, session: Option<&str>, response: Response) -> Callback {
+    let mut session = session.map(str::to_owned);
+    let mut response = response;
+    let mut showed_login = false;
+    if response.status() != StatusCode::OK
+        && !location(&response).as_str().starts_with(REDIRECT_URI)
+    {
+        let to = location(&response);
+        assert_eq!(to.path(), "/login", "{to}");
+        let (_, fresh, back) = h.log_in_and_return(to.as_str(), session.as_deref()).await;
+        (response, session, showed_login) = (back, Some(fresh), true);
+    }
+    if response.status() == StatusCode::OK {
+        let page = consent_page(response).await;
+        let session = session.as_deref().expect("a consent page needs a session");
+        response = h.decide_consent(&page, session, "allow").await;
+    }
     let status = response.status();
     assert!(
         matches!(status, StatusCode::FOUND | StatusCode::SEE_OTHER),
         "the authorization endpoint answered {status}: {}",
         response.text().await.unwrap_or_default()
     );
-    let to = location(&response);
-    if to.as_str().starts_with(REDIRECT_URI) {
-        return Callback {
-            url: to,
-            session: session.map(str::to_owned),
-            showed_login: false,
-        };
-    }
-    assert_eq!(to.path(), "/login", "{to}");
-    let (_, fresh, back) = h.log_in_and_return(to.as_str(), session).await;
-    assert_eq!(back.status(), StatusCode::FOUND);
-    let url = location(&back);
+    let url = location(&response);
     assert!(url.as_str().starts_with(REDIRECT_URI), "{url}");
     Callback {
         url,
-        session: Some(fresh),
-        showed_login: true,
+        session,
+        showed_login,
     }
 }
 

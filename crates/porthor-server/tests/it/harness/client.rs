@@ -9,8 +9,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use super::{
-    CLIENT_ID, CLIENT_SECRET, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field, json,
-    location, query, set_cookie, token_error,
+    CLIENT_ID, CLIENT_SECRET, ConsentPage, Harness, PASSWORD, REDIRECT_URI, USERNAME, hidden_field,
+    json, location, query, set_cookie, token_error,
 };
 
 /// The `Cookie` header of a browser with login session `session`.
@@ -192,6 +192,36 @@ impl Harness {
             request = request.header(COOKIE, session_cookie(session));
         }
         request.send().await.unwrap()
+    }
+
+    /// Posts `form` to the consent form's action with the `Cookie` header
+    /// `cookies` (if any).
+    pub async fn post_consent(&self, cookies: Option<&str>, form: &[(&str, &str)]) -> Response {
+        let mut request = self.http.post(self.url("/consent")).form(form);
+        if let Some(cookies) = cookies {
+            request = request.header(COOKIE, cookies);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Answers the consent `page` with `decision` (`allow` or `deny`) as the
+    /// browser it was shown to (with the CSRF cookie the page set), now with
+    /// login session `session`.
+    pub async fn decide_consent(
+        &self,
+        page: &ConsentPage,
+        session: &str,
+        decision: &str,
+    ) -> Response {
+        let csrf = page.csrf_cookie.as_deref().expect("the page's CSRF cookie");
+        let cookies = format!("porthor_csrf={csrf}; {}", session_cookie(session));
+        let form = [
+            ("csrf_token", page.csrf_token.as_str()),
+            ("login_session", page.login_session.as_str()),
+            ("request", page.request.as_str()),
+            ("decision", decision),
+        ];
+        self.post_consent(Some(&cookies), &form).await
     }
 
     /// A code for the default client, nonce `n-1` and state `s-1`.

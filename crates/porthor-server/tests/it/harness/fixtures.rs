@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use porthor_models::{AuthMethod, Client, ClientAuth, ClientSecretHash, RedirectUri, User};
+use porthor_models::{
+    AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scopes, User,
+};
 use porthor_oidc::hash_password;
 
 pub const CLIENT_ID: &str = "app";
@@ -14,6 +16,7 @@ pub const REDIRECT_URI: &str = "https://app.example.com/callback";
 pub const OTHER_APP_REDIRECT_URI: &str = "https://app.example.com/other?keep=1";
 /// Where the app client may send the user after RP-initiated logout.
 pub const POST_LOGOUT_REDIRECT_URI: &str = "https://app.example.com/logged-out";
+/// The resource server: it may introspect every client's tokens.
 pub const OTHER_CLIENT_ID: &str = "other";
 pub const OTHER_CLIENT_SECRET: &str = "other-secret-0123456789-abcdefghijklm";
 pub const OTHER_REDIRECT_URI: &str = "http://127.0.0.1:9999/cb";
@@ -32,12 +35,22 @@ pub const PUBLIC_REDIRECT_URI: &str = "http://127.0.0.1:8765/spa";
 /// refresh token.
 pub const BASIC_ONLY_CLIENT_ID: &str = "basic-only";
 pub const BASIC_ONLY_CLIENT_SECRET: &str = "basic-only-secret-0123456789-abcdefghi";
+/// A client the user must consent to (`consent = "required"`), with a
+/// display name that needs escaping.
+pub const CONSENT_CLIENT_ID: &str = "consenting";
+pub const CONSENT_CLIENT_SECRET: &str = "consenting-secret-0123456789-abcdefghij";
+pub const CONSENT_CLIENT_NAME: &str = "Lab <Dashboard> & \"Co\"";
+/// A client allowed only `openid email`, and no offline access.
+pub const NARROW_CLIENT_ID: &str = "narrow";
+pub const NARROW_CLIENT_SECRET: &str = "narrow-secret-0123456789-abcdefghijklmn";
 
 /// HTTP Basic credentials of the clients above, as the request helpers
 /// take them.
 pub const APP: (&str, &str) = (CLIENT_ID, CLIENT_SECRET);
 pub const OTHER: (&str, &str) = (OTHER_CLIENT_ID, OTHER_CLIENT_SECRET);
 pub const BASIC_ONLY: (&str, &str) = (BASIC_ONLY_CLIENT_ID, BASIC_ONLY_CLIENT_SECRET);
+pub const CONSENTING: (&str, &str) = (CONSENT_CLIENT_ID, CONSENT_CLIENT_SECRET);
+pub const NARROW: (&str, &str) = (NARROW_CLIENT_ID, NARROW_CLIENT_SECRET);
 
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -93,6 +106,9 @@ pub fn clients() -> Vec<Client> {
     let mut public =
         Client::confidential(PUBLIC_CLIENT_ID, dummy_hash(), uris(&[PUBLIC_REDIRECT_URI]));
     public.auth = ClientAuth::Public;
+    // Public clients get no offline access unless registered for it; this
+    // one is, so that its refresh tokens can be tested (clients.rs).
+    public.allow_offline_access = true;
     let mut basic_only = client(
         BASIC_ONLY_CLIENT_ID,
         BASIC_ONLY_CLIENT_SECRET,
@@ -103,13 +119,23 @@ pub fn clients() -> Vec<Client> {
         method: Some(AuthMethod::ClientSecretBasic),
     };
     basic_only.always_issue_refresh_token = true;
+    let mut other = client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, &[OTHER_REDIRECT_URI]);
+    other.introspect_any = true;
+    let mut consenting = client(CONSENT_CLIENT_ID, CONSENT_CLIENT_SECRET, &[REDIRECT_URI]);
+    consenting.consent = Consent::Required;
+    consenting.name = Some(CONSENT_CLIENT_NAME.to_owned());
+    let mut narrow = client(NARROW_CLIENT_ID, NARROW_CLIENT_SECRET, &[REDIRECT_URI]);
+    narrow.allowed_scopes = Scopes::parse("openid email");
+    narrow.allow_offline_access = false;
     vec![
         app,
-        client(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, &[OTHER_REDIRECT_URI]),
+        other,
         client(SPECIAL_CLIENT_ID, SPECIAL_CLIENT_SECRET, &[REDIRECT_URI]),
         client(PKCE_CLIENT_ID, PKCE_CLIENT_SECRET, &[REDIRECT_URI]),
         public,
         basic_only,
+        consenting,
+        narrow,
     ]
 }
 

@@ -56,6 +56,40 @@ pub fn hidden_field(body: &str, name: &str) -> Option<String> {
     body.get(start..end).map(str::to_owned)
 }
 
+/// A consent page as the browser received it: the page, the CSRF cookie it
+/// set, and its form's hidden fields.
+#[derive(Debug, Clone)]
+pub struct ConsentPage {
+    pub body: String,
+    /// Set unless the browser sent one, which it then keeps using.
+    pub csrf_cookie: Option<String>,
+    pub csrf_token: String,
+    pub login_session: String,
+    /// The authorization request the form carries, unescaped.
+    pub request: String,
+}
+
+/// Reads the consent page in `response`: 200, HTML that is not cached, the
+/// form and its fields. Asserts that it is one.
+pub async fn consent_page(response: Response) -> ConsentPage {
+    assert_eq!(response.status(), StatusCode::OK, "not a consent page");
+    assert!(has_content_type(&response, "text/html"));
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let csrf_cookie = set_cookie(&response, "porthor_csrf");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Allow access?"), "{body}");
+    let field = |name| hidden_field(&body, name).unwrap_or_else(|| panic!("no {name} in {body}"));
+    let (csrf_token, login_session) = (field("csrf_token"), field("login_session"));
+    let request = field("request").replace("&amp;", "&");
+    ConsentPage {
+        csrf_cookie,
+        csrf_token,
+        login_session,
+        request,
+        body,
+    }
+}
+
 /// Whether the response's `Content-Type` is `media_type`.
 pub fn has_content_type(response: &Response, media_type: &str) -> bool {
     response

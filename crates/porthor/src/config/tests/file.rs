@@ -31,6 +31,7 @@ fn good_file_loads() {
             session: Duration::from_secs(12 * 3600),
             refresh_token: Duration::from_secs(30 * 24 * 3600),
             refresh_token_idle: Duration::from_secs(7 * 24 * 3600),
+            consent: Duration::from_secs(90 * 24 * 3600),
         }
     );
     let clients: Vec<_> = config
@@ -72,6 +73,7 @@ token_endpoint_auth_method = "none"
 redirect_uris = ["https://spa.example.com/cb"]
 post_logout_redirect_uris = ["https://spa.example.com/", "https://spa.example.com/bye"]
 always_issue_refresh_token = true
+allow_offline_access = true
 
 [[clients]]
 client_id = "strict"
