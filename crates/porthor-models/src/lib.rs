@@ -19,6 +19,7 @@ mod pkce;
 mod records;
 mod scope;
 mod store;
+mod throttle;
 mod time;
 mod user;
 
@@ -36,5 +37,6 @@ pub use pkce::CodeChallenge;
 pub use records::{AccessTokenData, Authorization, CodeState, RefreshFamily, SessionData};
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError};
+pub use throttle::{Counter, CounterKind, CounterLimit, FailureCounters, Tally};
 pub use time::Timestamp;
 pub use user::{User, UserClaims};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessTokenData, CodeState, RecordKey, RefreshFamily, SessionData};
+use crate::{AccessTokenData, CodeState, FailureCounters, RecordKey, RefreshFamily, SessionData};
 
 /// A failure of the store itself, as opposed to a missing record.
 ///
@@ -83,6 +83,9 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     fn refresh_families(&self) -> &dyn Keyspace<RefreshFamily>;
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Failure counters for throttling (see [`FailureCounters`]).
+    fn failure_counters(&self) -> &dyn FailureCounters;
 
     /// Replaces the code at `code` with `redeemed` (keeping its time to live)
     /// and reads the session its key is linked to (see

@@ -16,7 +16,7 @@ use crate::cipher::Cipher;
 /// The longest TTL stored. Longer ones are clamped: a century is "forever"
 /// for any credential, and it keeps millisecond and `Instant` arithmetic far
 /// from overflow in both backends.
-const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Whether a value that was read is still stored at its key: a plain read
 /// leaves it there, a take or the old value of a replace has already gone.

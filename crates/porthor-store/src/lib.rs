@@ -12,6 +12,7 @@
 //!   {key_prefix}:v1:session:{record_key}   login sessions       (SessionData)
 //!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
 //!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
+//!   {key_prefix}:v1:throttle:{kind}:{name} failure counters     (an integer)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
@@ -19,6 +20,9 @@
 //!   `record_key` is the credential's public [`RecordKey`].
 //!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
 //!   else; the prefix is matched literally even if it contains glob characters.
+//!   Failure counters ([`porthor_models::FailureCounters`]) are named by
+//!   kind (`user`, `ip`, `client`) and a keyed hash of their subject, and
+//!   hold a plain count that Redis increments (see `counters.rs`).
 //!
 //! - **Encryption at rest.** Each value is the JSON record sealed with
 //!   AES-256-GCM under the [`EncryptionKey`]: one format-version byte (`1`), a
@@ -53,6 +57,7 @@
 
 mod backend;
 mod cipher;
+mod counters;
 mod key;
 mod keyspace;
 mod memory;
@@ -63,8 +68,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use porthor_models::{
-    AccessTokenData, AuthorizationStore, CodeState, Keyspace, RecordKey, RefreshFamily,
-    SessionData, StoreError,
+    AccessTokenData, AuthorizationStore, CodeState, FailureCounters, Keyspace, RecordKey,
+    RefreshFamily, SessionData, StoreError,
 };
 
 pub use key::EncryptionKey;
@@ -72,6 +77,7 @@ pub use redis_backend::redact_redis_url;
 
 use backend::Backend;
 use cipher::Cipher;
+use counters::Counters;
 use keyspace::{EncryptedKeyspace, Read};
 use memory::MemoryBackend;
 use redis_backend::RedisBackend;
@@ -187,6 +193,7 @@ pub struct Store {
     sessions: EncryptedKeyspace<SessionData>,
     access_tokens: EncryptedKeyspace<AccessTokenData>,
     refresh_families: EncryptedKeyspace<RefreshFamily>,
+    counters: Counters,
 }
 
 impl Store {
@@ -209,6 +216,7 @@ impl Store {
             sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
             access_tokens: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, TOKEN),
             refresh_families: EncryptedKeyspace::new(backend.clone(), cipher, prefix, REFRESH),
+            counters: Counters::new(backend.clone(), prefix, &config.encryption_key),
             backend,
             key_prefix: config.key_prefix,
         })
@@ -236,6 +244,11 @@ impl Store {
             .put(storage_key.to_owned(), bytes.to_vec(), ttl)
             .await
             .map_err(StoreError::Unavailable)
+    }
+
+    /// The full storage key of a failure counter.
+    pub fn counter_storage_key(&self, counter: porthor_models::Counter<'_>) -> String {
+        self.counters.storage_key(counter)
     }
 
     /// Whether anything live is stored at the full `storage_key`.
@@ -268,6 +281,10 @@ impl AuthorizationStore for Store {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await.map_err(StoreError::Unavailable)
+    }
+
+    fn failure_counters(&self) -> &dyn FailureCounters {
+        &self.counters
     }
 
     /// One round trip: a pipelined `SET … XX KEEPTTL GET` and `GET` on Redis.
@@ -402,6 +419,7 @@ mod tests {
         assert_eq!(namespace("p", SESSION), "p:v1:session:");
         assert_eq!(namespace("p", TOKEN), "p:v1:token:");
         assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
+        assert_eq!(namespace("p", counters::THROTTLE), "p:v1:throttle:");
     }
 
     #[test]
