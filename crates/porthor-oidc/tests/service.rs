@@ -15,7 +15,7 @@ use porthor_models::{
 };
 use porthor_oidc::{
     AuthorizationRequest, ClientCredentials, Issuer, Lifetimes, OidcConfig, OidcError, OidcService,
-    TokenRequest, hash_password,
+    Throttle, TokenRequest, hash_password,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_test_support::{memory_store, now};
@@ -48,6 +48,8 @@ fn config(clients: Vec<Client>, users: Vec<User>, lifetimes: Lifetimes) -> OidcC
         lifetimes,
         clients,
         users,
+        throttle: Throttle::default(),
+        password_queue_timeout: OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT,
     }
 }
 
@@ -201,7 +203,11 @@ async fn refresh_family_deadlines() {
     let service = alice_and_app(lifetimes).await;
     let t0 = now();
     let at = |secs| t0.after(Duration::from_secs(secs));
-    let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
+    let cookie = service
+        .login("alice", "pw", None, t0)
+        .await
+        .unwrap()
+        .expose();
     let first = flow_with_scope(&service, "app", &cookie, "openid email offline_access", t0).await;
     assert_eq!(first.scope, "openid email offline_access");
     // Within the session, as usual.
@@ -235,7 +241,7 @@ async fn refresh_family_deadlines() {
     // Absolute lifetime: refreshing every 200 s, the family still ends at
     // 1000 s.
     let cookie = service
-        .login("alice", "pw", at(2000))
+        .login("alice", "pw", None, at(2000))
         .await
         .unwrap()
         .expose();
@@ -264,14 +270,18 @@ async fn tokens_are_capped_by_the_session() {
     let service = alice_and_app(lifetimes).await;
     let t0 = now();
     assert!(matches!(
-        service.login("alice", "wrong", t0).await,
+        service.login("alice", "wrong", None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
     assert!(matches!(
-        service.login("bob", "pw", t0).await,
+        service.login("bob", "pw", None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
-    let cookie = service.login("alice", "pw", t0).await.unwrap().expose();
+    let cookie = service
+        .login("alice", "pw", None, t0)
+        .await
+        .unwrap()
+        .expose();
     // The flow runs 60 s into a 100 s session.
     let now = t0.after(Duration::from_secs(60));
     let response = flow(&service, "app", &cookie, now).await;
@@ -307,7 +317,11 @@ async fn verify_token_checks_key_and_audience() {
     )
     .await
     .unwrap();
-    let cookie = issuer.login("alice", "pw", now()).await.unwrap().expose();
+    let cookie = issuer
+        .login("alice", "pw", None, now())
+        .await
+        .unwrap()
+        .expose();
     let id_token = flow(&issuer, "app", &cookie, now()).await.id_token.unwrap();
     assert_eq!(issuer.verify_token(&id_token, now()).unwrap().aud, "app");
 

@@ -2,8 +2,10 @@
 //!
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login and
-//! logout pages with their CSRF protection and session cookie, and the one
-//! place where errors become HTTP responses (`error`). It also owns the clock
+//! logout pages with their CSRF protection and session cookie, the one
+//! place where errors become HTTP responses (`error`), the size limits on
+//! requests (`limits`) and which address a request comes from, through
+//! trusted proxies (`client_ip`). It also owns the clock
 //! ([`Clock`], given in [`ServerConfig`]): handlers read the time once per
 //! request and pass it down, so tests can run the server on a
 //! [`ManualClock`] and expire things without waiting.
@@ -15,9 +17,11 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod client_ip;
 mod clock;
 mod error;
 mod html;
+mod limits;
 mod login;
 mod params;
 mod token;
@@ -25,15 +29,18 @@ mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
 
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
     OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
 
+pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
+pub use crate::limits::RequestLimits;
 
-/// How the server listens, and the clock it reads.
+/// How the server listens, what it accepts, and the clock it reads.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The socket address to bind.
@@ -42,6 +49,10 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Where the time comes from: [`Clock::System`] but in tests.
     pub clock: Clock,
+    /// The proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// How large a request may be.
+    pub limits: RequestLimits,
 }
 
 /// A failure to start or run the server.
@@ -114,9 +125,13 @@ impl Server {
             addr: addr(),
             source,
         })?;
-        let state = web::Data::new(AppState::new(service, config.clock.clone()));
-        let mut server =
-            HttpServer::new(move || App::new().configure(|cfg| routes(cfg, state.clone())));
+        let state = web::Data::new(AppState::new(service, config));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.limits.payload_config())
+                .wrap(from_fn(limits::limit_headers))
+                .configure(|cfg| routes(cfg, state.clone()))
+        });
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
@@ -159,10 +174,12 @@ pub(crate) struct AppState {
     pub(crate) base_path: String,
     /// Cookies are `Secure` unless the issuer is plain-http loopback.
     pub(crate) secure_cookies: bool,
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) limits: RequestLimits,
 }
 
 impl AppState {
-    fn new(service: OidcService, clock: Clock) -> Self {
+    fn new(service: OidcService, config: &ServerConfig) -> Self {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
         let discovery = json(serde_json::to_vec(service.openid_configuration()));
@@ -172,11 +189,13 @@ impl AppState {
         let secure_cookies = !issuer.is_insecure_loopback();
         Self {
             service,
-            clock,
+            clock: config.clock.clone(),
             discovery,
             jwks,
             base_path,
             secure_cookies,
+            trusted_proxies: config.trusted_proxies.clone(),
+            limits: config.limits,
         }
     }
 
