@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -40,11 +40,12 @@ pub(crate) struct PasswordChecks {
     gauge: Arc<Gauge>,
 }
 
-/// Checks running now, and the most ever at once.
+/// Checks running now, the most ever at once, and how many have run.
 #[derive(Debug, Default)]
 struct Gauge {
     running: AtomicUsize,
     peak: AtomicUsize,
+    started: AtomicU64,
 }
 
 /// One check in [`Gauge::running`] while it lives.
@@ -52,6 +53,7 @@ struct Running<'a>(&'a Gauge);
 
 impl Gauge {
     fn enter(&self) -> Running<'_> {
+        self.started.fetch_add(1, Ordering::SeqCst);
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(running, Ordering::SeqCst);
         Running(self)
@@ -73,6 +75,8 @@ pub struct PasswordCheckStats {
     pub running: usize,
     /// The most that ever ran at once since the service started.
     pub peak: usize,
+    /// Checks started since the service started.
+    pub started: u64,
 }
 
 impl PasswordChecks {
@@ -110,6 +114,7 @@ impl PasswordChecks {
             slots: self.size,
             running: self.gauge.running.load(Ordering::SeqCst),
             peak: self.gauge.peak.load(Ordering::SeqCst),
+            started: self.gauge.started.load(Ordering::SeqCst),
         }
     }
 }

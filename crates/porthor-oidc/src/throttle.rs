@@ -188,9 +188,9 @@ impl OidcService {
     }
 
     /// What a failed client authentication of `client_id` answers: counted
-    /// if the id is registered; `invalid_client` until the id is over its
-    /// limit, [`OidcError::ClientThrottled`] from then until the counter
-    /// is forgotten.
+    /// if the id is registered; `invalid_client` for the first
+    /// `client_failures`, [`OidcError::ClientThrottled`] for the failures
+    /// after them until the counter is forgotten.
     pub(crate) async fn client_authentication_failed(&self, client_id: &str) -> OidcError {
         let Some(throttle) = self.throttle() else {
             return OidcError::InvalidClient;
@@ -215,7 +215,9 @@ impl OidcService {
                 "client authentication failures over the limit: further failures answer 429"
             );
         }
-        if !tally.is_locked(&limit) {
+        // Like a login, the attempt after the limit-th failure is the first
+        // one answered 429.
+        if tally.failures <= u64::from(limit.failures) {
             return OidcError::InvalidClient;
         }
         let retry_after = whole_seconds(tally.expires_in);

@@ -23,6 +23,7 @@ mod prompt;
 mod refresh;
 mod relying_party;
 mod revocation;
+mod throttle;
 mod token;
 mod unavailable;
 mod userinfo;
