@@ -7,6 +7,7 @@ mod file;
 mod hardening;
 mod key_rotation;
 mod layering;
+mod limits;
 mod problems;
 
 use std::path::PathBuf;
