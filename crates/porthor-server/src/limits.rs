@@ -4,8 +4,9 @@
 //! actix-web itself refuses a request head over 128 KiB or with more than
 //! 96 header lines (431); the header limit here is much lower, since no
 //! honest request to an identity provider carries more than a few
-//! kilobytes of headers (a browser's cookies for this host are Porthor's
-//! own). Form bodies are read by the `web::Bytes` extractor, whose limit
+//! kilobytes of headers (Porthor's own cookies are well under one; an
+//! issuer sharing its host with other applications gets theirs too). Form
+//! bodies are read by the `web::Bytes` extractor, whose limit
 //! is the [`web::PayloadConfig`] set on the application: a declared
 //! `Content-Length` over it is refused before anything is read, a chunked
 //! body as soon as it grows past it.

@@ -1,7 +1,7 @@
 //! Failure counters ([`FailureCounters`]): plain integers with a TTL at
-//! `{key_prefix}:v1:throttle:{user|ip|client}:{subject}`.
+//! `{key_prefix}:v1:throttle:{user|ip|client}:{name}`.
 //!
-//! `subject` is the unpadded base64url HMAC-SHA-256 of the subject (a
+//! `name` is the unpadded base64url HMAC-SHA-256 of the subject (a
 //! username, an address, a client id) under a key derived from the store's
 //! encryption key: no name or address is written into Redis, and, unlike
 //! a plain hash, the name cannot be recovered by hashing guesses (every
