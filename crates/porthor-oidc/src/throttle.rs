@@ -205,7 +205,12 @@ impl OidcService {
         let limit = throttle.limit(CounterKind::Client);
         let tally = match self.counters().add_failure(&[(counter, limit)]).await {
             Ok(tallies) => tallies.first().copied().unwrap_or_default(),
-            Err(error) => return error.into(),
+            // The answer is invalid_client either way, and a correct
+            // secret is never refused: a store outage costs only the count.
+            Err(error) => {
+                tracing::warn!(client.id = client_id, error = %error, "cannot count a failed client authentication");
+                return OidcError::InvalidClient;
+            }
         };
         if tally.failures == u64::from(limit.failures) {
             tracing::warn!(
