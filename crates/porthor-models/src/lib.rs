@@ -20,6 +20,7 @@ mod pkce;
 mod records;
 mod scope;
 mod store;
+mod throttle;
 mod time;
 mod user;
 
@@ -40,5 +41,6 @@ pub use records::{
 };
 pub use scope::{Scope, Scopes};
 pub use store::{AuthorizationStore, Keyspace, StoreError, UserIndex};
+pub use throttle::{Counter, CounterKind, CounterLimit, FailureCounters, Tally};
 pub use time::Timestamp;
 pub use user::{User, UserClaims};

@@ -16,7 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessTokenData, CodeState, ConsentGrant, RecordKey, RefreshFamily, SessionData, Timestamp,
+    AccessTokenData, CodeState, ConsentGrant, FailureCounters, RecordKey, RefreshFamily,
+    SessionData, Timestamp,
 };
 
 /// A failure of the store itself, as opposed to a missing record.
@@ -133,6 +134,8 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     /// neither (usernames and client ids are few enough to guess through a
     /// plain hash), while the same pair always finds the same record.
     fn consent_key(&self, username: &str, client_id: &str) -> RecordKey;
+    /// Failure counters for throttling (see [`FailureCounters`]).
+    fn failure_counters(&self) -> &dyn FailureCounters;
 
     /// Replaces the code at `code` with `redeemed` (keeping its time to live)
     /// and reads the session its key is linked to (see

@@ -127,7 +127,7 @@ impl OidcService {
         if let Some(problem) = query.malformed {
             return Err(OidcError::InvalidRequest(problem));
         }
-        let client = self.authenticate_client(query.client.as_ref())?;
+        let client = self.authenticate_client(query.client.as_ref()).await?;
         let text = query
             .token
             .ok_or_else(|| OidcError::invalid_request("the token parameter is missing"))?;
@@ -165,7 +165,9 @@ impl OidcService {
         if let Some(problem) = query.malformed {
             return Err(OidcError::InvalidRequest(problem));
         }
-        let caller = self.authenticate_confidential_client(query.client.as_ref())?;
+        let caller = self
+            .authenticate_confidential_client(query.client.as_ref())
+            .await?;
         let text = query
             .token
             .ok_or_else(|| OidcError::invalid_request("the token parameter is missing"))?;

@@ -7,6 +7,17 @@ use url::Url;
 use crate::consent::permitted_scopes;
 use crate::{Issuer, OidcError};
 
+/// The longest `state` and `nonce` accepted, in bytes. Neither protocol
+/// sets a limit, but both are echoed (`state` in the redirect, `nonce` in
+/// the ID token) and the nonce is stored with the code, so each request
+/// would otherwise choose how much Porthor stores and sends; real values
+/// are random strings of a few dozen characters.
+pub(crate) const MAX_STATE_AND_NONCE_BYTES: usize = 1024;
+
+/// RFC 7636 4.1 and 4.2: a `code_challenge` has 43 to 128 characters (an
+/// `S256` one exactly 43).
+const CODE_CHALLENGE_LEN: std::ops::RangeInclusive<usize> = 43..=128;
+
 /// An authorization request's parameters as received. Empty values count as
 /// absent (RFC 6749 3.1); parameters Porthor does not use are not carried.
 #[derive(Debug, Clone, Default)]
@@ -184,8 +195,14 @@ pub(crate) fn validate<'a>(
         }
     };
 
-    // From here on the redirect URI is trusted, so errors go back to it.
-    let state = request.state;
+    // From here on the redirect URI is trusted, so errors go back to it,
+    // with the state, unless the state is what is wrong: echoing it would
+    // put the oversized value in the redirect.
+    let state_too_long = request
+        .state
+        .as_ref()
+        .is_some_and(|state| state.len() > MAX_STATE_AND_NONCE_BYTES);
+    let state = request.state.filter(|_| !state_too_long);
     let fail = |error| {
         Err(error_redirect(
             issuer,
@@ -198,6 +215,31 @@ pub(crate) fn validate<'a>(
         return fail(OidcError::invalid_request(format!(
             "the {name} parameter is repeated"
         )));
+    }
+    for (name, too_long) in [
+        ("state", state_too_long),
+        (
+            "nonce",
+            request
+                .nonce
+                .as_ref()
+                .is_some_and(|nonce| nonce.len() > MAX_STATE_AND_NONCE_BYTES),
+        ),
+    ] {
+        if too_long {
+            return fail(OidcError::invalid_request(format!(
+                "{name} is longer than {MAX_STATE_AND_NONCE_BYTES} bytes"
+            )));
+        }
+    }
+    if request
+        .code_challenge
+        .as_ref()
+        .is_some_and(|challenge| !CODE_CHALLENGE_LEN.contains(&challenge.len()))
+    {
+        return fail(OidcError::invalid_request(
+            "code_challenge must be 43 to 128 characters long (RFC 7636 4.2)",
+        ));
     }
     match request.response_type.as_deref() {
         None => {
@@ -514,6 +556,78 @@ mod tests {
                 Some("https://auth.example.com")
             );
             assert!(query(&url, "error_description").is_some());
+        }
+    }
+
+    #[test]
+    fn state_and_nonce_longer_than_1024_bytes_are_invalid_request() {
+        let long = "x".repeat(MAX_STATE_AND_NONCE_BYTES + 1);
+        let longest = "é".repeat(MAX_STATE_AND_NONCE_BYTES / 2);
+        let valid = check(AuthorizationRequest {
+            state: Some(longest.clone()),
+            nonce: Some(longest.clone()),
+            ..request()
+        })
+        .unwrap();
+        assert_eq!(valid.state.as_deref(), Some(longest.as_str()));
+        for (name, case) in [
+            (
+                "nonce",
+                AuthorizationRequest {
+                    nonce: Some(long.clone()),
+                    ..request()
+                },
+            ),
+            (
+                "state",
+                AuthorizationRequest {
+                    state: Some(long.clone()),
+                    ..request()
+                },
+            ),
+            // Counted in bytes: 513 two-byte characters are too many.
+            (
+                "state",
+                AuthorizationRequest {
+                    state: Some(format!("{longest}é")),
+                    ..request()
+                },
+            ),
+        ] {
+            let url = redirect_of(check(case));
+            assert_eq!(query(&url, "error").as_deref(), Some("invalid_request"));
+            let description = query(&url, "error_description").unwrap();
+            assert!(description.starts_with(name), "{description}");
+            // The oversized state is not echoed; a good one is.
+            let echoed = query(&url, "state");
+            if name == "state" {
+                assert_eq!(echoed, None);
+            } else {
+                assert_eq!(echoed.as_deref(), Some("s t"));
+            }
+        }
+        // Before the redirect URI is trusted, the same request gets a page.
+        let untrusted = AuthorizationRequest {
+            state: Some(long),
+            redirect_uri: Some("https://evil.example/cb".into()),
+            ..request()
+        };
+        assert!(matches!(check(untrusted), Err(AuthorizeError::Page(_))));
+    }
+
+    #[test]
+    fn code_challenge_outside_rfc_7636_length_is_invalid_request() {
+        for challenge in ["x".repeat(42), "x".repeat(129), "x".repeat(100_000)] {
+            for method in [None, Some("S256"), Some("plain")] {
+                let url = redirect_of(check(AuthorizationRequest {
+                    code_challenge: Some(challenge.clone()),
+                    code_challenge_method: method.map(str::to_owned),
+                    ..request()
+                }));
+                assert_eq!(query(&url, "error").as_deref(), Some("invalid_request"));
+                let description = query(&url, "error_description").unwrap();
+                assert!(description.contains("43 to 128"), "{description}");
+            }
         }
     }
 

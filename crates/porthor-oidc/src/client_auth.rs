@@ -38,10 +38,30 @@ impl OidcService {
     /// client by its secret (by its one configured method, or either secret
     /// method), a public client by its id alone and never with a secret.
     ///
-    /// An unknown id costs the same hash as a wrong secret and gets the same
-    /// error, so neither the answer nor its timing tells whether a
-    /// confidential client exists.
-    pub fn authenticate_client(
+    /// A failure of a registered client is counted (see `throttle.rs`): once
+    /// its id is over the limit, failures answer
+    /// [`OidcError::ClientThrottled`] instead of
+    /// [`OidcError::InvalidClient`]. A success is never checked against the
+    /// count, and costs no store command.
+    pub async fn authenticate_client(
+        &self,
+        credentials: Option<&ClientCredentials>,
+    ) -> Result<&Client, OidcError> {
+        match self.check_client_credentials(credentials) {
+            Err(OidcError::InvalidClient) => {
+                let client_id = credentials.map_or("", |c| c.client_id.as_str());
+                Err(self.client_authentication_failed(client_id).await)
+            }
+            result => result,
+        }
+    }
+
+    /// The check itself. An unknown id costs the same hash as a wrong
+    /// secret and gets the same error, so neither the answer nor its timing
+    /// tells whether a confidential client exists (until a registered id is
+    /// throttled, which says it is registered: client ids are public, and
+    /// the authorization endpoint names unknown ones anyway).
+    fn check_client_credentials(
         &self,
         credentials: Option<&ClientCredentials>,
     ) -> Result<&Client, OidcError> {
@@ -81,11 +101,11 @@ impl OidcService {
 
     /// Like [`OidcService::authenticate_client`], but for endpoints that
     /// only confidential clients may use (introspection).
-    pub(crate) fn authenticate_confidential_client(
+    pub(crate) async fn authenticate_confidential_client(
         &self,
         credentials: Option<&ClientCredentials>,
     ) -> Result<&Client, OidcError> {
-        let client = self.authenticate_client(credentials)?;
+        let client = self.authenticate_client(credentials).await?;
         if client.is_public() {
             tracing::info!(client.id = %client.client_id, outcome = "refused", reason = "public clients cannot introspect", "client authentication refused");
             return Err(OidcError::InvalidClient);

@@ -136,6 +136,43 @@ impl Default for Limits {
     }
 }
 
+/// Throttling of online guessing: failed logins are counted per username
+/// and per client address, failed client authentications per client id,
+/// in the store (so every replica sees the same counts). See
+/// docs/security.md for what each limit defends and trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// Whether failures are counted and limits enforced at all.
+    pub enabled: bool,
+    /// Failures are counted over this window, from a counter's first.
+    pub window: Duration,
+    /// How long a counter stays locked once a failure brings it to its
+    /// limit.
+    pub lockout: Duration,
+    /// Failed logins per username (known or not) before it is locked.
+    pub user_failures: u32,
+    /// Failed logins per client address (an IPv6 client's /64) before it
+    /// is locked.
+    pub ip_failures: u32,
+    /// Failed client authentications per registered client id, at the
+    /// token, revocation and introspection endpoints, before further
+    /// failures answer 429.
+    pub client_failures: u32,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+            user_failures: 10,
+            ip_failures: 50,
+            client_failures: 50,
+        }
+    }
+}
+
 /// Everything the service needs to know, in plain values.
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -152,6 +189,18 @@ pub struct OidcConfig {
     pub clients: Vec<Client>,
     /// User accounts; usernames must be unique.
     pub users: Vec<User>,
+    /// Limits on failed logins and client authentications.
+    pub throttle: Throttle,
+    /// How long a login waits for one of the password-check slots (one per
+    /// core) before it is answered "busy, try again".
+    pub password_queue_timeout: Duration,
+}
+
+impl OidcConfig {
+    /// The default [`OidcConfig::password_queue_timeout`]: long enough to
+    /// queue behind a burst of honest logins (each check takes tens of
+    /// milliseconds), short enough that a flood is answered quickly.
+    pub const DEFAULT_PASSWORD_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! [`OidcError`]: every way an operation can fail, with its protocol code.
 
+use std::time::Duration;
+
 use porthor_models::{ErrorCode, StoreError};
 
 /// A failed OpenID Connect operation.
@@ -52,6 +54,24 @@ pub enum OidcError {
     /// The username or password is wrong.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// The username or the client address has too many failed logins: the
+    /// attempt is refused without checking the password, right or wrong.
+    #[error("too many failed logins")]
+    LoginThrottled {
+        /// How long until the lockout ends, in whole seconds (at least 1).
+        retry_after: Duration,
+    },
+    /// Client authentication failed, and the client id has failed too
+    /// often: the same `invalid_client`, answered with 429.
+    #[error("client authentication failed too often")]
+    ClientThrottled {
+        /// How long until the counter is forgotten, in whole seconds (at
+        /// least 1).
+        retry_after: Duration,
+    },
+    /// Every password-check slot stayed taken for the whole queue timeout.
+    #[error("too many password checks at once")]
+    PasswordChecksBusy,
     /// The bearer token is missing, malformed, expired or revoked.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
@@ -82,9 +102,14 @@ impl OidcError {
             OidcError::ConsentRefused => ErrorCode::AccessDenied,
             OidcError::RequestNotSupported => ErrorCode::RequestNotSupported,
             OidcError::RequestUriNotSupported => ErrorCode::RequestUriNotSupported,
-            OidcError::InvalidCredentials => ErrorCode::AccessDenied,
+            OidcError::InvalidCredentials | OidcError::LoginThrottled { .. } => {
+                ErrorCode::AccessDenied
+            }
+            OidcError::ClientThrottled { .. } => ErrorCode::InvalidClient,
             OidcError::InvalidToken(_) => ErrorCode::InvalidToken,
-            OidcError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+            OidcError::Unavailable(_) | OidcError::PasswordChecksBusy => {
+                ErrorCode::TemporarilyUnavailable
+            }
             OidcError::InvalidConfig(_) | OidcError::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -112,9 +137,29 @@ impl OidcError {
             OidcError::RequestNotSupported => "request objects are not supported".to_owned(),
             OidcError::RequestUriNotSupported => "request_uri is not supported".to_owned(),
             OidcError::InvalidCredentials => "invalid username or password".to_owned(),
+            OidcError::LoginThrottled { .. } => {
+                "too many failed logins; try again after the time in Retry-After".to_owned()
+            }
+            OidcError::ClientThrottled { .. } => {
+                "client authentication failed too many times; retry after the time in Retry-After"
+                    .to_owned()
+            }
+            OidcError::PasswordChecksBusy => {
+                "too many logins at once; try again in a few seconds".to_owned()
+            }
             OidcError::InvalidToken(_) => "the access token is invalid or expired".to_owned(),
             OidcError::Unavailable(_) => "the service is temporarily unavailable".to_owned(),
             OidcError::InvalidConfig(_) | OidcError::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    /// How long the client should wait before trying again, for the errors
+    /// that say: a lockout's remaining time.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            OidcError::LoginThrottled { retry_after }
+            | OidcError::ClientThrottled { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 

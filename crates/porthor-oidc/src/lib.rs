@@ -35,17 +35,18 @@ mod end_session;
 mod error;
 mod login;
 mod service;
+mod throttle;
 mod token;
 
 pub use access::TokenQuery;
 pub use authorize::{AuthorizationRequest, AuthorizeError, ValidAuthorization};
 pub use claims::IdTokenClaims;
 pub use client_auth::ClientCredentials;
-pub use config::{Issuer, Lifetimes, Limits, OidcConfig};
+pub use config::{Issuer, Lifetimes, Limits, OidcConfig, Throttle};
 pub use csrf::CsrfKey;
 pub use end_session::{EndSession, EndSessionRequest};
 pub use error::OidcError;
-pub use login::{LoginSession, check_password_hash, hash_password};
+pub use login::{LoginSession, PasswordCheckStats, check_password_hash, hash_password};
 pub use service::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
     OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,

@@ -1,11 +1,15 @@
 //! Logging users in and out: passwords and login sessions.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
-use porthor_models::{RecordKey, SessionData, SessionToken, StoreError, Timestamp};
+use porthor_models::{RecordKey, SessionData, SessionToken, StoreError, Timestamp, User};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::{OidcError, OidcService};
@@ -19,14 +23,113 @@ pub struct LoginSession {
     pub data: SessionData,
 }
 
+/// The password-check slots: at most one Argon2 check per core at a time.
+/// Each takes 19 MiB and a core for tens of milliseconds, so more at once
+/// would only add memory and latency, and a login flood could exhaust both.
+///
+/// A login waits for a slot at most the queue timeout. The slot then
+/// belongs to the blocking task that runs the check, not to the request:
+/// a client that disconnects mid-check drops its request, but the check
+/// runs on to the end holding its slot, so disconnecting cannot start more
+/// checks than there are slots.
+#[derive(Debug)]
+pub(crate) struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    size: usize,
+    queue_timeout: Duration,
+    gauge: Arc<Gauge>,
+}
+
+/// Checks running now, the most ever at once, and how many have run.
+#[derive(Debug, Default)]
+struct Gauge {
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    started: AtomicU64,
+}
+
+/// One check in [`Gauge::running`] while it lives.
+struct Running<'a>(&'a Gauge);
+
+impl Gauge {
+    fn enter(&self) -> Running<'_> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(running, Ordering::SeqCst);
+        Running(self)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How busy the password checks are, for monitoring and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCheckStats {
+    /// Checks that may run at once: one per core.
+    pub slots: usize,
+    /// Checks running now.
+    pub running: usize,
+    /// The most that ever ran at once since the service started.
+    pub peak: usize,
+    /// Checks started since the service started.
+    pub started: u64,
+}
+
+impl PasswordChecks {
+    pub(crate) fn new(size: usize, queue_timeout: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(size)),
+            size,
+            queue_timeout,
+            gauge: Arc::default(),
+        }
+    }
+
+    /// Whether `password` is `user`'s, checked in a slot on the blocking
+    /// pool; [`OidcError::PasswordChecksBusy`] if no slot frees up within
+    /// the queue timeout.
+    async fn check(&self, user: Arc<User>, password: &str) -> Result<bool, OidcError> {
+        let password = Zeroizing::new(password.to_owned());
+        let slot =
+            tokio::time::timeout(self.queue_timeout, Arc::clone(&self.slots).acquire_owned())
+                .await
+                .map_err(|_| OidcError::PasswordChecksBusy)?
+                .map_err(|closed| OidcError::Internal(closed.into()))?;
+        let gauge = Arc::clone(&self.gauge);
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let _running = gauge.enter();
+            verify_password(&user.password_hash, password.as_bytes())
+        })
+        .await
+        .map_err(|e| OidcError::Internal(e.into()))
+    }
+
+    fn stats(&self) -> PasswordCheckStats {
+        PasswordCheckStats {
+            slots: self.size,
+            running: self.gauge.running.load(Ordering::SeqCst),
+            peak: self.gauge.peak.load(Ordering::SeqCst),
+            started: self.gauge.started.load(Ordering::SeqCst),
+        }
+    }
+}
+
 impl OidcService {
-    /// Checks a username and password and starts a login session in a
-    /// browser whose session cookie, if it sent one, is `browser`. Returns
-    /// the session token for the cookie.
+    /// Checks a username and password from a client at `client_ip` (if the
+    /// server knows it) and starts a login session in a browser whose
+    /// session cookie, if it sent one, is `browser`. Returns the session
+    /// token for the cookie.
     ///
-    /// The Argon2 check runs on the blocking pool so it never stalls the
-    /// request workers, and an unknown username costs the same as a wrong
-    /// password so response times do not reveal which accounts exist.
+    /// A username or address with too many failed logins is refused before
+    /// its password is checked (see `throttle.rs`). The Argon2 check runs on
+    /// the blocking pool so it never stalls the request workers, and an
+    /// unknown username costs the same as a wrong password so response
+    /// times do not reveal which accounts exist.
     ///
     /// The browser's earlier session does not live on beside the new one:
     ///
@@ -45,31 +148,42 @@ impl OidcService {
         username: &str,
         password: &str,
         browser: Option<&str>,
+        client_ip: Option<IpAddr>,
         now: Timestamp,
     ) -> Result<SessionToken, OidcError> {
+        let attempt = self.login_attempt(username, client_ip).await?;
         let user = self.inner.users.get(username).cloned();
         let checked = user
             .clone()
             .unwrap_or_else(|| Arc::clone(&self.inner.dummy_user));
-        let password = Zeroizing::new(password.to_owned());
-        let permit = self
+        let matches = self
             .inner
             .password_checks
-            .acquire()
+            .check(checked, password)
             .await
-            .map_err(|e| OidcError::Internal(e.into()))?;
-        let matches = tokio::task::spawn_blocking(move || {
-            verify_password(&checked.password_hash, password.as_bytes())
-        })
-        .await
-        .map_err(|e| OidcError::Internal(e.into()))?;
-        drop(permit);
+            .inspect_err(|error| {
+                if matches!(error, OidcError::PasswordChecksBusy) {
+                    tracing::info!(
+                        user = username,
+                        client.ip = attempt.ip(),
+                        outcome = "busy",
+                        "login refused: no password-check slot freed up in time"
+                    );
+                }
+            })?;
         let Some(user) = user.filter(|_| matches) else {
-            tracing::info!(user = username, outcome = "refused", "login failed");
+            self.login_failed(&attempt).await?;
+            tracing::info!(
+                user = username,
+                client.ip = attempt.ip(),
+                outcome = "refused",
+                "login failed"
+            );
             return Err(OidcError::InvalidCredentials);
         };
+        self.login_succeeded(&attempt).await?;
         let (token, reauthenticated) = self.start_session(&user.username, browser, now).await?;
-        tracing::info!(user = %user.username, outcome = "success", reauthenticated, "login");
+        tracing::info!(user = %user.username, client.ip = attempt.ip(), outcome = "success", reauthenticated, "login");
         Ok(token)
     }
 
@@ -175,6 +289,11 @@ impl OidcService {
             );
         }
         Ok(())
+    }
+
+    /// How busy the password checks are (see [`PasswordCheckStats`]).
+    pub fn password_checks(&self) -> PasswordCheckStats {
+        self.inner.password_checks.stats()
     }
 
     /// The live session named by a session token (the cookie's value), if

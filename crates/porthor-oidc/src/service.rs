@@ -10,10 +10,10 @@ use porthor_models::{
 use porthor_signer::Signer;
 
 use crate::authorize::{self, error_redirect, redirect_url};
-use crate::login::{check_password_hash, hash_password};
+use crate::login::{PasswordChecks, check_password_hash, hash_password};
 use crate::{
     AuthorizationRequest, AuthorizeError, CsrfKey, IdTokenClaims, Issuer, Lifetimes, Limits,
-    LoginSession, OidcConfig, OidcError, ValidAuthorization,
+    LoginSession, OidcConfig, OidcError, Throttle, ValidAuthorization,
 };
 
 /// Path of the authorization endpoint under the issuer.
@@ -54,10 +54,9 @@ pub(crate) struct Inner {
     pub(crate) dummy_client_secret: ClientSecretHash,
     pub(crate) store: Arc<dyn AuthorizationStore>,
     pub(crate) signer: Signer,
-    /// Bounds concurrent Argon2 checks to the cores: each takes 19 MiB and a
-    /// core for tens of milliseconds, so more at once only adds memory and
-    /// latency, and a login flood cannot exhaust either.
-    pub(crate) password_checks: tokio::sync::Semaphore,
+    /// Bounds concurrent Argon2 checks to the cores (see [`PasswordChecks`]).
+    pub(crate) password_checks: PasswordChecks,
+    pub(crate) throttle: Throttle,
     metadata: ProviderMetadata,
 }
 
@@ -133,9 +132,11 @@ impl OidcService {
             store,
             signer,
             metadata,
-            password_checks: tokio::sync::Semaphore::new(
+            password_checks: PasswordChecks::new(
                 std::thread::available_parallelism().map_or(1, usize::from),
+                config.password_queue_timeout,
             ),
+            throttle: config.throttle,
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -94,7 +94,7 @@ impl OidcService {
         if let Some(problem) = &request.malformed {
             return Err(OidcError::InvalidRequest(problem.clone()));
         }
-        let client = self.authenticate_client(request.client.as_ref())?;
+        let client = self.authenticate_client(request.client.as_ref()).await?;
         match request.grant_type.as_deref() {
             None => Err(OidcError::invalid_request(
                 "the grant_type parameter is missing",

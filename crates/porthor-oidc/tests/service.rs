@@ -15,7 +15,7 @@ use porthor_models::{
 };
 use porthor_oidc::{
     AuthorizationRequest, ClientCredentials, CsrfKey, Issuer, Lifetimes, Limits, OidcConfig,
-    OidcError, OidcService, TokenRequest, hash_password,
+    OidcError, OidcService, Throttle, TokenRequest, hash_password,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_test_support::{memory_store, now};
@@ -50,6 +50,8 @@ fn config(clients: Vec<Client>, users: Vec<User>, lifetimes: Lifetimes) -> OidcC
         csrf_key: CsrfKey::generate(),
         clients,
         users,
+        throttle: Throttle::default(),
+        password_queue_timeout: OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT,
     }
 }
 
@@ -225,7 +227,7 @@ async fn refresh_family_deadlines() {
     let t0 = now();
     let at = |secs| t0.after(Duration::from_secs(secs));
     let cookie = service
-        .login("alice", "pw", None, t0)
+        .login("alice", "pw", None, None, t0)
         .await
         .unwrap()
         .expose();
@@ -262,7 +264,7 @@ async fn refresh_family_deadlines() {
     // Absolute lifetime: refreshing every 200 s, the family still ends at
     // 1000 s.
     let cookie = service
-        .login("alice", "pw", None, at(2000))
+        .login("alice", "pw", None, None, at(2000))
         .await
         .unwrap()
         .expose();
@@ -291,15 +293,15 @@ async fn tokens_are_capped_by_the_session() {
     let service = alice_and_app(lifetimes).await;
     let t0 = now();
     assert!(matches!(
-        service.login("alice", "wrong", None, t0).await,
+        service.login("alice", "wrong", None, None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
     assert!(matches!(
-        service.login("bob", "pw", None, t0).await,
+        service.login("bob", "pw", None, None, t0).await,
         Err(OidcError::InvalidCredentials)
     ));
     let cookie = service
-        .login("alice", "pw", None, t0)
+        .login("alice", "pw", None, None, t0)
         .await
         .unwrap()
         .expose();
@@ -339,7 +341,7 @@ async fn verify_token_checks_key_and_audience() {
     .await
     .unwrap();
     let cookie = issuer
-        .login("alice", "pw", None, now())
+        .login("alice", "pw", None, None, now())
         .await
         .unwrap()
         .expose();

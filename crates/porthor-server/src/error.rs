@@ -3,7 +3,8 @@
 //! Each endpoint family reports errors in its own dialect: the token
 //! endpoint as RFC 6749 5.2 JSON, userinfo as an RFC 6750 3 `WWW-Authenticate`
 //! challenge, browser-facing pages as HTML. The status for each protocol
-//! error code is decided here and nowhere else.
+//! error code is decided here and nowhere else, and so is `Retry-After`:
+//! a lockout's remaining time on a 429, a few seconds on a 503.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -14,8 +15,24 @@ use serde::Serialize;
 
 use crate::html;
 
-/// How long a client should wait before retrying when the store is down.
-const RETRY_AFTER_SECS: &str = "5";
+/// How long a client should wait before retrying when the store is down or
+/// every password-check slot is taken.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// The `Retry-After` of an error's answer, in seconds, if it has one.
+pub(crate) fn retry_after(error: &OidcError) -> Option<u64> {
+    match error.retry_after() {
+        Some(wait) => Some(wait.as_secs()),
+        None if error.code() == ErrorCode::TemporarilyUnavailable => Some(RETRY_AFTER_SECS),
+        None => None,
+    }
+}
+
+/// A throttled request answers 429 (RFC 6585 4), whatever its error code
+/// says otherwise.
+fn throttled(error: &OidcError) -> bool {
+    error.retry_after().is_some()
+}
 
 fn status(code: ErrorCode) -> StatusCode {
     match code {
@@ -51,8 +68,8 @@ fn builder(error: &OidcError, status: StatusCode) -> HttpResponseBuilder {
     }
     let mut response = HttpResponse::build(status);
     response.insert_header((header::CACHE_CONTROL, "no-store"));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+    if let Some(secs) = retry_after(error) {
+        response.insert_header((header::RETRY_AFTER, secs));
     }
     response
 }
@@ -65,10 +82,12 @@ struct ErrorBody<'a> {
 
 /// A token endpoint error (RFC 6749 5.2). A client that tried HTTP Basic
 /// and failed gets 401 with a Basic challenge; otherwise invalid_client is
-/// a plain 400 like the other codes.
+/// a plain 400 like the other codes. A client id throttled for failing
+/// too often gets 429 with `Retry-After`, and still `invalid_client`.
 pub(crate) fn token_error(error: &OidcError, used_basic: bool) -> HttpResponse {
     let code = error.code();
     let status = match code {
+        _ if throttled(error) => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InvalidClient if used_basic => StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidClient | ErrorCode::AccessDenied | ErrorCode::InvalidToken => {
             StatusCode::BAD_REQUEST
@@ -84,6 +103,17 @@ pub(crate) fn token_error(error: &OidcError, used_basic: bool) -> HttpResponse {
         error: code.as_str(),
         error_description: error.description(),
     })
+}
+
+/// The status of a login form shown again because of `error`: 401 for a
+/// wrong password, 429 for a lockout, 503 when the password checks are
+/// busy or the store is down.
+pub(crate) fn login_form_status(error: &OidcError) -> StatusCode {
+    if throttled(error) {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        status(error.code())
+    }
 }
 
 /// A userinfo error (RFC 6750 3). `None` means the request carried no
@@ -119,6 +149,7 @@ pub(crate) fn bearer_error(error: Option<&OidcError>) -> HttpResponse {
 /// An error shown to the user's browser as a page (never a redirect).
 pub(crate) fn page_error(error: &OidcError) -> HttpResponse {
     let status = match error.code() {
+        _ if throttled(error) => StatusCode::TOO_MANY_REQUESTS,
         // A page is not an API: a refused login is re-shown by the login
         // handler, so anything reaching here that would be 401 is a 400.
         ErrorCode::InvalidClient | ErrorCode::AccessDenied | ErrorCode::InvalidToken => {

@@ -2,9 +2,11 @@
 //!
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login,
-//! logout and consent pages with their CSRF protection and session cookie, and
-//! the one place where errors become HTTP responses (`error`). It also owns
-//! the clock ([`Clock`], given in [`ServerConfig`]): handlers read the time
+//! logout and consent pages with their CSRF protection and session cookie,
+//! the one place where errors become HTTP responses (`error`), the size
+//! limits on requests (`limits`) and which address a request comes from,
+//! through trusted proxies (`client_ip`). It also owns the clock
+//! ([`Clock`], given in [`ServerConfig`]): handlers read the time
 //! once per request and pass it down, so tests can run the server on a
 //! [`ManualClock`] and expire things without waiting.
 //!
@@ -15,11 +17,13 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod client_ip;
 mod clock;
 mod consent;
 mod cookies;
 mod error;
 mod html;
+mod limits;
 mod login;
 mod params;
 mod token;
@@ -29,16 +33,19 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
     OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
 };
 
+pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
+pub use crate::limits::RequestLimits;
 
-/// How the server listens, and the clock it reads.
+/// How the server listens, what it accepts, and the clock it reads.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The socket address to bind.
@@ -47,6 +54,10 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Where the time comes from: [`Clock::System`] but in tests.
     pub clock: Clock,
+    /// The proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// How large a request may be.
+    pub limits: RequestLimits,
 }
 
 /// A failure to start or run the server.
@@ -120,9 +131,11 @@ impl Server {
             source,
         })?;
         let https = !service.issuer().is_insecure_loopback();
-        let state = web::Data::new(AppState::new(service, config.clock.clone()));
+        let state = web::Data::new(AppState::new(service, config));
         let mut server = HttpServer::new(move || {
             App::new()
+                .app_data(state.limits.payload_config())
+                .wrap(from_fn(limits::limit_headers))
                 .wrap(default_headers(https))
                 .configure(|cfg| routes(cfg, state.clone()))
         });
@@ -168,10 +181,12 @@ pub(crate) struct AppState {
     pub(crate) base_path: String,
     /// The session and CSRF cookies, named and set for the issuer.
     pub(crate) cookies: Cookies,
+    pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) limits: RequestLimits,
 }
 
 impl AppState {
-    fn new(service: OidcService, clock: Clock) -> Self {
+    fn new(service: OidcService, config: &ServerConfig) -> Self {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
         let discovery = json(serde_json::to_vec(service.openid_configuration()));
@@ -181,11 +196,13 @@ impl AppState {
         let cookies = Cookies::for_issuer(issuer, &base_path);
         Self {
             service,
-            clock,
+            clock: config.clock.clone(),
             discovery,
             jwks,
             base_path,
             cookies,
+            trusted_proxies: config.trusted_proxies.clone(),
+            limits: config.limits,
         }
     }
 

@@ -7,6 +7,8 @@
 //! could still plant the cookie, the token's signature stops it: only tokens
 //! the provider issued pass (see `porthor_oidc::CsrfKey`).
 
+use std::time::Duration;
+
 use actix_web::cookie::Cookie;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::{Method, StatusCode, header};
@@ -15,7 +17,8 @@ use porthor_models::Timestamp;
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
 
-use crate::error::page_error;
+use crate::client_ip::client_ip;
+use crate::error::{login_form_status, page_error, retry_after};
 use crate::params::Params;
 use crate::{AppState, html};
 
@@ -83,6 +86,8 @@ struct LoginPage<'a> {
     rd: Option<&'a str>,
     username: &'a str,
     error: Option<&'a str>,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 fn login_page(state: &AppState, req: &HttpRequest, page: LoginPage<'_>) -> HttpResponse {
@@ -98,7 +103,34 @@ fn login_page(state: &AppState, req: &HttpRequest, page: LoginPage<'_>) -> HttpR
     if let Some(cookie) = cookie {
         response.cookie(cookie);
     }
+    if let Some(secs) = page.retry_after {
+        response.insert_header((header::RETRY_AFTER, secs));
+    }
     html::page(&mut response, &body)
+}
+
+/// What the login form says about a refused login the user can act on;
+/// `None` for errors that get an error page.
+fn login_error_message(error: &OidcError) -> Option<String> {
+    match error {
+        OidcError::InvalidCredentials => Some("Invalid username or password.".to_owned()),
+        OidcError::LoginThrottled { retry_after } => Some(format!(
+            "Too many failed logins. Try again in {}.",
+            minutes(*retry_after)
+        )),
+        OidcError::PasswordChecksBusy => {
+            Some("Too many people are logging in right now. Try again in a few seconds.".to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// `wait` in whole minutes, rounded up: "1 minute", "15 minutes".
+fn minutes(wait: Duration) -> String {
+    match wait.as_secs().div_ceil(60).max(1) {
+        1 => "1 minute".to_owned(),
+        minutes => format!("{minutes} minutes"),
+    }
 }
 
 fn bad_request(detail: &str) -> HttpResponse {
@@ -147,6 +179,7 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
                 rd: rd.as_deref(),
                 username: "",
                 error: None,
+                retry_after: None,
             },
         ),
     }
@@ -173,6 +206,7 @@ pub(crate) async fn login(
         rd: rd.as_deref(),
         username,
         error: Some(error),
+        retry_after: None,
     };
     if !csrf_ok(&state, &req, &form) {
         tracing::info!(
@@ -193,20 +227,30 @@ pub(crate) async fn login(
     // The browser's current session, which the login replaces (see
     // `OidcService::login`).
     let browser = state.cookies.session(&req);
+    let client_ip = client_ip(&req, &state.trusted_proxies);
     let token = match state
         .service
-        .login(username, password, browser.as_deref(), state.clock.now())
+        .login(
+            username,
+            password,
+            browser.as_deref(),
+            client_ip,
+            state.clock.now(),
+        )
         .await
     {
         Ok(token) => token,
-        Err(OidcError::InvalidCredentials) => {
-            return login_page(
-                &state,
-                &req,
-                page(StatusCode::UNAUTHORIZED, "Invalid username or password."),
-            );
+        Err(error) => {
+            // The form again, keeping the username (never the password).
+            let Some(message) = login_error_message(&error) else {
+                return page_error(&error);
+            };
+            let page = LoginPage {
+                retry_after: retry_after(&error),
+                ..page(login_form_status(&error), &message)
+            };
+            return login_page(&state, &req, page);
         }
-        Err(error) => return page_error(&error),
     };
     let max_age = i64::try_from(state.service.lifetimes().session.as_secs()).unwrap_or(i64::MAX);
     let cookie = state
@@ -383,5 +427,19 @@ pub(crate) async fn rp_logout(
             Some(user) => end_session_of(&state, &req, Some(user), finish()).await,
             None => without_session_cookie(&state, finish()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockouts_are_shown_in_whole_minutes_rounded_up() {
+        let shown = |secs| minutes(Duration::from_secs(secs));
+        assert_eq!(shown(0), "1 minute");
+        assert_eq!(shown(60), "1 minute");
+        assert_eq!(shown(61), "2 minutes");
+        assert_eq!(shown(900), "15 minutes");
     }
 }

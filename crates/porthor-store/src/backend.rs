@@ -9,6 +9,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use porthor_models::{CounterLimit, Tally};
+
 use crate::memory::MemoryBackend;
 use crate::redis_backend::RedisBackend;
 
@@ -186,6 +188,29 @@ impl Backend {
         match self {
             Backend::Memory(memory) => Ok(memory.index_end_all(index, records)),
             Backend::Redis(redis) => redis.index_end_all(index, records).await,
+        }
+    }
+
+    /// The failures counted at each key and how long each counter has left,
+    /// in one round trip. A missing counter, or a value that is not a count,
+    /// reads as no failures.
+    pub(crate) async fn tallies(&self, keys: &[&str]) -> Result<Vec<Tally>, BackendError> {
+        match self {
+            Backend::Memory(memory) => Ok(memory.tallies(keys)),
+            Backend::Redis(redis) => redis.tallies(keys).await,
+        }
+    }
+
+    /// Adds one failure to the counter at each key, atomically, with the
+    /// expiry rules of [`porthor_models::FailureCounters::add_failure`]; a
+    /// value that is not a count is replaced. Returns the new tallies.
+    pub(crate) async fn add_failure(
+        &self,
+        counters: &[(&str, CounterLimit)],
+    ) -> Result<Vec<Tally>, BackendError> {
+        match self {
+            Backend::Memory(memory) => memory.add_failure(counters),
+            Backend::Redis(redis) => redis.add_failure(counters).await,
         }
     }
 

@@ -14,6 +14,7 @@
 //!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
 //!   {key_prefix}:v1:user:{user_name}       the user index       (a sorted set)
 //!   {key_prefix}:v1:consent:{record_key}   consent grants       (ConsentGrant)
+//!   {key_prefix}:v1:throttle:{kind}:{name} failure counters     (an integer)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
@@ -28,6 +29,9 @@
 //!   (see `derive.rs`): no username or client id appears in a storage key.
 //!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
 //!   else; the prefix is matched literally even if it contains glob characters.
+//!   Failure counters ([`porthor_models::FailureCounters`]) are named by
+//!   kind (`user`, `ip`, `client`) and a keyed hash of their subject, and
+//!   hold a plain count that Redis increments (see `counters.rs`).
 //!
 //! - **Encryption at rest.** Each value is the JSON record sealed with
 //!   AES-256-GCM under the [`EncryptionKey`]: one format-version byte (`1`), a
@@ -63,6 +67,7 @@
 
 mod backend;
 mod cipher;
+mod counters;
 mod derive;
 mod key;
 mod keyspace;
@@ -75,8 +80,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use porthor_models::{
-    AccessTokenData, AuthorizationStore, CodeState, ConsentGrant, Keyspace, RecordKey,
-    RefreshFamily, SessionData, StoreError, UserIndex,
+    AccessTokenData, AuthorizationStore, CodeState, ConsentGrant, FailureCounters, Keyspace,
+    RecordKey, RefreshFamily, SessionData, StoreError, UserIndex,
 };
 
 pub use key::EncryptionKey;
@@ -84,6 +89,7 @@ pub use redis_backend::redact_redis_url;
 
 use backend::Backend;
 use cipher::Cipher;
+use counters::Counters;
 use derive::KeyDeriver;
 use keyspace::{EncryptedKeyspace, Read};
 use memory::MemoryBackend;
@@ -207,6 +213,7 @@ pub struct Store {
     consents: EncryptedKeyspace<ConsentGrant>,
     /// Names consent grants by user and client.
     consent_keys: KeyDeriver,
+    counters: Counters,
 }
 
 impl Store {
@@ -242,6 +249,7 @@ impl Store {
             ),
             consents: EncryptedKeyspace::new(backend.clone(), cipher, prefix, CONSENT),
             consent_keys: KeyDeriver::new(&config.encryption_key),
+            counters: Counters::new(backend.clone(), prefix, &config.encryption_key),
             backend,
             key_prefix: config.key_prefix,
         })
@@ -274,6 +282,11 @@ impl Store {
     /// The storage key of `username`'s user index.
     pub fn user_index_storage_key(&self, username: &str) -> String {
         self.user_index.storage_key(username)
+    }
+
+    /// The full storage key of a failure counter.
+    pub fn counter_storage_key(&self, counter: porthor_models::Counter<'_>) -> String {
+        self.counters.storage_key(counter)
     }
 
     /// Whether anything live is stored at the full `storage_key`.
@@ -321,6 +334,10 @@ impl AuthorizationStore for Store {
     fn consent_key(&self, username: &str, client_id: &str) -> RecordKey {
         self.consent_keys
             .record_key(CONSENT, &[username, client_id])
+    }
+
+    fn failure_counters(&self) -> &dyn FailureCounters {
+        &self.counters
     }
 
     /// One round trip: a pipelined `SET … XX KEEPTTL GET` and `GET` on Redis.
@@ -457,6 +474,7 @@ mod tests {
         assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
         assert_eq!(namespace("p", USER), "p:v1:user:");
         assert_eq!(namespace("p", CONSENT), "p:v1:consent:");
+        assert_eq!(namespace("p", counters::THROTTLE), "p:v1:throttle:");
     }
 
     #[test]

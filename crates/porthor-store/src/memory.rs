@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use porthor_models::{CounterLimit, Tally};
+
 use crate::backend::BackendError;
 
 /// Sweeping never runs more often than once per this many writes, so that a
@@ -266,6 +268,65 @@ impl MemoryBackend {
                 record.is_live(now).then_some(member)
             })
             .collect()
+    }
+}
+
+/// Failure counters share the map with records: a counter is an entry
+/// holding its count in decimal, as Redis holds it, so expiry and sweeping
+/// work the same for both.
+impl MemoryBackend {
+    pub(crate) fn tallies(&self, keys: &[&str]) -> Vec<Tally> {
+        let now = Instant::now();
+        let state = self.state();
+        keys.iter()
+            .map(|key| match state.counter(key, now) {
+                Some((failures, expires_at)) => Tally {
+                    failures,
+                    expires_in: expires_at - now,
+                },
+                None => Tally::default(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn add_failure(
+        &self,
+        counters: &[(&str, CounterLimit)],
+    ) -> Result<Vec<Tally>, BackendError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let mut tallies = Vec::with_capacity(counters.len());
+        for (key, limit) in counters {
+            let (failures, expires_at) = match state.counter(key, now) {
+                Some((failures, expires_at)) => (failures.saturating_add(1), expires_at),
+                None => (1, deadline(now, limit.window)?),
+            };
+            let expires_at = if failures == u64::from(limit.failures) {
+                deadline(now, limit.lockout)?
+            } else {
+                expires_at
+            };
+            let bytes = failures.to_string().into_bytes();
+            state
+                .entries
+                .insert((*key).to_owned(), Entry { bytes, expires_at });
+            state.sweep_if_due(now);
+            tallies.push(Tally {
+                failures,
+                expires_in: expires_at - now,
+            });
+        }
+        Ok(tallies)
+    }
+}
+
+impl State {
+    /// The live count at `key` and when it expires; `None` if there is
+    /// none, or what is there is not a count.
+    fn counter(&self, key: &str, now: Instant) -> Option<(u64, Instant)> {
+        let entry = self.entries.get(key).filter(|entry| entry.is_live(now))?;
+        let failures = std::str::from_utf8(&entry.bytes).ok()?.parse().ok()?;
+        Some((failures, entry.expires_at))
     }
 }
 

@@ -28,6 +28,8 @@ use deadpool_redis::redis::{
 use thread_local::ThreadLocal;
 use url::Url;
 
+use porthor_models::{CounterLimit, Tally};
+
 use crate::OpenError;
 use crate::backend::{BackendError, Pair};
 
@@ -162,8 +164,10 @@ impl RedisBackend {
     /// lose the record on the retry, never hand it out twice; a `SET … GET`
     /// replacement whose reply was lost returns the value it wrote itself on
     /// the retry, which callers treat as already replaced, failing closed;
-    /// and the user index's scripts converge (a retry finds nothing more to
-    /// end, and only under-reports what the first run ended).
+    /// the user index's scripts converge (a retry finds nothing more to
+    /// end, and only under-reports what the first run ended); and a
+    /// failure counter's `INCR` retried after a lost reply counts one
+    /// failure twice, which errs on the side of throttling.
     async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
         match self.query_once(request).await? {
             Err(e) if e.is_unrecoverable_error() => Ok(self.query_once(request).await??),
@@ -287,6 +291,99 @@ impl RedisBackend {
     pub(crate) async fn ping(&self) -> Result<(), BackendError> {
         self.query(Request::Cmd(&cmd("PING"))).await
     }
+
+    pub(crate) async fn tallies(&self, keys: &[&str]) -> Result<Vec<Tally>, BackendError> {
+        let mut command = cmd("EVAL");
+        command.arg(TALLIES_SCRIPT).arg(keys.len()).arg(keys);
+        let flat: Vec<i64> = self.query(Request::Cmd(&command)).await?;
+        tallies_from(&flat, keys.len())
+    }
+
+    pub(crate) async fn add_failure(
+        &self,
+        counters: &[(&str, CounterLimit)],
+    ) -> Result<Vec<Tally>, BackendError> {
+        let mut command = cmd("EVAL");
+        command.arg(ADD_FAILURE_SCRIPT).arg(counters.len());
+        for (key, _) in counters {
+            command.arg(*key);
+        }
+        for (_, limit) in counters {
+            command
+                .arg(limit.failures)
+                .arg(millis(limit.window))
+                .arg(millis(limit.lockout));
+        }
+        let flat: Vec<i64> = self.query(Request::Cmd(&command)).await?;
+        tallies_from(&flat, counters.len())
+    }
+}
+
+/// Reads failure counters: for each key, its count and `PTTL`, flattened.
+/// A missing key, or one that does not hold a count, reads as `0, 0`.
+/// A script so that the reads are one command and one round trip; `EVAL`
+/// rather than `EVALSHA` because it only runs on logins and failed client
+/// authentications, where sending 300 bytes more costs nothing, and Redis
+/// caches the compiled script either way.
+const TALLIES_SCRIPT: &str = r"
+local out = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value and string.match(value, '^%d+$') then
+    out[2 * i - 1] = tonumber(value)
+    out[2 * i] = redis.call('PTTL', key)
+  else
+    out[2 * i - 1] = 0
+    out[2 * i] = 0
+  end
+end
+return out
+";
+
+/// Adds a failure to each counter, atomically (a script runs alone): a
+/// key's first failure gives it the window's TTL, the failure that reaches
+/// the limit the lockout's, and no key is ever left without a TTL.
+/// `ARGV` holds limit, window and lockout (milliseconds) per key. Returns
+/// the new count and `PTTL` per key, flattened.
+const ADD_FAILURE_SCRIPT: &str = r"
+local out = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[3 * i - 2])
+  local value = redis.call('GET', key)
+  if value and not string.match(value, '^%d+$') then
+    redis.call('DEL', key)
+  end
+  local count = redis.call('INCR', key)
+  if count == limit then
+    redis.call('PEXPIRE', key, ARGV[3 * i])
+  elseif redis.call('PTTL', key) < 0 then
+    redis.call('PEXPIRE', key, ARGV[3 * i - 1])
+  end
+  out[2 * i - 1] = count
+  out[2 * i] = redis.call('PTTL', key)
+end
+return out
+";
+
+/// `count, pttl` pairs into tallies; `expected` of them.
+fn tallies_from(flat: &[i64], expected: usize) -> Result<Vec<Tally>, BackendError> {
+    if flat.len() != 2 * expected {
+        return Err(format!(
+            "asked for {expected} failure counters, got {} values",
+            flat.len()
+        )
+        .into());
+    }
+    Ok(flat
+        .chunks_exact(2)
+        .map(|pair| match *pair {
+            [failures, pttl] => Tally {
+                failures: u64::try_from(failures).unwrap_or(0),
+                expires_in: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+            },
+            _ => Tally::default(),
+        })
+        .collect())
 }
 
 /// The user index: a sorted set per user of session record keys, scored by

@@ -24,6 +24,8 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         listen: config.listen,
         workers: config.workers,
         clock: Clock::System,
+        trusted_proxies: config.trusted_proxies.clone(),
+        limits: config.request_limits,
     };
     let demo = config.demo.clone();
     let service = open(config).await?;

@@ -233,8 +233,55 @@ async fn unknown_or_forged_session_is_anonymous(backend: StoreKind) {
     }
 }
 
+/// `state` and `nonce` over 1,024 bytes and a `code_challenge` outside
+/// RFC 7636's 43 to 128 characters are refused as invalid_request,
+/// redirected to the client (the redirect URI is trusted), with a logged
+/// in user too, and nothing stored; an oversized state is not echoed.
+async fn oversized_state_nonce_and_code_challenge_are_invalid_request(backend: StoreKind) {
+    let h = Harness::start(backend).await;
+    let session = h.login().await;
+    let long = "x".repeat(1025);
+    let longest = "x".repeat(1024);
+    let cases = [
+        ("state", long.as_str()),
+        ("nonce", long.as_str()),
+        ("code_challenge", &long[..42]),
+        ("code_challenge", &long[..129]),
+    ];
+    let before = stored_keys(&h).await;
+    for (name, value) in cases {
+        let mut params = without(name);
+        params.push((name, value));
+        if name == "code_challenge" {
+            params.push(("code_challenge_method", "S256"));
+        }
+        for session in [None, Some(session.as_str())] {
+            let response = h.authorize(session, &params).await;
+            assert_eq!(response.status(), StatusCode::FOUND, "{name}");
+            let to = location(&response);
+            assert!(to.as_str().starts_with(REDIRECT_URI), "{name}: {to}");
+            assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+            assert!(query(&to, "code").is_none());
+            let state = query(&to, "state");
+            let expected = (name != "state").then(|| "st&te".to_owned());
+            assert_eq!(state, expected, "{name}");
+        }
+    }
+    assert_eq!(stored_keys(&h).await, before);
+    // At the limit, both are accepted.
+    let mut params = without("state");
+    params.retain(|(name, _)| *name != "nonce");
+    params.push(("state", &longest));
+    params.push(("nonce", &longest));
+    let response = h.authorize(Some(&session), &params).await;
+    let to = location(&response);
+    assert!(query(&to, "code").is_some(), "{to}");
+    assert_eq!(query(&to, "state").as_deref(), Some(longest.as_str()));
+}
+
 crate::on_both_stores!(
     anonymous_user_is_sent_to_login_and_nothing_is_stored,
+    oversized_state_nonce_and_code_challenge_are_invalid_request,
     untrusted_client_or_redirect_uri_gets_an_error_page,
     other_errors_redirect_to_the_client,
     logged_in_user_gets_a_code,

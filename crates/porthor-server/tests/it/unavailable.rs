@@ -216,7 +216,8 @@ async fn redis_outage_is_temporarily_unavailable_and_recovers() {
         "the token request hung for {:?}",
         started.elapsed()
     );
-    // A wrong client secret is still refused as such: no store needed.
+    // A wrong client secret is still refused as such: no store needed,
+    // but for counting the failure, which is skipped and logged.
     let wrong = server
         .http
         .post(server.url("/auth/openid/token"))
@@ -230,6 +231,14 @@ async fn redis_outage_is_temporarily_unavailable_and_recovers() {
         .await
         .unwrap();
     token_error(wrong, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let uncounted = logs::capture().matching(
+        "WARN",
+        &[
+            "cannot count a failed client authentication",
+            "client.id=app",
+        ],
+    );
+    assert!(!uncounted.is_empty());
 
     // Authorization endpoint with a session: the session cannot be looked
     // up, and the redirect URI is trusted, so the client hears about it.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
-    CodeState, ConsentGrant, Keyspace, RecordKey, RefreshFamily, RefreshToken, Scopes, SessionData,
-    SessionToken, Timestamp,
+    CodeState, ConsentGrant, Counter, CounterKind, CounterLimit, Keyspace, RecordKey,
+    RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken, Tally, Timestamp,
 };
 use porthor_store::{BackendConfig, EncryptionKey, Store, StoreConfig};
 use porthor_test_support::{
@@ -1348,6 +1348,245 @@ async fn ping_answers(h: &Harness) {
     h.store.ping().await.unwrap();
 }
 
+// Failure counters.
+
+/// Three failures lock; the lockout is longer than the window, so that a
+/// tally's `expires_in` tells which of the two a counter is in.
+const LIMIT: CounterLimit = CounterLimit {
+    failures: 3,
+    window: TTL,
+    lockout: Duration::from_secs(120),
+};
+
+fn counter(kind: CounterKind, subject: &str) -> Counter<'_> {
+    Counter { kind, subject }
+}
+
+/// Adds one failure to `counter` alone; its new tally.
+async fn fail(h: &Harness, counter: Counter<'_>, limit: CounterLimit) -> Tally {
+    let tallies = h
+        .store
+        .failure_counters()
+        .add_failure(&[(counter, limit)])
+        .await
+        .unwrap();
+    let [tally] = tallies.as_slice() else {
+        panic!("one counter, {} tallies", tallies.len())
+    };
+    *tally
+}
+
+async fn tally(h: &Harness, counter: Counter<'_>) -> Tally {
+    let tallies = h
+        .store
+        .failure_counters()
+        .tallies(&[counter])
+        .await
+        .unwrap();
+    tallies[0]
+}
+
+/// On Redis, asserts that the counter's `PTTL` is within `expected`.
+async fn assert_counter_pttl(
+    h: &Harness,
+    counter: Counter<'_>,
+    expected: RangeInclusive<Duration>,
+) {
+    let Some(url) = &h.redis_url else { return };
+    let pttl = raw_pttl(url, &h.store.counter_storage_key(counter)).await;
+    let millis = |d: &Duration| i64::try_from(d.as_millis()).unwrap();
+    assert!(
+        (millis(expected.start())..=millis(expected.end())).contains(&pttl),
+        "counter PTTL {pttl}, expected {expected:?}"
+    );
+}
+
+async fn failure_counters_count_per_kind_and_subject(h: &Harness) {
+    let counters = h.store.failure_counters();
+    let alice = counter(CounterKind::User, "alice");
+    let others = [
+        counter(CounterKind::Client, "alice"),
+        counter(CounterKind::Ip, "alice"),
+        counter(CounterKind::User, "bob"),
+    ];
+    assert_eq!(tally(h, alice).await, Tally::default());
+
+    for expected in 1..=2 {
+        let added = fail(h, alice, LIMIT).await;
+        assert_eq!(added.failures, expected);
+        assert!(added.expires_in > Duration::ZERO && added.expires_in <= LIMIT.window);
+        let read = tally(h, alice).await;
+        assert_eq!(read.failures, expected);
+        assert!(read.expires_in <= added.expires_in);
+    }
+    assert_counter_pttl(h, alice, TTL - Duration::from_secs(5)..=TTL).await;
+
+    // Several counters in one call, each by its own limit, in order.
+    let bob_ip = counter(CounterKind::Ip, "192.0.2.1");
+    let one = CounterLimit {
+        failures: 1,
+        ..LIMIT
+    };
+    let added = counters
+        .add_failure(&[(bob_ip, one), (alice, LIMIT)])
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0].failures, 1);
+    assert!(added[0].is_locked(&one));
+    assert_eq!(added[1].failures, 3);
+    assert!(added[1].is_locked(&LIMIT));
+
+    // The same subject under another kind, or another subject, is another
+    // counter; the tallies come back in the order asked.
+    let mut asked = others.to_vec();
+    asked.push(alice);
+    let read = counters.tallies(&asked).await.unwrap();
+    assert_eq!(
+        read.iter().map(|t| t.failures).collect::<Vec<_>>(),
+        [0, 0, 0, 3]
+    );
+    assert!(counters.tallies(&[]).await.unwrap().is_empty());
+}
+
+/// The failure that reaches the limit gives the counter the lockout's
+/// expiry; later failures are counted but do not lengthen it.
+async fn failure_counter_locks_at_the_limit_for_the_lockout(h: &Harness) {
+    let key = counter(CounterKind::Client, "app");
+    for _ in 0..2 {
+        let tally = fail(h, key, LIMIT).await;
+        assert!(!tally.is_locked(&LIMIT));
+        assert!(tally.expires_in <= LIMIT.window);
+    }
+    let locked = fail(h, key, LIMIT).await;
+    assert!(locked.is_locked(&LIMIT));
+    assert!(locked.expires_in > LIMIT.window && locked.expires_in <= LIMIT.lockout);
+    assert_counter_pttl(h, key, LIMIT.window..=LIMIT.lockout).await;
+
+    let later = fail(h, key, LIMIT).await;
+    assert_eq!(later.failures, 4);
+    assert!(later.is_locked(&LIMIT));
+    assert!(later.expires_in <= locked.expires_in, "the lockout grew");
+    assert!(later.expires_in > LIMIT.window);
+}
+
+/// Counters are forgotten when their window or lockout ends; the next
+/// failure starts a fresh window.
+async fn failure_counters_expire(h: &Harness) {
+    let short = CounterLimit {
+        failures: 2,
+        window: SHORT,
+        lockout: SHORT,
+    };
+    let in_window = counter(CounterKind::User, "carol");
+    let locked = counter(CounterKind::Ip, "2001:db8::/64");
+    fail(h, in_window, short).await;
+    fail(h, locked, short).await;
+    assert!(fail(h, locked, short).await.is_locked(&short));
+
+    tokio::time::sleep(PAST_SHORT).await;
+    let read = h
+        .store
+        .failure_counters()
+        .tallies(&[in_window, locked])
+        .await
+        .unwrap();
+    assert_eq!(read, [Tally::default(), Tally::default()]);
+    assert_eq!(fail(h, locked, short).await.failures, 1);
+}
+
+async fn failure_counter_reset_forgets(h: &Harness) {
+    let alice = counter(CounterKind::User, "alice");
+    let ip = counter(CounterKind::Ip, "192.0.2.7");
+    for key in [alice, ip] {
+        fail(h, key, LIMIT).await;
+    }
+    h.store.failure_counters().reset(alice).await.unwrap();
+    assert_eq!(tally(h, alice).await, Tally::default());
+    assert_eq!(tally(h, ip).await.failures, 1);
+    // Resetting a counter that does not exist is fine.
+    h.store.failure_counters().reset(alice).await.unwrap();
+    assert_eq!(fail(h, alice, LIMIT).await.failures, 1);
+}
+
+/// Concurrent failures are each counted once, and exactly one of them is
+/// the one that reaches the limit.
+async fn concurrent_failures_are_each_counted(h: &Harness) {
+    const FAILURES: u64 = 32;
+    let limit = CounterLimit {
+        failures: 10,
+        ..LIMIT
+    };
+    let start = Arc::new(tokio::sync::Barrier::new(32));
+    let tasks: Vec<_> = (0..FAILURES)
+        .map(|_| {
+            let store = Arc::clone(&h.store);
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                let key = counter(CounterKind::Client, "racy");
+                let tallies = store
+                    .failure_counters()
+                    .add_failure(&[(key, limit)])
+                    .await
+                    .unwrap();
+                tallies[0].failures
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for task in tasks {
+        assert!(seen.insert(task.await.unwrap()), "a count was seen twice");
+    }
+    assert_eq!(seen, (1..=FAILURES).collect::<HashSet<_>>());
+    let key = counter(CounterKind::Client, "racy");
+    assert_eq!(tally(h, key).await.failures, FAILURES);
+    assert_counter_pttl(h, key, LIMIT.window..=LIMIT.lockout).await;
+}
+
+/// What a counter's key says on Redis: its kind, but not its subject, and
+/// it always has an expiry.
+async fn failure_counter_keys_hide_their_subjects(h: &Harness) {
+    let subjects = ["alice", "192.0.2.1", "app"];
+    let kinds = [CounterKind::User, CounterKind::Ip, CounterKind::Client];
+    for (kind, subject) in kinds.into_iter().zip(subjects) {
+        fail(h, counter(kind, subject), LIMIT).await;
+        let storage_key = h.store.counter_storage_key(counter(kind, subject));
+        let prefix = format!("{}:v1:throttle:{}:", h.store.key_prefix(), kind.as_str());
+        assert!(storage_key.starts_with(&prefix), "{storage_key}");
+        assert!(!storage_key.contains(subject), "{storage_key}");
+        assert!(h.store.exists_raw(&storage_key).await.unwrap());
+    }
+    let Some(url) = &h.redis_url else { return };
+    let keys = raw_keys(url, &format!("{}:v1:throttle:*", h.store.key_prefix())).await;
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in keys {
+        assert!(
+            subjects.iter().all(|subject| !key.contains(subject)),
+            "{key}"
+        );
+        assert!(raw_pttl(url, &key).await > 0, "{key} has no expiry");
+    }
+}
+
+/// Something that is not a count where a counter should be (only a bug or
+/// another writer could put it there) reads as no failures, and the next
+/// failure replaces it with a count and a window.
+async fn garbage_in_a_counter_reads_as_no_failures(h: &Harness) {
+    let key = counter(CounterKind::User, "mallory");
+    let storage_key = h.store.counter_storage_key(key);
+    for garbage in [&b"junk"[..], b"", b"-3", b"1.5", b"\x01\x02"] {
+        h.store
+            .put_raw(&storage_key, garbage, TTL * 10)
+            .await
+            .unwrap();
+        assert_eq!(tally(h, key).await, Tally::default(), "{garbage:?}");
+        let added = fail(h, key, LIMIT).await;
+        assert_eq!(added.failures, 1, "{garbage:?}");
+        assert!(added.expires_in <= LIMIT.window, "{garbage:?}");
+    }
+}
+
 macro_rules! contract {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -1395,4 +1634,11 @@ contract!(
     user_index_ttl_only_grows,
     user_index_end_all_is_per_user,
     ping_answers,
+    failure_counters_count_per_kind_and_subject,
+    failure_counter_locks_at_the_limit_for_the_lockout,
+    failure_counters_expire,
+    failure_counter_reset_forgets,
+    concurrent_failures_are_each_counted,
+    failure_counter_keys_hide_their_subjects,
+    garbage_in_a_counter_reads_as_no_failures,
 );

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
-use porthor_oidc::{Lifetimes, Limits};
+use porthor_oidc::{Lifetimes, Limits, OidcConfig, Throttle};
+use porthor_server::RequestLimits;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ConfigErrors, Problem};
@@ -31,6 +32,8 @@ const ENV_KEYS: &[&str] = &[
     "issuer",
     "server.listen",
     "server.workers",
+    "server.max_header_bytes",
+    "server.max_form_bytes",
     "store.backend",
     "store.redis_url",
     "store.pool_size",
@@ -46,6 +49,13 @@ const ENV_KEYS: &[&str] = &[
     "limits.sessions_per_user",
     "tokens.consent_lifetime",
     "log.format",
+    "throttle.enabled",
+    "throttle.window",
+    "throttle.lockout",
+    "throttle.user_failures",
+    "throttle.ip_failures",
+    "throttle.client_failures",
+    "login.queue_timeout",
 ];
 
 /// The whole file.
@@ -69,6 +79,10 @@ pub struct Settings {
     pub limits: LimitsSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub throttle: ThrottleSettings,
+    #[serde(default)]
+    pub login: LoginSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -83,14 +97,28 @@ pub struct ServerSettings {
     /// One per core when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// CIDRs (or addresses) of the proxies whose `X-Forwarded-For` names
+    /// the client. File only, like every list.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// Larger request headers answer 431.
+    pub max_header_bytes: usize,
+    /// Larger form bodies answer 413.
+    pub max_form_bytes: usize,
 }
 
-/// What an absent key in `[server]` (or an absent table) takes.
+/// What an absent key in `[server]` (or an absent table) takes; the
+/// request limits are the server's own defaults,
+/// [`RequestLimits::default`].
 impl Default for ServerSettings {
     fn default() -> Self {
+        let limits = RequestLimits::default();
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             workers: None,
+            trusted_proxies: Vec::new(),
+            max_header_bytes: limits.max_header_bytes,
+            max_form_bytes: limits.max_form_bytes,
         }
     }
 }
@@ -174,14 +202,17 @@ impl Default for TokenSettings {
 }
 
 /// `duration` in humantime form, in the units docs/configuration.md uses:
-/// whole days (`30d`), else whole hours (`12h`), else seconds (`60s`, where
-/// humantime's own formatter would say `1m`).
+/// whole days (`30d`), else whole hours (`12h`), else whole minutes over
+/// one (`15m`), else seconds (`60s`, where humantime's own formatter would
+/// say `1m`).
 fn duration_text(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
         return humantime::format_duration(duration).to_string();
     }
     let secs = duration.as_secs();
-    for (unit, length) in [("d", 24 * 3600), ("h", 3600)] {
+    let units = [("d", 24 * 3600), ("h", 3600)];
+    let minutes = (secs > 60).then_some(("m", 60));
+    for (unit, length) in units.into_iter().chain(minutes) {
         if secs != 0 && secs.is_multiple_of(length) {
             return format!("{}{unit}", secs / length);
         }
@@ -201,6 +232,50 @@ impl Default for LimitsSettings {
     fn default() -> Self {
         Self {
             sessions_per_user: Limits::default().sessions_per_user,
+        }
+    }
+}
+
+/// `[throttle]`: limits on failed logins and client authentications.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    pub enabled: bool,
+    pub window: String,
+    pub lockout: String,
+    pub user_failures: u32,
+    pub ip_failures: u32,
+    pub client_failures: u32,
+}
+
+/// The service's own defaults, [`Throttle::default`], written out.
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        let throttle = Throttle::default();
+        Self {
+            enabled: throttle.enabled,
+            window: duration_text(throttle.window),
+            lockout: duration_text(throttle.lockout),
+            user_failures: throttle.user_failures,
+            ip_failures: throttle.ip_failures,
+            client_failures: throttle.client_failures,
+        }
+    }
+}
+
+/// `[login]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// How long a login waits for a password-check slot.
+    pub queue_timeout: String,
+}
+
+/// The service's own default, written out.
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            queue_timeout: duration_text(OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT),
         }
     }
 }
@@ -534,7 +609,11 @@ mod tests {
         let text = |secs| duration_text(Duration::from_secs(secs));
         assert_eq!(text(0), "0s");
         assert_eq!(text(60), "60s");
-        assert_eq!(text(90 * 60), "5400s");
+        assert_eq!(text(2), "2s");
+        assert_eq!(text(120), "2m");
+        assert_eq!(text(90 * 60), "90m");
+        assert_eq!(text(15 * 60), "15m");
+        assert_eq!(text(601), "601s");
         assert_eq!(text(3600), "1h");
         assert_eq!(text(36 * 3600), "36h");
         assert_eq!(text(30 * 24 * 3600), "30d");

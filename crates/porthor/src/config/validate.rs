@@ -14,15 +14,16 @@ use std::time::Duration;
 use porthor_models::{
     AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scope, Scopes, User,
 };
-use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig};
+use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, Throttle};
+use porthor_server::{RequestLimits, TrustedProxies};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
 
 use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
-    BackendKind, ClientSettings, LimitsSettings, Loaded, Settings, SigningSettings, StoreSettings,
-    TokenSettings, UserSettings, resolve,
+    BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings, ServerSettings, Settings,
+    SigningSettings, StoreSettings, ThrottleSettings, TokenSettings, UserSettings, resolve,
 };
 use crate::demo::{self, DemoCredentials};
 
@@ -33,6 +34,16 @@ const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
 /// The highest `limits.sessions_per_user` accepted: every login walks the
 /// user's sessions (in one Redis script), so the bound keeps that short.
 const MAX_SESSIONS_PER_USER: usize = 1000;
+/// The range of `server.max_header_bytes`: below 1 KiB a browser's
+/// ordinary headers would not fit; actix-web refuses a request head over
+/// 128 KiB whatever this says.
+const HEADER_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=128 * 1024;
+/// The range of `server.max_form_bytes`: every form Porthor reads is a few
+/// kilobytes at most.
+const FORM_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
+/// The longest `login.queue_timeout`: a user waiting longer for the form
+/// to answer has given up.
+const MAX_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The configuration, checked and ready to build the service from.
 #[derive(Debug)]
@@ -41,6 +52,9 @@ pub struct Config {
     /// Worker threads; one per core when `None`.
     pub workers: Option<usize>,
     pub oidc: OidcConfig,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    pub request_limits: RequestLimits,
     pub store: StoreConfig,
     pub signer: Signer,
     /// Set when running on the embedded defaults (no file): the generated
@@ -85,6 +99,10 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let issuer = issuer(settings, embedded, listen, &mut problems);
     let lifetimes = lifetimes(&settings.tokens, &mut problems);
     let limits = limits(&settings.limits, &mut problems);
+    let trusted_proxies = trusted_proxies(&settings.server, &mut problems);
+    let request_limits = request_limits(&settings.server, &mut problems);
+    let throttle = throttle(&settings.throttle, &mut problems);
+    let password_queue_timeout = queue_timeout(&settings.login, &mut problems);
     let store = store(
         settings.store.as_ref(),
         embedded,
@@ -119,27 +137,49 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     };
 
     let warnings = std::mem::take(&mut problems.warnings);
-    let config = match (listen, issuer, lifetimes, limits, store, signer) {
-        (Some(listen), Some(issuer), Some(lifetimes), Some(limits), Some(store), Some(signer)) => {
-            Some(Config {
-                listen,
-                workers: settings.server.workers,
-                oidc: OidcConfig {
-                    issuer,
-                    lifetimes,
-                    limits,
-                    // From the store key, so that every replica signs and
-                    // accepts the same tokens without another secret to share.
-                    csrf_key: CsrfKey::new(&store.encryption_key.derive("csrf")),
-                    clients,
-                    users,
-                },
-                store,
-                signer,
-                demo,
-                warnings,
-            })
-        }
+    let limits = (
+        limits,
+        trusted_proxies,
+        request_limits,
+        throttle,
+        password_queue_timeout,
+    );
+    let config = match (listen, issuer, lifetimes, store, signer, limits) {
+        (
+            Some(listen),
+            Some(issuer),
+            Some(lifetimes),
+            Some(store),
+            Some(signer),
+            (
+                Some(limits),
+                Some(trusted_proxies),
+                Some(request_limits),
+                Some(throttle),
+                Some(password_queue_timeout),
+            ),
+        ) => Some(Config {
+            listen,
+            workers: settings.server.workers,
+            oidc: OidcConfig {
+                issuer,
+                lifetimes,
+                limits,
+                // From the store key, so that every replica signs and
+                // accepts the same tokens without another secret to share.
+                csrf_key: CsrfKey::new(&store.encryption_key.derive("csrf")),
+                clients,
+                users,
+                throttle,
+                password_queue_timeout,
+            },
+            trusted_proxies,
+            request_limits,
+            store,
+            signer,
+            demo,
+            warnings,
+        }),
         _ => None,
     };
     problems.finish(config)
@@ -180,23 +220,33 @@ fn issuer(
     }
 }
 
+/// The duration `text` at `key`, which must be at least `minimum`.
+fn duration(problems: &mut Problems, key: &str, text: &str, minimum: Duration) -> Option<Duration> {
+    let duration = problems.check(
+        key,
+        humantime::parse_duration(text).map_err(|error| {
+            format!("{text:?} is not a duration such as \"60s\" or \"1h\": {error}")
+        }),
+    )?;
+    if duration < minimum {
+        let minimum = humantime::format_duration(minimum);
+        problems.push(
+            key,
+            format!("{text:?} is too short; it must be at least {minimum}"),
+        );
+        return None;
+    }
+    Some(duration)
+}
+
 fn lifetimes(tokens: &TokenSettings, problems: &mut Problems) -> Option<Lifetimes> {
     let mut parse = |key: &str, text: &str| {
-        let key = format!("tokens.{key}");
-        let duration = problems.check(
-            &key,
-            humantime::parse_duration(text).map_err(|error| {
-                format!("{text:?} is not a duration such as \"60s\" or \"1h\": {error}")
-            }),
-        )?;
-        if duration < Duration::from_secs(1) {
-            problems.push(
-                &key,
-                format!("{text:?} is too short; it must be at least 1s"),
-            );
-            return None;
-        }
-        Some(duration)
+        duration(
+            problems,
+            &format!("tokens.{key}"),
+            text,
+            Duration::from_secs(1),
+        )
     };
     let code = parse("code_lifetime", &tokens.code_lifetime);
     let id_token = parse("id_token_lifetime", &tokens.id_token_lifetime);
@@ -243,6 +293,88 @@ fn limits(settings: &LimitsSettings, problems: &mut Problems) -> Option<Limits> 
         return None;
     }
     Some(Limits { sessions_per_user })
+}
+
+fn trusted_proxies(server: &ServerSettings, problems: &mut Problems) -> Option<TrustedProxies> {
+    TrustedProxies::parse(&server.trusted_proxies)
+        .map_err(|bad| {
+            for (index, problem) in bad {
+                problems.push(format!("server.trusted_proxies[{index}]"), problem);
+            }
+        })
+        .ok()
+}
+
+fn request_limits(server: &ServerSettings, problems: &mut Problems) -> Option<RequestLimits> {
+    let mut in_range = |key: &str, bytes: usize, range: std::ops::RangeInclusive<usize>| {
+        if range.contains(&bytes) {
+            return Some(bytes);
+        }
+        problems.push(
+            format!("server.{key}"),
+            format!(
+                "{bytes} is out of range; it must be {} to {} bytes",
+                range.start(),
+                range.end()
+            ),
+        );
+        None
+    };
+    let max_header_bytes = in_range(
+        "max_header_bytes",
+        server.max_header_bytes,
+        HEADER_BYTES_RANGE,
+    );
+    let max_form_bytes = in_range("max_form_bytes", server.max_form_bytes, FORM_BYTES_RANGE);
+    Some(RequestLimits {
+        max_header_bytes: max_header_bytes?,
+        max_form_bytes: max_form_bytes?,
+    })
+}
+
+/// `[throttle]`. Checked whether or not it is enabled, so that turning it
+/// on never uncovers a mistake.
+fn throttle(settings: &ThrottleSettings, problems: &mut Problems) -> Option<Throttle> {
+    let second = Duration::from_secs(1);
+    let window = duration(problems, "throttle.window", &settings.window, second);
+    let lockout = duration(problems, "throttle.lockout", &settings.lockout, second);
+    let mut at_least_one = |key: &str, failures: u32| {
+        if failures == 0 {
+            problems.push(
+                format!("throttle.{key}"),
+                "must be at least 1 (set throttle.enabled = false to turn throttling off)",
+            );
+            return None;
+        }
+        Some(failures)
+    };
+    let user_failures = at_least_one("user_failures", settings.user_failures);
+    let ip_failures = at_least_one("ip_failures", settings.ip_failures);
+    let client_failures = at_least_one("client_failures", settings.client_failures);
+    Some(Throttle {
+        enabled: settings.enabled,
+        window: window?,
+        lockout: lockout?,
+        user_failures: user_failures?,
+        ip_failures: ip_failures?,
+        client_failures: client_failures?,
+    })
+}
+
+fn queue_timeout(settings: &LoginSettings, problems: &mut Problems) -> Option<Duration> {
+    const KEY: &str = "login.queue_timeout";
+    let timeout = duration(problems, KEY, &settings.queue_timeout, Duration::ZERO)?;
+    if timeout > MAX_QUEUE_TIMEOUT {
+        problems.push(
+            KEY,
+            format!(
+                "{:?} is too long; it must be at most 60s",
+                settings.queue_timeout
+            ),
+        );
+        return None;
+    }
+    Some(timeout)
 }
 
 fn store(

@@ -53,16 +53,28 @@ impl Harness {
 
     /// Posts the login form; returns the response.
     pub async fn post_login(&self, form: &[(&str, &str)]) -> Response {
+        self.post_login_with_headers(form, &[]).await
+    }
+
+    /// Posts the login form with extra request `headers` (such as
+    /// `X-Forwarded-For`); returns the response.
+    pub async fn post_login_with_headers(
+        &self,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
         let (cookie, token) = self.login_form().await;
         let mut form = form.to_vec();
         form.push(("csrf_token", &token));
-        self.http
+        let mut request = self
+            .http
             .post(self.url("/login"))
             .header(COOKIE, format!("porthor_csrf={cookie}"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+            .form(&form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     /// The browser's way through the login form at `form_url` (where the

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use porthor_models::AuthorizationStore;
-use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService};
-use porthor_server::{Clock, ManualClock, Server, ServerConfig, ServerHandle};
+use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService, Throttle};
+use porthor_server::{
+    Clock, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle, TrustedProxies,
+};
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
 use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
@@ -42,6 +44,13 @@ pub struct Options {
     /// Verification-only keys (PEM) published after the signing key, as
     /// `signing.previous_key_files` does after a key rotation.
     pub previous_keys: Vec<String>,
+    /// With `StoreKind::Redis`: this key prefix instead of a fresh one, so
+    /// that two servers share their records, as replicas do.
+    pub redis_prefix: Option<String>,
+    pub throttle: Throttle,
+    pub password_queue_timeout: Duration,
+    pub trusted_proxies: TrustedProxies,
+    pub request_limits: RequestLimits,
 }
 
 impl Options {
@@ -56,6 +65,11 @@ impl Options {
             redis_url: None,
             signing_key: None,
             previous_keys: Vec::new(),
+            redis_prefix: None,
+            throttle: Throttle::default(),
+            password_queue_timeout: OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT,
+            trusted_proxies: TrustedProxies::default(),
+            request_limits: RequestLimits::default(),
         }
     }
 }
@@ -106,7 +120,10 @@ impl Harness {
         let (store, redis_prefix): (Arc<dyn AuthorizationStore>, _) = match options.backend {
             StoreKind::Memory => (Arc::new(memory_store().await), None),
             StoreKind::Redis => {
-                let prefix = unique_prefix("server");
+                let prefix = options
+                    .redis_prefix
+                    .clone()
+                    .unwrap_or_else(|| unique_prefix("server"));
                 let store = match &options.redis_url {
                     None => redis_store(&prefix).await,
                     Some(url) => Store::open(StoreConfig {
@@ -150,6 +167,8 @@ impl Harness {
             csrf_key: CsrfKey::generate(),
             clients: clients(),
             users: users(),
+            throttle: options.throttle,
+            password_queue_timeout: options.password_queue_timeout,
         };
         let service = OidcService::new(config, store, signer).unwrap();
         // The real time to start with: relying-party libraries check the
@@ -159,6 +178,8 @@ impl Harness {
             listen: listener.local_addr().unwrap(),
             workers: Some(2),
             clock: Clock::Manual(clock.clone()),
+            trusted_proxies: options.trusted_proxies.clone(),
+            limits: options.request_limits,
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();
