@@ -16,9 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac as _};
-use porthor_models::{Counter, CounterLimit, FailureCounters, StoreError, Tally};
-use sha2::Sha256;
+use porthor_models::{Counter, CounterLimit, FailureCounters, StoreError, Tally, hmac_sha256};
+use zeroize::Zeroizing;
 
 use crate::EncryptionKey;
 use crate::backend::Backend;
@@ -27,17 +26,17 @@ use crate::keyspace::MAX_TTL;
 /// The kind segment of counter keys, after the layout version.
 pub(crate) const THROTTLE: &str = "throttle";
 
-/// Separates the key that names counters from the encryption key it is
-/// derived from; a new derivation would get a new label.
-const SUBJECT_KEY_LABEL: &[u8] = b"porthor v1 throttle subject names";
+/// What the key that names counters is derived for (see
+/// [`EncryptionKey::derive`]).
+const SUBJECT_KEY_PURPOSE: &str = "throttle subject names";
 
 /// The failure counters of one store.
 pub(crate) struct Counters {
     backend: Arc<Backend>,
     /// `{key_prefix}:v1:throttle:`.
     namespace: String,
-    /// Keyed with the derived subject key, ready to be cloned per name.
-    subject_mac: Hmac<Sha256>,
+    /// The key that names counters by their subject.
+    subject_key: Zeroizing<[u8; 32]>,
 }
 
 impl Counters {
@@ -45,30 +44,18 @@ impl Counters {
         Self {
             backend,
             namespace: crate::namespace(key_prefix, THROTTLE),
-            subject_mac: keyed(&mac(key.as_bytes(), SUBJECT_KEY_LABEL)),
+            subject_key: key.derive(SUBJECT_KEY_PURPOSE),
         }
     }
 
     /// Where `counter` is stored.
     pub(crate) fn storage_key(&self, counter: Counter<'_>) -> String {
-        let mut mac = self.subject_mac.clone();
-        mac.update(counter.subject.as_bytes());
-        let name = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let name = URL_SAFE_NO_PAD.encode(hmac_sha256(
+            &self.subject_key,
+            &[counter.subject.as_bytes()],
+        ));
         format!("{}{}:{name}", self.namespace, counter.kind.as_str())
     }
-}
-
-/// `HMAC-SHA-256(key, message)`.
-fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = keyed(key);
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
-fn keyed(key: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes a key of any length; the error type exists for MACs that
-    // do not.
-    Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"))
 }
 
 #[async_trait]
@@ -159,16 +146,5 @@ mod tests {
         assert_eq!(counters(&key).storage_key(alice), storage_key);
         let other = counters(&EncryptionKey::generate()).storage_key(alice);
         assert_ne!(other, storage_key);
-    }
-
-    #[test]
-    fn hmac_sha256_matches_rfc_4231() {
-        // RFC 4231, test case 2.
-        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        let computed: String = mac(b"Jefe", b"what do ya want for nothing?")
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
-        assert_eq!(computed, expected);
     }
 }
