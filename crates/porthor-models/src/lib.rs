@@ -15,6 +15,8 @@ mod client;
 mod credential;
 mod documents;
 mod error;
+#[cfg(test)]
+mod hostile_input;
 mod mac;
 mod pkce;
 mod records;
