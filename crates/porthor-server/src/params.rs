@@ -98,4 +98,60 @@ mod tests {
         assert_eq!(Params::parse(encoded.as_bytes()).get("state"), Some("a&b"));
         assert_eq!(Params::parse(encoded.as_bytes()).get("scope"), None);
     }
+
+    mod hostile_input {
+        //! Property tests: the parsers of query strings, forms and Basic
+        //! credentials never panic on any bytes, and keep their rules.
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Bytes shaped like forms often enough (names, `=`, `&`, escapes,
+        /// repeats), mixed with anything at all.
+        fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                "([a-z_]{1,6}=[a-zA-Z0-9%+&=._~-]{0,12}&?){0,8}".prop_map(String::into_bytes),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn parsed_forms_keep_the_duplicate_rule(input in form_bytes()) {
+                let params = Params::parse(&input);
+                for name in ["a", "b", "code", "state", "scope"] {
+                    let values: Vec<&String> = params
+                        .pairs
+                        .iter()
+                        .filter(|(n, v)| n == name && !v.is_empty())
+                        .map(|(_, v)| v)
+                        .collect();
+                    // `get` is the first non-empty value, and a name counts
+                    // as repeated exactly when it has two of them.
+                    prop_assert_eq!(params.get(name), values.first().map(|v| v.as_str()));
+                    prop_assert_eq!(params.repeated(&[name]).is_some(), values.len() > 1);
+                }
+            }
+
+            #[test]
+            fn re_encoded_forms_parse_back_the_same(input in form_bytes()) {
+                let params = Params::parse(&input);
+                let again = Params::parse(params.encode_without(&["drop"]).as_bytes());
+                let kept: Vec<&(String, String)> =
+                    params.pairs.iter().filter(|(n, _)| n != "drop").collect();
+                prop_assert_eq!(again.pairs.iter().collect::<Vec<_>>(), kept);
+            }
+
+            #[test]
+            fn form_decoding_undoes_encoding_and_stays_bounded(text in any::<String>()) {
+                let encoded: String =
+                    form_urlencoded::byte_serialize(text.as_bytes()).collect();
+                prop_assert_eq!(form_decode(&encoded), text.clone());
+                // Decoding anything never panics, and at worst turns each
+                // byte into a three-byte replacement character.
+                prop_assert!(form_decode(&text).len() <= 3 * text.len().max(1));
+            }
+        }
+    }
 }
