@@ -9,6 +9,7 @@
 //! It must not know about I/O, the clock (callers pass [`Timestamp`]s in), HTTP,
 //! Redis, JWT libraries or configuration files. Everything here is plain data
 //! plus the validation that keeps it well formed.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod client;

@@ -22,6 +22,7 @@
 //! Redis client (storage is the [`porthor_models::AuthorizationStore`] port),
 //! configuration files or the environment, or the clock: every operation that
 //! depends on time takes `now`.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod access;

@@ -27,6 +27,7 @@
 //! ([`Signer::verify`]) is jsonwebtoken's, with a `DecodingKey` per
 //! published key.
 
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod algorithm;

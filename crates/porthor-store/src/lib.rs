@@ -63,6 +63,7 @@
 //! signing keys and JWTs, and configuration files or environment variables:
 //! callers build a [`StoreConfig`] and hand it in. `deadpool-redis` appears in
 //! this crate and nowhere else.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod backend;
