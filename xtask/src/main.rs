@@ -51,7 +51,8 @@ enum Task {
     /// audit the dependencies for duplicates.
     ///
     /// `cargo fmt --check`, `cargo clippy --workspace --all-targets -- -D
-    /// warnings`, `cargo doc --workspace --no-deps` with RUSTDOCFLAGS=-D
+    /// warnings` (and porthor-store with each backend feature alone),
+    /// `cargo doc --workspace --no-deps` with RUSTDOCFLAGS=-D
     /// warnings, and `cargo tree --workspace --duplicates --edges
     /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
     /// semver-incompatible versions fails unless listed there with a reason.
@@ -160,6 +161,27 @@ fn lint() -> Result<()> {
             "warnings",
         ]))
     })?;
+    // porthor-store's backends are features; each must build alone, for a
+    // team that takes the memory store without Redis's dependencies (or the
+    // reverse). The workspace build above only ever sees both.
+    for backend in ["memory", "redis"] {
+        step(
+            &format!("clippy porthor-store --features {backend}"),
+            || {
+                run(cargo().args([
+                    "clippy",
+                    "--package",
+                    "porthor-store",
+                    "--no-default-features",
+                    "--features",
+                    backend,
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            },
+        )?;
+    }
     step("doc", || {
         run(cargo()
             .env("RUSTDOCFLAGS", "-D warnings")

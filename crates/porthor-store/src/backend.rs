@@ -4,14 +4,17 @@
 //! records, kinds or encryption. Keeping this seam narrow is what lets the
 //! in-memory store behave exactly like Redis for every rule above it. There
 //! are exactly two, so this is an enum rather than a trait object: every
-//! operation is one `match`, with no boxed future per call.
+//! operation is one `match`, with no boxed future per call. Each variant
+//! exists only with its crate feature (`memory`, `redis`).
 
 use std::fmt;
 use std::time::Duration;
 
 use porthor_models::{CounterLimit, Tally};
 
+#[cfg(feature = "memory")]
 use crate::memory::MemoryBackend;
+#[cfg(feature = "redis")]
 use crate::redis_backend::RedisBackend;
 
 /// Whatever went wrong talking to a backend; reported as
@@ -21,12 +24,17 @@ pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 /// The values at two keys.
 pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per store, made once and kept behind an Arc"
+#[cfg_attr(
+    all(feature = "memory", feature = "redis"),
+    expect(
+        clippy::large_enum_variant,
+        reason = "one per store, made once and kept behind an Arc"
+    )
 )]
 pub(crate) enum Backend {
+    #[cfg(feature = "memory")]
     Memory(MemoryBackend),
+    #[cfg(feature = "redis")]
     Redis(RedisBackend),
 }
 
@@ -39,7 +47,9 @@ impl Backend {
         ttl: Duration,
     ) -> Result<(), BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.put(key, bytes, ttl),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.put(key, bytes, ttl).await,
         }
     }
@@ -47,7 +57,9 @@ impl Backend {
     /// The live value at `key`.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.get(key)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.get(key).await,
         }
     }
@@ -56,7 +68,9 @@ impl Backend {
     /// callers, at most one gets it.
     pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.take(key)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.take(key).await,
         }
     }
@@ -64,7 +78,9 @@ impl Backend {
     /// Removes `key`; whether a live value was there.
     pub(crate) async fn delete(&self, key: &str) -> Result<bool, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.delete(key)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.delete(key).await,
         }
     }
@@ -73,7 +89,9 @@ impl Backend {
     /// live values were removed.
     pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.delete_matching(prefix)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.delete_matching(prefix).await,
         }
     }
@@ -88,7 +106,9 @@ impl Backend {
         ttl: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.replace(key, bytes, ttl),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.replace(key, bytes, ttl).await,
         }
     }
@@ -97,7 +117,9 @@ impl Backend {
     /// shortening it; nothing if there is none.
     pub(crate) async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.extend(key, ttl),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.extend(key, ttl).await,
         }
     }
@@ -111,9 +133,11 @@ impl Backend {
         second: &str,
     ) -> Result<Pair, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => {
                 Ok((memory.replace(first, bytes, None)?, memory.get(second)))
             }
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.replace_and_get(first, bytes, second).await,
         }
     }
@@ -124,7 +148,9 @@ impl Backend {
         keys: &[&str],
     ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.get_many(keys)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.get_many(keys).await,
         }
     }
@@ -145,7 +171,9 @@ impl Backend {
         keep: usize,
     ) -> Result<Vec<String>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.index_add(index, records, member, score, ttl, keep),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => {
                 redis
                     .index_add(index, records, member, score, ttl, keep)
@@ -157,10 +185,12 @@ impl Backend {
     /// Removes `member` from the sorted set at `index`.
     pub(crate) async fn index_remove(&self, index: &str, member: &str) -> Result<(), BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => {
                 memory.index_remove(index, member);
                 Ok(())
             }
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.index_remove(index, member).await,
         }
     }
@@ -172,8 +202,10 @@ impl Backend {
         ttl: Duration,
     ) -> Result<(), BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.index_extend(index, ttl),
             // PEXPIRE works on a key of any type.
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.extend(index, ttl).await,
         }
     }
@@ -186,7 +218,9 @@ impl Backend {
         records: &str,
     ) -> Result<Vec<String>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.index_end_all(index, records)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.index_end_all(index, records).await,
         }
     }
@@ -196,7 +230,9 @@ impl Backend {
     /// reads as no failures.
     pub(crate) async fn tallies(&self, keys: &[&str]) -> Result<Vec<Tally>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => Ok(memory.tallies(keys)),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.tallies(keys).await,
         }
     }
@@ -209,7 +245,9 @@ impl Backend {
         counters: &[(&str, CounterLimit)],
     ) -> Result<Vec<Tally>, BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.add_failure(counters),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.add_failure(counters).await,
         }
     }
@@ -217,7 +255,9 @@ impl Backend {
     /// Whether the backend answers.
     pub(crate) async fn ping(&self) -> Result<(), BackendError> {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(_) => Ok(()),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.ping().await,
         }
     }
@@ -226,7 +266,9 @@ impl Backend {
 impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(feature = "memory")]
             Backend::Memory(memory) => memory.fmt(f),
+            #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.fmt(f),
         }
     }

@@ -66,13 +66,20 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(not(any(feature = "memory", feature = "redis")))]
+compile_error!(
+    "porthor-store needs a backend: enable the `memory` or the `redis` feature (or both, the default)"
+);
+
 mod backend;
 mod cipher;
 mod counters;
 mod derive;
 mod key;
 mod keyspace;
+#[cfg(feature = "memory")]
 mod memory;
+#[cfg(feature = "redis")]
 mod redis_backend;
 mod user_index;
 
@@ -86,6 +93,7 @@ use porthor_models::{
 };
 
 pub use key::EncryptionKey;
+#[cfg(feature = "redis")]
 pub use redis_backend::redact_redis_url;
 
 use backend::Backend;
@@ -93,7 +101,9 @@ use cipher::Cipher;
 use counters::Counters;
 use derive::KeyDeriver;
 use keyspace::{EncryptedKeyspace, Read};
+#[cfg(feature = "memory")]
 use memory::MemoryBackend;
+#[cfg(feature = "redis")]
 use redis_backend::RedisBackend;
 use user_index::UserIndexspace;
 
@@ -128,8 +138,10 @@ pub struct StoreConfig {
 pub enum BackendConfig {
     /// A map in this process: lost on restart and not shared between
     /// processes. For tests, development and single-instance setups.
+    #[cfg(feature = "memory")]
     Memory,
     /// A Redis server (7.0 or later, for `SET … XX GET` and `PEXPIRE … GT`).
+    #[cfg(feature = "redis")]
     Redis {
         /// `redis://[user:password@]host[:port][/db]` or
         /// `redis+unix:///path/to/socket`; TLS (`rediss://`) is not compiled
@@ -145,7 +157,9 @@ pub enum BackendConfig {
 impl fmt::Debug for BackendConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(feature = "memory")]
             BackendConfig::Memory => f.write_str("Memory"),
+            #[cfg(feature = "redis")]
             BackendConfig::Redis { url, pool_size } => f
                 .debug_struct("Redis")
                 .field("url", &redact_redis_url(url))
@@ -225,7 +239,9 @@ impl Store {
             return Err(OpenError::InvalidKeyPrefix("it is empty"));
         }
         let backend = Arc::new(match &config.backend {
+            #[cfg(feature = "memory")]
             BackendConfig::Memory => Backend::Memory(MemoryBackend::default()),
+            #[cfg(feature = "redis")]
             BackendConfig::Redis { url, pool_size } => {
                 Backend::Redis(RedisBackend::open(url, *pool_size).await?)
             }
