@@ -30,6 +30,9 @@ mod token;
 mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
@@ -58,6 +61,9 @@ pub struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
     /// How large a request may be.
     pub limits: RequestLimits,
+    /// How long a graceful stop waits for in-flight requests before it
+    /// drops them (whole seconds; actix-web counts in seconds).
+    pub shutdown_timeout: Duration,
 }
 
 /// A failure to start or run the server.
@@ -78,9 +84,13 @@ pub enum ServerError {
 }
 
 /// A bound, not yet running, Porthor server.
+///
+/// It does not handle signals itself: whoever runs it decides what SIGTERM
+/// and SIGINT mean (the binary drains, then stops through [`ServerHandle`]).
 pub struct Server {
     server: actix_web::dev::Server,
     local_addr: SocketAddr,
+    draining: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -91,14 +101,33 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Stops a running [`Server`].
-#[derive(Debug, Clone)]
-pub struct ServerHandle(actix_web::dev::ServerHandle);
+/// Drains and stops a running [`Server`].
+#[derive(Clone)]
+pub struct ServerHandle {
+    server: actix_web::dev::ServerHandle,
+    draining: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("draining", &self.draining.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
 
 impl ServerHandle {
-    /// Stops accepting connections and waits for in-flight requests.
+    /// From now on `/ready` answers 503, so that load balancers probing it
+    /// send new requests elsewhere; everything else is still served.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops accepting connections and waits for in-flight requests, at
+    /// most [`ServerConfig::shutdown_timeout`]; [`Server::run`] then returns.
     pub async fn stop(&self) {
-        self.0.stop(true).await;
+        self.drain();
+        self.server.stop(true).await;
     }
 }
 
@@ -131,7 +160,8 @@ impl Server {
             source,
         })?;
         let https = !service.issuer().is_insecure_loopback();
-        let state = web::Data::new(AppState::new(service, config));
+        let draining = Arc::new(AtomicBool::new(false));
+        let state = web::Data::new(AppState::new(service, config, draining.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.limits.payload_config())
@@ -142,6 +172,9 @@ impl Server {
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
+        server = server
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_timeout.as_secs());
         let server = server
             .listen(listener)
             .map_err(|source| ServerError::Bind {
@@ -149,7 +182,11 @@ impl Server {
                 source,
             })?
             .run();
-        Ok(Self { server, local_addr })
+        Ok(Self {
+            server,
+            local_addr,
+            draining,
+        })
     }
 
     /// The address actually bound.
@@ -157,12 +194,15 @@ impl Server {
         self.local_addr
     }
 
-    /// A handle that can stop the server once it runs.
+    /// A handle that can drain and stop the server once it runs.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle(self.server.handle())
+        ServerHandle {
+            server: self.server.handle(),
+            draining: self.draining.clone(),
+        }
     }
 
-    /// Serves until stopped by [`ServerHandle::stop`], SIGINT or SIGTERM.
+    /// Serves until stopped by [`ServerHandle::stop`].
     pub async fn run(self) -> Result<(), ServerError> {
         self.server.await.map_err(ServerError::Run)
     }
@@ -183,10 +223,12 @@ pub(crate) struct AppState {
     pub(crate) cookies: Cookies,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) limits: RequestLimits,
+    /// Set by [`ServerHandle::drain`]: `/ready` then answers 503.
+    pub(crate) draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    fn new(service: OidcService, config: &ServerConfig) -> Self {
+    fn new(service: OidcService, config: &ServerConfig, draining: Arc<AtomicBool>) -> Self {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
         let discovery = json(serde_json::to_vec(service.openid_configuration()));
@@ -203,6 +245,7 @@ impl AppState {
             cookies,
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
+            draining,
         }
     }
 

@@ -1,5 +1,7 @@
 //! Discovery, keys and probes: the unauthenticated, read-only routes.
 
+use std::sync::atomic::Ordering;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
@@ -33,8 +35,14 @@ pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// `GET /ready`: the store answers, so requests can be served.
+/// `GET /ready`: the store answers, so requests can be served, and the
+/// process is not shutting down.
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.draining.load(Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("draining: shutting down\n");
+    }
     match state.service.ready().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")

@@ -26,7 +26,9 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         clock: Clock::System,
         trusted_proxies: config.trusted_proxies.clone(),
         limits: config.request_limits,
+        shutdown_timeout: config.shutdown.timeout,
     };
+    let shutdown = config.shutdown;
     let demo = config.demo.clone();
     let service = open(config).await?;
     let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
@@ -45,9 +47,53 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         demo = demo.is_some(),
         "porthor is listening"
     );
-    server.run().await.context("the server failed")?;
+    let handle = server.handle();
+    let running = server.run();
+    tokio::pin!(running);
+    let signal = tokio::select! {
+        result = &mut running => return result.context("the server failed"),
+        signal = stop_signal() => signal?,
+    };
+    // Drain: /ready answers 503 from now on, so load balancers that probe
+    // it send new requests elsewhere while this process still serves them.
+    handle.drain();
+    if signal == StopSignal::Terminate && !shutdown.drain_delay.is_zero() {
+        tracing::info!(delay = ?shutdown.drain_delay, "SIGTERM: draining before the stop");
+        tokio::select! {
+            result = &mut running => return result.context("the server failed"),
+            () = tokio::time::sleep(shutdown.drain_delay) => {}
+            // A second signal cuts the drain short.
+            signal = stop_signal() => { signal?; }
+        }
+    }
+    tracing::info!(timeout = ?shutdown.timeout, "stopping: no new connections, finishing in-flight requests");
+    // The server future carries out the stop, so it is polled alongside.
+    let ((), result) = tokio::join!(handle.stop(), running);
+    result.context("the server failed")?;
     tracing::info!("porthor stopped");
     Ok(())
+}
+
+/// The signals that stop `serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopSignal {
+    /// SIGTERM: an orchestrator or init system stopping the service; drain
+    /// first.
+    Terminate,
+    /// SIGINT: an operator's Ctrl-C; stop at once (still finishing
+    /// in-flight requests).
+    Interrupt,
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() -> Result<StopSignal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => StopSignal::Terminate,
+        _ = interrupt.recv() => StopSignal::Interrupt,
+    })
 }
 
 /// `porthor delete-all-codes`.

@@ -4,7 +4,8 @@
 //! `PORTHOR_*` environment overrides (config-rs), turning them into the plain
 //! structs each library crate takes ([`config`]), the embedded demo defaults
 //! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
-//! and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
+//! the signals that stop `serve` (SIGTERM drains first, see
+//! `commands::serve`), and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
 //! `delete-all-codes`, `revoke-user`, `check-config`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
 //! them to the server.

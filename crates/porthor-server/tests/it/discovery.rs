@@ -106,10 +106,24 @@ async fn health_and_ready(backend: StoreKind) {
     assert_eq!(h.get("/ready").await.status(), StatusCode::OK);
 }
 
+/// Once the server drains for a shutdown, `/ready` sends load balancers
+/// elsewhere while every other route still answers: requests already on
+/// their way are served, not refused.
+async fn ready_answers_503_once_draining(backend: StoreKind) {
+    let h = Harness::start(backend).await;
+    h.drain();
+    let ready = h.get("/ready").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.unwrap(), "draining: shutting down\n");
+    assert_eq!(h.get("/health").await.status(), StatusCode::OK);
+    assert_eq!(h.discovery().await["issuer"], h.issuer.as_str());
+}
+
 crate::on_both_stores!(
     discovery_document,
     jwks_publishes_the_signing_key,
-    health_and_ready
+    health_and_ready,
+    ready_answers_503_once_draining
 );
 
 /// An issuer with a path and a trailing slash: endpoints live under the

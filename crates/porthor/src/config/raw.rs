@@ -34,6 +34,8 @@ const ENV_KEYS: &[&str] = &[
     "server.workers",
     "server.max_header_bytes",
     "server.max_form_bytes",
+    "server.shutdown_timeout",
+    "server.drain_delay",
     "store.backend",
     "store.redis_url",
     "store.pool_size",
@@ -105,6 +107,11 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Larger form bodies answer 413.
     pub max_form_bytes: usize,
+    /// How long a stop waits for in-flight requests.
+    pub shutdown_timeout: String,
+    /// How long SIGTERM keeps serving, with `/ready` answering 503, before
+    /// the stop begins.
+    pub drain_delay: String,
 }
 
 /// What an absent key in `[server]` (or an absent table) takes; the
@@ -119,6 +126,8 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             max_header_bytes: limits.max_header_bytes,
             max_form_bytes: limits.max_form_bytes,
+            shutdown_timeout: "30s".to_owned(),
+            drain_delay: "5s".to_owned(),
         }
     }
 }

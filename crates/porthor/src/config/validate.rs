@@ -45,6 +45,21 @@ const FORM_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
 /// to answer has given up.
 const MAX_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The longest `server.shutdown_timeout` and `server.drain_delay`: an
+/// orchestrator kills a process that takes longer to stop anyway.
+const MAX_SHUTDOWN_WAIT: Duration = Duration::from_secs(3600);
+
+/// How `porthor serve` stops (see `commands::serve`).
+#[derive(Debug, Clone, Copy)]
+pub struct Shutdown {
+    /// How long SIGTERM keeps serving with `/ready` at 503 before stopping,
+    /// so that load balancers probing it move away first. SIGINT (an
+    /// operator's Ctrl-C) skips it.
+    pub drain_delay: Duration,
+    /// How long a stop waits for in-flight requests.
+    pub timeout: Duration,
+}
+
 /// The configuration, checked and ready to build the service from.
 #[derive(Debug)]
 pub struct Config {
@@ -55,6 +70,7 @@ pub struct Config {
     /// The proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
     pub request_limits: RequestLimits,
+    pub shutdown: Shutdown,
     pub store: StoreConfig,
     pub signer: Signer,
     /// Set when running on the embedded defaults (no file): the generated
@@ -101,6 +117,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let limits = limits(&settings.limits, &mut problems);
     let trusted_proxies = trusted_proxies(&settings.server, &mut problems);
     let request_limits = request_limits(&settings.server, &mut problems);
+    let shutdown = shutdown(&settings.server, &mut problems);
     let throttle = throttle(&settings.throttle, &mut problems);
     let password_queue_timeout = queue_timeout(&settings.login, &mut problems);
     let store = store(
@@ -143,6 +160,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
         request_limits,
         throttle,
         password_queue_timeout,
+        shutdown,
     );
     let config = match (listen, issuer, lifetimes, store, signer, limits) {
         (
@@ -157,6 +175,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
                 Some(request_limits),
                 Some(throttle),
                 Some(password_queue_timeout),
+                Some(shutdown),
             ),
         ) => Some(Config {
             listen,
@@ -175,6 +194,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
             },
             trusted_proxies,
             request_limits,
+            shutdown,
             store,
             signer,
             demo,
@@ -362,19 +382,38 @@ fn throttle(settings: &ThrottleSettings, problems: &mut Problems) -> Option<Thro
 }
 
 fn queue_timeout(settings: &LoginSettings, problems: &mut Problems) -> Option<Duration> {
-    const KEY: &str = "login.queue_timeout";
-    let timeout = duration(problems, KEY, &settings.queue_timeout, Duration::ZERO)?;
-    if timeout > MAX_QUEUE_TIMEOUT {
+    let text = &settings.queue_timeout;
+    bounded_duration(problems, "login.queue_timeout", text, MAX_QUEUE_TIMEOUT)
+}
+
+fn shutdown(settings: &ServerSettings, problems: &mut Problems) -> Option<Shutdown> {
+    let mut parse =
+        |key: &str, text: &str| bounded_duration(problems, key, text, MAX_SHUTDOWN_WAIT);
+    let timeout = parse("server.shutdown_timeout", &settings.shutdown_timeout);
+    let drain_delay = parse("server.drain_delay", &settings.drain_delay);
+    Some(Shutdown {
+        drain_delay: drain_delay?,
+        timeout: timeout?,
+    })
+}
+
+/// The duration `text` at `key`, which may be zero but at most `maximum`.
+fn bounded_duration(
+    problems: &mut Problems,
+    key: &str,
+    text: &str,
+    maximum: Duration,
+) -> Option<Duration> {
+    let duration = duration(problems, key, text, Duration::ZERO)?;
+    if duration > maximum {
+        let maximum = humantime::format_duration(maximum);
         problems.push(
-            KEY,
-            format!(
-                "{:?} is too long; it must be at most 60s",
-                settings.queue_timeout
-            ),
+            key,
+            format!("{text:?} is too long; it must be at most {maximum}"),
         );
         return None;
     }
-    Some(timeout)
+    Some(duration)
 }
 
 fn store(

@@ -268,3 +268,125 @@ async fn log_lines_cannot_be_forged() {
     );
     assert!(logs.contains(r"client.id=x\nERROR forged"), "{logs}");
 }
+
+/// SIGTERM drains, then stops: `/ready` answers 503 at once while every
+/// other request is still served (clients that, like a load balancer, stop
+/// sending when it does see no error); then new connections are refused, a
+/// request already in flight still gets its whole answer, and the process
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_finishes_in_flight_requests() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+
+    let port = free_port();
+    let mut server = Running::start(
+        porthor()
+            .arg("serve")
+            .env("PORTHOR_SERVER__DRAIN_DELAY", "1s")
+            .env("PORTHOR_SERVER__SHUTDOWN_TIMEOUT", "10s"),
+        port,
+    );
+    // A connection per request: no idle keep-alive connection to race with
+    // the stop, as a load balancer's health checks would not reuse one.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    server.wait_until_healthy(&http).await;
+    let base = server.base.clone();
+
+    // Load until /ready says to go away, checking every other answer.
+    let loaders: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut served = 0_u32;
+                loop {
+                    let ready = http.get(format!("{base}/ready")).send().await.unwrap();
+                    if ready.status() == 503 {
+                        assert_eq!(ready.text().await.unwrap(), "draining: shutting down\n");
+                        // Still serving while draining.
+                        let jwks = http.get(format!("{base}/.well-known/jwks.json"));
+                        assert_eq!(jwks.send().await.unwrap().status(), 200);
+                        return served;
+                    }
+                    assert_eq!(ready.status(), 200);
+                    let jwks = http.get(format!("{base}/.well-known/jwks.json"));
+                    assert_eq!(jwks.send().await.unwrap().status(), 200);
+                    served += 1;
+                }
+            })
+        })
+        .collect();
+
+    // A request in flight across the stop: headers and half of the body now,
+    // the rest once the server has stopped accepting.
+    let body = "grant_type=authorization_code&code=not-a-code&client_id=demo";
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut in_flight = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        in_flight,
+        "POST /auth/openid/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = Instant::now();
+
+    for loader in loaders {
+        let served = loader.await.unwrap();
+        assert!(served > 0, "the load ran before the signal");
+    }
+    assert!(
+        signalled.elapsed() < Duration::from_millis(900),
+        "/ready answered 503 only after {:?}",
+        signalled.elapsed()
+    );
+
+    // After the drain delay the listener closes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections; logs:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(signalled.elapsed() >= Duration::from_secs(1));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "porthor exited with a request in flight; logs:\n{}",
+        server.logs()
+    );
+
+    // The request in flight is answered in full.
+    in_flight.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("invalid_client"), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "porthor did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}; logs:\n{}", server.logs());
+    assert!(
+        server.logs().contains("porthor stopped"),
+        "{}",
+        server.logs()
+    );
+}

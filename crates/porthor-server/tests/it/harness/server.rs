@@ -101,6 +101,12 @@ impl Drop for Harness {
 }
 
 impl Harness {
+    /// Puts the server into its shutdown drain (`/ready` answers 503), as
+    /// the binary does on SIGTERM.
+    pub fn drain(&self) {
+        self.handle.drain();
+    }
+
     /// A server on `backend` with the default [`Options`].
     pub async fn start(backend: StoreKind) -> Self {
         Self::start_with(Options::new(backend)).await
@@ -180,6 +186,7 @@ impl Harness {
             clock: Clock::Manual(clock.clone()),
             trusted_proxies: options.trusted_proxies.clone(),
             limits: options.request_limits,
+            shutdown_timeout: Duration::from_secs(1),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();

@@ -10,6 +10,7 @@ mod key_rotation;
 mod layering;
 mod limits;
 mod problems;
+mod shutdown;
 mod throttle;
 
 use std::path::PathBuf;

@@ -138,7 +138,7 @@ fn bad_throttle_and_request_limits_name_their_keys() {
         "the network is 10.0.0.0/8",
         "must be 1024 to 131072 bytes",
         "set throttle.enabled = false to turn throttling off",
-        "it must be at most 60s",
+        "it must be at most 1m",
         "it must be at least 1s",
     ] {
         assert!(errors.contains(message), "{message} missing:\n{errors}");
