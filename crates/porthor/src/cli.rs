@@ -205,8 +205,12 @@ pub struct KeygenArgs {
     #[arg(long)]
     pub store_key: bool,
     /// Replace the file if it exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_missing")]
     pub force: bool,
+    /// Do nothing (and succeed) if the file exists: for a container's
+    /// first start, which makes the keys once and keeps them.
+    #[arg(long)]
+    pub if_missing: bool,
 }
 
 #[derive(Debug, Args)]

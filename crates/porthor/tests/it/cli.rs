@@ -76,6 +76,39 @@ fn keygen_refuses_to_overwrite_without_force() {
 }
 
 #[test]
+fn keygen_if_missing_keeps_an_existing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.key");
+    let keygen = || {
+        run(
+            porthor()
+                .args(["keygen", "--store-key", "--if-missing", "--output"])
+                .arg(&path),
+            "",
+        )
+    };
+    let output = keygen();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let output = keygen();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("left unchanged"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    let both = run(
+        porthor()
+            .args(["keygen", "--force", "--if-missing", "--output"])
+            .arg(&path),
+        "",
+    );
+    assert!(!both.status.success());
+}
+
+#[test]
 fn keygen_store_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut keys = Vec::new();
