@@ -6,7 +6,11 @@ Prints one `ok N - ...` or `not ok N - ...` line per check (with the tool's
 output under a failure) and, last, `N passed, M failed`. Exits 1 if any
 check failed.
 
-Usage: python lint.py REPOSITORY_ROOT
+Usage: python lint.py REPOSITORY_ROOT PORTHOR_BINARY
+
+The porthor binary checks the configuration the chart renders with
+`porthor check-config`, so a chart that writes a key Porthor refuses fails
+here rather than in a cluster.
 """
 
 import copy
@@ -23,6 +27,7 @@ import kubernetes_validate
 import yaml
 
 ROOT = Path(sys.argv[1]).resolve()
+PORTHOR = Path(sys.argv[2]).resolve()
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "porthor"
 HERE = Path(__file__).resolve().parent
@@ -120,11 +125,18 @@ FULL = {
         "clients": [
             {
                 "client_id": "grafana",
-                "client_secret_hash": "sha256:AAAA",
+                # The hash of a secret (any 43 base64url characters do).
+                "client_secret_hash": "sha256:" + "A" * 43,
                 "redirect_uris": ["https://grafana.example.com/login/generic_oauth"],
             }
         ],
-        "users": [{"username": "alice", "password_hash": "$argon2id$v=19$..."}],
+        "users": [
+            {
+                "username": "alice",
+                "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$"
+                "7yncSP1WwNwOo+2ze2AG8g$aQiSNSxqAEZ/E3ZpzxF6kFmx/VPosIq4EXmBReTscCI",
+            }
+        ],
     },
     "secrets": {"existingSecret": "porthor-keys"},
     "store": {"redisUrlSecret": {"name": "redis", "key": "url"}},
@@ -210,6 +222,31 @@ def validate_rendered(values, expect):
     return run
 
 
+def porthor_accepts(config_text):
+    """Runs `porthor check-config` on a rendered porthor.toml, with fresh
+    keys standing in for the Secret's at the paths it names."""
+    with tempfile.TemporaryDirectory() as directory:
+        directory = Path(directory)
+        signing, store = directory / "signing.pem", directory / "store.key"
+        for extra, path in [([], signing), (["--store-key"], store)]:
+            subprocess.run(
+                [PORTHOR, "keygen", *extra, "--output", path], capture_output=True, check=True
+            )
+        text = config_text.replace("/run/secrets/porthor/signing.pem", str(signing))
+        text = text.replace("/run/secrets/porthor/store.key", str(store))
+        config = directory / "porthor.toml"
+        config.write_text(text)
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PORTHOR_")}
+        result = subprocess.run(
+            [PORTHOR, "check-config", "--config", config],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, f"porthor check-config refused:\n{result.stderr}\n{text}"
+
+
 def expect_defaults(documents):
     (deployment,) = by_kind(documents, "Deployment")
     assert deployment["spec"]["replicas"] == 2
@@ -224,6 +261,7 @@ def expect_defaults(documents):
     assert config["server"]["listen"] == "0.0.0.0:8080"
     assert config["signing"]["key_file"] == "/run/secrets/porthor/signing.pem"
     assert config["store"]["pool_size"] == 1
+    porthor_accepts(config_map["data"]["porthor.toml"])
 
 
 def expect_full(documents):
@@ -239,6 +277,7 @@ def expect_full(documents):
     config = tomllib.loads(config_map["data"]["porthor.toml"])
     assert config["throttle"]["user_failures"] == 5, config["throttle"]
     assert config["clients"][0]["client_id"] == "grafana"
+    porthor_accepts(config_map["data"]["porthor.toml"])
 
 
 def expect_config_secret(documents):
@@ -252,7 +291,8 @@ for (description, values), expect in zip(
     SCENARIOS.items(), [expect_defaults, expect_full, expect_config_secret]
 ):
     check(
-        f"chart rendered ({description}) is valid Kubernetes {KUBERNETES} (strict)",
+        f"chart rendered ({description}): valid Kubernetes {KUBERNETES} (strict),"
+        " porthor.toml accepted by check-config",
         validate_rendered(values, expect),
     )
 

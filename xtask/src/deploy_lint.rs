@@ -9,7 +9,8 @@
 //! yamllint, compose.yaml against the compose-spec schema, the Helm chart
 //! linted, its values checked against `values.schema.json` and rendered (by
 //! Helm's Go SDK as a library) and every manifest validated against the
-//! Kubernetes schemas, and the systemd unit verified and rated. It prints a
+//! Kubernetes schemas and its rendered `porthor.toml` through `porthor
+//! check-config`, and the systemd unit verified and rated. It prints a
 //! line per check and `N passed, M failed` last. What cannot run here (an
 //! image build, a chart install: no Docker daemon, no cluster) is written
 //! down in docs/operations.md.
@@ -18,7 +19,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use xtask::process::{apt_install, is_root, run, step, target_dir, workspace_root};
+use xtask::process::{apt_install, cargo, is_root, run, step, target_dir, workspace_root};
 
 use crate::interop;
 
@@ -30,8 +31,17 @@ pub fn deploy_lint() -> Result<()> {
         interop::venv(&source.join("requirements.txt"), &cache)
     })?;
     step("systemd-analyze", ensure_systemd_analyze)?;
+    // The chart's rendered configuration is checked by `porthor
+    // check-config` itself (the debug build the tests use anyway).
+    step("build porthor", || {
+        run(cargo().args(["build", "--package", "porthor"]))
+    })?;
+    let porthor = target_dir()?.join("debug").join("porthor");
     step("lint deploy/", || {
-        run(Command::new(&python).arg(source.join("lint.py")).arg(&root))
+        run(Command::new(&python)
+            .arg(source.join("lint.py"))
+            .arg(&root)
+            .arg(&porthor))
     })
 }
 
