@@ -53,7 +53,7 @@ pub enum Command {
     /// A plain HTTP/1.1 GET over a TCP socket, for loopback: no TLS, no
     /// proxy, no redirects. The instance is --url, or else the one the
     /// configuration (--config and PORTHOR_* variables, as for `serve`)
-    /// describes: its server.listen address (0.0.0.0 and [::] probed on
+    /// describes: its server.listen address (`0.0.0.0` and `[::]` probed on
     /// loopback) and the issuer's path.
     Healthcheck(HealthcheckArgs),
     /// Register a relying party: `porthor client add`.
@@ -84,13 +84,13 @@ pub struct HealthcheckArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Make a new client: print its secret (once) and the [[clients]]
+    /// Make a new client: print its secret (once) and the `[[clients]]`
     /// stanza to paste into the configuration, or with --append add the
     /// stanza to the file, keeping its comments.
     ///
     /// The client is checked as check-config would; with --append, an id
-    /// the file already has is refused. Restart (or reload) the provider
-    /// for it to take effect.
+    /// the file already has is refused. Restart the provider for it to
+    /// take effect.
     Add(ClientAddArgs),
 }
 
@@ -123,11 +123,11 @@ pub struct ClientAddArgs {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Make a new user: hash the password read from stdin (or a generated
-    /// one, printed once) and print the [[users]] stanza to paste, or with
+    /// one, printed once) and print the `[[users]]` stanza to paste, or with
     /// --append add it to the file, keeping its comments.
     ///
     /// With --append, a username the file already has is refused. Restart
-    /// (or reload) the provider for it to take effect.
+    /// the provider for it to take effect.
     Add(UserAddArgs),
 }
 
