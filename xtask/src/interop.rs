@@ -338,8 +338,17 @@ fn is_result(rest: &str) -> bool {
 
 /// The Python relying party: a venv with the pinned requirements.
 fn python(source: &Path, cache: &Path) -> Result<Command> {
-    let requirements = source.join("requirements.txt");
-    let pins = read(&requirements)?;
+    let python = venv(&source.join("requirements.txt"), cache)?;
+    let mut command = Command::new(python);
+    command.arg(source.join("rp.py"));
+    Ok(command)
+}
+
+/// A venv at `cache/venv` with the pinned `requirements` installed, made
+/// afresh only when the pins change; returns its `python`. Shared with
+/// `deploy-lint`, whose linters come from PyPI the same way.
+pub(crate) fn venv(requirements: &Path, cache: &Path) -> Result<std::path::PathBuf> {
+    let pins = read(requirements)?;
     let venv = cache.join("venv");
     let python = venv.join("bin").join("python");
     // A copy of the requirements the venv was made from, written last.
@@ -354,6 +363,8 @@ fn python(source: &Path, cache: &Path) -> Result<Command> {
             fs::remove_dir_all(&venv)
                 .with_context(|| format!("could not remove {}", venv.display()))?;
         }
+        fs::create_dir_all(cache)
+            .with_context(|| format!("could not create {}", cache.display()))?;
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         run(Command::new(&python)
             .args([
@@ -364,12 +375,10 @@ fn python(source: &Path, cache: &Path) -> Result<Command> {
                 "--disable-pip-version-check",
             ])
             .arg("--requirement")
-            .arg(&requirements))?;
+            .arg(requirements))?;
         fs::write(&stamp, &pins).with_context(|| format!("could not write {}", stamp.display()))?;
     }
-    let mut command = Command::new(python);
-    command.arg(source.join("rp.py"));
-    Ok(command)
+    Ok(python)
 }
 
 /// Makes sure `python3 -m venv` works: Debian splits it (with ensurepip)

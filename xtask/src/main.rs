@@ -1,8 +1,9 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
-//! `cargo xtask ci` is exactly what CI runs: `lint`, `test`, `interop` and
-//! `bench --quick`. `cargo xtask lint` checks formatting, runs clippy and
-//! rustdoc and audits the dependencies for duplicates; `cargo xtask test`
+//! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`,
+//! `interop` and `bench --quick`. `cargo xtask lint` checks formatting, runs clippy and
+//! rustdoc and audits the dependencies for duplicates; `cargo xtask
+//! deploy-lint` lints `deploy/` offline; `cargo xtask test`
 //! runs the workspace's tests against a throwaway `redis-server`; `cargo
 //! xtask interop` runs other ecosystems' relying parties against a release
 //! build; `cargo xtask bench` builds porthor-bench and load-tests a release
@@ -14,6 +15,7 @@
     reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
 )]
 
+mod deploy_lint;
 mod duplicates;
 mod interop;
 mod testing;
@@ -57,8 +59,8 @@ enum Task {
     /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
     /// semver-incompatible versions fails unless listed there with a reason.
     Lint,
-    /// Run exactly what CI runs: `lint`, `test`, `interop` and `bench
-    /// --quick`, stopping at the first that fails.
+    /// Run exactly what CI runs: `lint`, `deploy-lint`, `test`, `interop`
+    /// and `bench --quick`, stopping at the first that fails.
     Ci,
     /// Load-test a release build end to end: build `porthor` and
     /// `porthor-bench` in release mode and run the bench.
@@ -82,6 +84,17 @@ enum Task {
     /// passed, M failed`, counting checks; fails if any check failed or
     /// anything could not start.
     Interop,
+    /// Lint deploy/ offline: hadolint, yamllint, compose-spec, the Helm
+    /// chart rendered and validated against Kubernetes' schemas, and
+    /// systemd-analyze.
+    ///
+    /// Installs the linters pinned in xtask/deploy-lint/requirements.txt
+    /// (PyPI) into a venv under target/deploy-lint/ (again only when the
+    /// pins change) and systemd-analyze (Debian's systemd, when missing and
+    /// running as root), then runs xtask/deploy-lint/lint.py: one line per
+    /// check, `N passed, M failed` last. No image is built and no chart
+    /// installed (no Docker daemon, no cluster): see docs/operations.md.
+    DeployLint,
 }
 
 #[derive(Debug, Args)]
@@ -133,11 +146,13 @@ fn run_task(task: &Task) -> Result<()> {
         Task::Ci => ci(),
         Task::Bench(args) => bench(args),
         Task::Interop => interop::interop(),
+        Task::DeployLint => deploy_lint::deploy_lint(),
     }
 }
 
 fn ci() -> Result<()> {
     step("lint", lint)?;
+    step("deploy-lint", deploy_lint::deploy_lint)?;
     test(&[])?;
     step("interop", interop::interop)?;
     let quick = BenchArgs {

@@ -47,6 +47,112 @@ pub enum Command {
     RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(ConfigArgs),
+    /// Probe a running instance's /health (or /ready) and exit 0 if it
+    /// answers 200, 1 otherwise: a container's HEALTHCHECK.
+    ///
+    /// A plain HTTP/1.1 GET over a TCP socket, for loopback: no TLS, no
+    /// proxy, no redirects. The instance is --url, or else the one the
+    /// configuration (--config and PORTHOR_* variables, as for `serve`)
+    /// describes: its server.listen address (`0.0.0.0` and `[::]` probed on
+    /// loopback) and the issuer's path.
+    Healthcheck(HealthcheckArgs),
+    /// Register a relying party: `porthor client add`.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Add a user who can log in: `porthor user add`.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The instance's base URL, such as http://127.0.0.1:8080 (with the
+    /// issuer's path, if it has one).
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    pub url: Option<String>,
+    /// Read the instance's address from this configuration file.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Probe /ready (the store answers) instead of /health (the process is
+    /// up).
+    #[arg(long)]
+    pub ready: bool,
+    /// Give up after this long, connecting and reading together.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Make a new client: print its secret (once) and the `[[clients]]`
+    /// stanza to paste into the configuration, or with --append add the
+    /// stanza to the file, keeping its comments.
+    ///
+    /// The client is checked as check-config would; with --append, an id
+    /// the file already has is refused. Restart the provider for it to
+    /// take effect.
+    Add(ClientAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    /// The client_id relying parties will send.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// A redirect URI: https, or http on a loopback host; exact match.
+    /// Repeat for more than one.
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// What the login and consent pages call the application.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A public client (a single-page or native app): no secret, PKCE
+    /// required.
+    #[arg(long)]
+    pub public: bool,
+    /// "required" to ask the user to approve the client's scopes, or
+    /// "implicit" (the default: a first-party application).
+    #[arg(long, value_name = "POLICY")]
+    pub consent: Option<String>,
+    /// Append the stanza to this configuration file instead of printing
+    /// it; the file keeps its comments and layout.
+    #[arg(long, value_name = "PATH")]
+    pub append: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Make a new user: hash the password read from stdin (or a generated
+    /// one, printed once) and print the `[[users]]` stanza to paste, or with
+    /// --append add it to the file, keeping its comments.
+    ///
+    /// With --append, a username the file already has is refused. Restart
+    /// the provider for it to take effect.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The username to log in with.
+    #[arg(value_name = "USERNAME")]
+    pub username: String,
+    /// The email claim.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// The name claim (a display name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A group for the groups claim; repeat for more than one.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Generate a random password and print it once, instead of reading
+    /// one from stdin.
+    #[arg(long)]
+    pub generate_password: bool,
+    /// Append the stanza to this configuration file instead of printing
+    /// it; the file keeps its comments and layout.
+    #[arg(long, value_name = "PATH")]
+    pub append: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,8 +205,12 @@ pub struct KeygenArgs {
     #[arg(long)]
     pub store_key: bool,
     /// Replace the file if it exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_missing")]
     pub force: bool,
+    /// Do nothing (and succeed) if the file exists: for a container's
+    /// first start, which makes the keys once and keeps them.
+    #[arg(long)]
+    pub if_missing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! `porthor hash-secret` and `porthor hash-password`: the stored forms of
-//! client secrets and passwords, for the configuration file.
+//! client secrets and passwords, for the configuration file, and the
+//! line reading and password generation `user add` shares with them.
 
 use std::io::{BufRead, Write};
 
@@ -35,8 +36,23 @@ pub fn hash_password(input: impl BufRead, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// Length of a generated password (alphanumeric, about 143 bits).
+const GENERATED_PASSWORD_LEN: usize = 24;
+
+/// A random alphanumeric password, for `user add --generate-password`.
+pub fn random_password() -> Zeroizing<String> {
+    use rand::Rng as _;
+    Zeroizing::new(
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(GENERATED_PASSWORD_LEN)
+            .map(char::from)
+            .collect(),
+    )
+}
+
 /// The first line of `input`, without its line ending; wiped when dropped.
-fn read_line(mut input: impl BufRead) -> Result<Zeroizing<String>> {
+pub fn read_line(mut input: impl BufRead) -> Result<Zeroizing<String>> {
     let mut line = Zeroizing::new(String::new());
     input.read_line(&mut line)?;
     let len = line.trim_end_matches(['\n', '\r']).len();

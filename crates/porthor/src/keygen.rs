@@ -15,6 +15,16 @@ use crate::cli::KeygenArgs;
 const KEY_FILE_MODE: u32 = 0o600;
 
 pub fn run(args: &KeygenArgs, out: &mut impl Write) -> Result<()> {
+    // For a container's first start (compose, an init container): a key
+    // made once and kept, with no shell needed to test for the file.
+    if args.if_missing && args.output.exists() {
+        writeln!(
+            out,
+            "{} exists; left unchanged (--if-missing)",
+            args.output.display()
+        )?;
+        return Ok(());
+    }
     let (contents, description) = if args.store_key {
         let key = EncryptionKey::generate();
         (

@@ -5,8 +5,9 @@
 //! structs each library crate takes ([`config`]), the embedded demo defaults
 //! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
 //! the signals that stop `serve` (SIGTERM drains first, see
-//! `commands::serve`), and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
-//! `delete-all-codes`, `revoke-user`, `check-config`). It reads key files
+//! `commands::serve`), and the maintenance commands (`keygen`,
+//! `hash-secret`, `hash-password`, `delete-all-codes`, `revoke-user`,
+//! `check-config`, `healthcheck`, `client add`, `user add`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
 //! them to the server.
 //!
@@ -21,15 +22,17 @@ mod commands;
 mod config;
 mod demo;
 mod hashing;
+mod healthcheck;
 mod keygen;
 mod logging;
+mod stanza;
 
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, ClientCommand, Command, UserCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -55,5 +58,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DeleteAllCodes(args) => commands::delete_all_codes(&args, &mut out).await,
         Command::RevokeUser(args) => commands::revoke_user(&args, &mut out).await,
         Command::CheckConfig(args) => commands::check_config(&args, &mut out),
+        Command::Healthcheck(args) => healthcheck::run(&args, &mut out),
+        Command::Client(ClientCommand::Add(args)) => stanza::add_client(&args, &mut out),
+        Command::User(UserCommand::Add(args)) => {
+            stanza::add_user(&args, io::stdin().lock(), &mut out)
+        }
     }
 }

@@ -20,8 +20,8 @@ mod problem;
 mod raw;
 mod validate;
 
-pub use raw::{Loaded, LogFormat, Settings, load, resolve, to_toml};
-pub use validate::{Config, KeyFiles, validate};
+pub use raw::{ClientSettings, Loaded, LogFormat, Settings, UserSettings, load, resolve, to_toml};
+pub use validate::{Config, KeyFiles, check_entries, validate};
 
 #[cfg(test)]
 mod tests;

@@ -593,6 +593,20 @@ fn previous_keys(
     signer
 }
 
+/// Checks `[[clients]]` and `[[users]]` entries on their own, by the rules
+/// [`validate`] applies to them within a whole file: for `porthor client
+/// add` and `user add`, so that what they write is what `check-config`
+/// accepts.
+pub fn check_entries(
+    clients: &[ClientSettings],
+    users: &[UserSettings],
+) -> Result<(), ConfigErrors> {
+    let mut problems = Problems::default();
+    self::clients(clients, &mut problems);
+    self::users(users, &mut problems);
+    problems.finish(Some(()))
+}
+
 fn clients(settings: &[ClientSettings], problems: &mut Problems) -> Vec<Client> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut clients = Vec::new();

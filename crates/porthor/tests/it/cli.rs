@@ -1,5 +1,5 @@
 //! The commands that need no server: keygen, hash-secret, hash-password and
-//! check-config.
+//! check-config, and client add and user add (checked by check-config).
 
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -73,6 +73,39 @@ fn keygen_refuses_to_overwrite_without_force() {
     assert_eq!(signer.algorithm(), SigningAlgorithm::Es256);
     // The old file's looser mode does not survive the overwrite.
     assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn keygen_if_missing_keeps_an_existing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.key");
+    let keygen = || {
+        run(
+            porthor()
+                .args(["keygen", "--store-key", "--if-missing", "--output"])
+                .arg(&path),
+            "",
+        )
+    };
+    let output = keygen();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let output = keygen();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("left unchanged"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    let both = run(
+        porthor()
+            .args(["keygen", "--force", "--if-missing", "--output"])
+            .arg(&path),
+        "",
+    );
+    assert!(!both.status.success());
 }
 
 #[test]
@@ -335,4 +368,238 @@ fn porthor_argon2_hash() -> String {
     let output = run(porthor().arg("hash-password"), "s3cret-password\n");
     assert!(output.status.success(), "{}", stderr(&output));
     stdout(&output).trim_end().to_owned()
+}
+
+/// A valid configuration with comments, for `client add` and `user add`
+/// to append to.
+fn commented_config() -> String {
+    format!(
+        r#"# The operator's header comment.
+issuer = "https://auth.example.com"
+
+[store]
+backend = "memory"   # a trailing comment
+encryption_key_file = "store.key"
+
+[signing]
+key_file = "signing.pem"
+
+# The first client.
+[[clients]]
+client_id = "chronograf"
+client_secret_hash = "{hash}"
+redirect_uris = ["https://chronograf.example.com/oauth/OIDC/callback"]
+
+# The users.
+[[users]]
+username = "alice"
+password_hash = "{password_hash}"
+"#,
+        hash = secret_hash(),
+        password_hash = porthor_argon2_hash(),
+    )
+}
+
+/// The value after `label: ` on stdout.
+fn printed(output: &std::process::Output, label: &str) -> String {
+    stdout(output)
+        .lines()
+        .find_map(|line| line.strip_prefix(label)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {label} in {}", stdout(output)))
+        .to_owned()
+}
+
+fn check_config(path: &std::path::Path) -> toml::Value {
+    let output = run(porthor().args(["check-config", "--config"]).arg(path), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    toml::from_str(&stdout(&output)).unwrap()
+}
+
+#[test]
+fn client_and_user_add_append_entries_check_config_accepts() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&commented_config());
+    let before = std::fs::read_to_string(&path).unwrap();
+
+    let output = run(
+        porthor()
+            .args(["client", "add", "--id", "grafana", "--name", "Grafana"])
+            .args([
+                "--redirect-uri",
+                "https://grafana.example.com/login/generic_oauth",
+            ])
+            .args([
+                "--redirect-uri",
+                "http://127.0.0.1:3000/login/generic_oauth",
+            ])
+            .args(["--consent", "required", "--append"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let secret = printed(&output, "client_secret");
+    let output = run(
+        porthor()
+            .args(["client", "add", "--id", "spa", "--public"])
+            .args(["--redirect-uri", "https://spa.example.com/cb", "--append"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(
+        porthor()
+            .args([
+                "user",
+                "add",
+                "bob",
+                "--email",
+                "bob@example.com",
+                "--name",
+                "Bob",
+            ])
+            .args(["--group", "admins", "--group", "ops", "--append"])
+            .arg(&path),
+        "a password from stdin\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("a password from stdin"));
+    let output = run(
+        porthor()
+            .args(["user", "add", "carol", "--generate-password", "--append"])
+            .arg(&path),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let carol_password = printed(&output, "password");
+    assert_eq!(carol_password.len(), 24);
+
+    // Every comment and line of the original is still there, in order.
+    let after = std::fs::read_to_string(&path).unwrap();
+    let mut rest = after.as_str();
+    for line in before.lines().filter(|line| !line.is_empty()) {
+        let at = rest
+            .find(line)
+            .unwrap_or_else(|| panic!("lost {line:?}:\n{after}"));
+        rest = &rest[at + line.len()..];
+    }
+    assert!(!after.contains(&secret) && !after.contains(&carol_password));
+
+    // The provider accepts the file, with the new entries as given.
+    let effective = check_config(&path);
+    let clients = effective["clients"].as_array().unwrap();
+    let ids: Vec<_> = clients
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["chronograf", "grafana", "spa"]);
+    assert_eq!(clients[1]["consent"].as_str(), Some("required"));
+    assert_eq!(clients[1]["name"].as_str(), Some("Grafana"));
+    assert_eq!(clients[1]["redirect_uris"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        clients[2]["token_endpoint_auth_method"].as_str(),
+        Some("none")
+    );
+    assert_eq!(clients[2]["require_pkce"].as_bool(), Some(true));
+    let users = effective["users"].as_array().unwrap();
+    assert_eq!(users[1]["username"].as_str(), Some("bob"));
+    assert_eq!(users[1]["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(users[2]["username"].as_str(), Some("carol"));
+
+    // The file holds the hashes of what was printed.
+    let file: toml::Value = toml::from_str(&after).unwrap();
+    let hash = file["clients"][1]["client_secret_hash"].as_str().unwrap();
+    assert!(ClientSecretHash::parse(hash).unwrap().verify(&secret));
+    for (index, password) in [(1, "a password from stdin"), (2, carol_password.as_str())] {
+        let hash = file["users"][index]["password_hash"].as_str().unwrap();
+        let hash = PasswordHash::new(hash).unwrap();
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .unwrap();
+    }
+}
+
+#[test]
+fn client_and_user_add_refuse_duplicates_naming_the_file() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&commented_config());
+    let before = std::fs::read_to_string(&path).unwrap();
+    let output = run(
+        porthor()
+            .args(["client", "add", "--id", "chronograf"])
+            .args(["--redirect-uri", "https://c.example.com/cb", "--append"])
+            .arg(&path),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(error.contains(path.to_str().unwrap()), "{error}");
+    assert!(
+        error.contains("clients[0].client_id is already \"chronograf\""),
+        "{error}"
+    );
+    assert!(error.contains("--id"), "{error}");
+    // No secret is shown for a client that was not added.
+    assert_eq!(stdout(&output), "");
+
+    let output = run(
+        porthor()
+            .args(["user", "add", "alice", "--append"])
+            .arg(&path),
+        "password\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("users[0].username is already \"alice\""),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+
+    // A bad flag is named by the key it sets.
+    let output = run(
+        porthor().args([
+            "client",
+            "add",
+            "--id",
+            "x",
+            "--redirect-uri",
+            "http://x.example/cb",
+        ]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("clients[0].redirect_uris[0]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn printed_stanzas_paste_into_a_valid_file() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let output = run(
+        porthor()
+            .args(["client", "add", "--id", "grafana"])
+            .args(["--redirect-uri", "https://grafana.example.com/cb"]),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let (_, client) = text
+        .split_once("# Add this to the configuration file:\n")
+        .unwrap();
+    let output = run(porthor().args(["user", "add", "dave"]), "secret\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let (_, user) = text
+        .split_once("# Add this to the configuration file:\n")
+        .unwrap();
+    let path = dir.write_config(&format!("{}\n{client}\n{user}", commented_config()));
+    let effective = check_config(&path);
+    assert_eq!(
+        effective["clients"][1]["client_id"].as_str(),
+        Some("grafana")
+    );
+    assert_eq!(effective["users"][1]["username"].as_str(), Some("dave"));
 }

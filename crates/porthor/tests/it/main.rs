@@ -1,6 +1,7 @@
 //! The `porthor` binary, run as a user runs it: key and hash commands,
-//! `check-config`, `delete-all-codes` and `revoke-user` against the test
-//! Redis, and `serve`.
+//! `check-config`, `client add` and `user add`, `delete-all-codes` and
+//! `revoke-user` against the test Redis, `serve`, and `healthcheck` against
+//! it.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -13,6 +14,7 @@
 )]
 
 mod cli;
+mod healthcheck;
 mod revoke_user;
 mod serve;
 mod store;

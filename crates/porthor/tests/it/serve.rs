@@ -67,9 +67,15 @@ impl Running {
 
     /// Polls `/health` until it answers 200.
     pub(crate) async fn wait_until_healthy(&mut self, http: &reqwest::Client) {
+        self.wait_until_healthy_at(http, "/health").await;
+    }
+
+    /// Polls `path` (an issuer with a path has its probes under it) until
+    /// it answers 200.
+    pub(crate) async fn wait_until_healthy_at(&mut self, http: &reqwest::Client, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
+            if let Ok(response) = http.get(format!("{}{path}", self.base)).send().await
                 && response.status() == 200
             {
                 return;
