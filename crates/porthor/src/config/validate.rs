@@ -796,11 +796,15 @@ impl KeyReader {
             .map_err(|error| format!("cannot read {}: {error}", path.display()))
     }
 
-    /// Refuses a file with any permission for its group or others. A file
-    /// that cannot be inspected is left to the read, which says why.
+    /// Refuses a file with any permission for its group or others, except
+    /// group read on a file owned by root (PostgreSQL's rule for its key
+    /// file, and for the same reason): a Kubernetes Secret volume mounts
+    /// keys as root-owned and readable by the pod's `fsGroup` (0440), and
+    /// root could read the key anyway. A file that cannot be inspected is
+    /// left to the read, which says why.
     #[cfg(unix)]
     fn check_mode(self, path: &Path) -> Result<(), String> {
-        use std::os::unix::fs::PermissionsExt as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
         if self.key_files == KeyFiles::AnyMode {
             return Ok(());
         }
@@ -808,11 +812,12 @@ impl KeyReader {
             return Ok(());
         };
         let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 {
+        let allowed = if metadata.uid() == 0 { 0o040 } else { 0 };
+        if mode & 0o077 & !allowed == 0 {
             return Ok(());
         }
         Err(format!(
-            "{path} has mode {mode:03o}, so users other than its owner can read or change the key; run `chmod 600 {path}` (or pass --allow-insecure, for development only)",
+            "{path} has mode {mode:03o}, so users other than its owner can read or change the key; run `chmod 600 {path}` (group read is allowed only on a file owned by root, such as a Kubernetes Secret volume's; or pass --allow-insecure, for development only)",
             path = path.display()
         ))
     }

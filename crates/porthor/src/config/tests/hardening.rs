@@ -14,10 +14,14 @@ fn key_file_readable_by_others_is_refused() {
         ("secrets/signing.pem", "signing.key_file"),
         ("secrets/store.key", "store.encryption_key_file"),
     ] {
-        for mode in [0o644, 0o640, 0o604, 0o620, 0o660] {
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o660, 0o650] {
             let fixture = Fixture::new();
             let path = fixture.dir.path().join(file);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            // Not owned by root, where group read would be allowed.
+            if is_root() {
+                std::os::unix::fs::chown(&path, Some(NOBODY), None).unwrap();
+            }
             let errors = fixture.load(&good_toml(), &[]).unwrap_err();
             let problem = &errors.problems()[0];
             assert_eq!(problem.key.as_deref(), Some(key), "{errors}");
@@ -42,6 +46,50 @@ fn key_file_readable_by_others_is_refused() {
     let path = fixture.dir.path().join("secrets/signing.pem");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
     assert!(fixture.load(&good_toml(), &[]).is_ok());
+}
+
+/// The uid of `nobody`, to own a file that root does not.
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+/// A Kubernetes Secret volume mounts keys owned by root and readable by the
+/// pod's `fsGroup` (0440): group read is allowed on a root-owned file, as
+/// PostgreSQL allows for its key, and nothing more. Only root can make a
+/// root-owned file, so a run as another user checks the refusal alone (CI
+/// runs as root).
+#[test]
+fn group_read_is_allowed_only_on_a_root_owned_key_file() {
+    for mode in [0o440, 0o640] {
+        let fixture = Fixture::new();
+        let path = fixture.dir.path().join("secrets/store.key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if is_root() {
+            assert!(fixture.load(&good_toml(), &[]).is_ok(), "{mode:o}");
+            std::os::unix::fs::chown(&path, Some(NOBODY), None).unwrap();
+        }
+        assert_eq!(
+            fixture.problem_keys(&good_toml()),
+            ["store.encryption_key_file"],
+            "{mode:o}"
+        );
+    }
+    // Group write, or anything for others, is refused even from root.
+    if is_root() {
+        for mode in [0o660, 0o604, 0o460] {
+            let fixture = Fixture::new();
+            let path = fixture.dir.path().join("secrets/store.key");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(
+                fixture.problem_keys(&good_toml()),
+                ["store.encryption_key_file"],
+                "{mode:o}"
+            );
+        }
+    }
 }
 
 #[test]
