@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use toml::Value;
 
 use super::super::problem::ConfigErrors;
+use super::super::validate::MAX_DURATION;
 use super::super::{Config, KeyFiles, load, validate};
 use super::{Fixture, good_toml};
 
@@ -322,6 +323,28 @@ fn names(problem: &str, key: &str) -> bool {
     within(problem, key) || within(key, problem)
 }
 
+/// Every duration a valid configuration holds is one the stores can
+/// expire and the clock can add (see `MAX_DURATION`).
+fn check_durations(config: &Config) -> Result<(), TestCaseError> {
+    let lifetimes = &config.oidc.lifetimes;
+    let throttle = &config.oidc.throttle;
+    for duration in [
+        lifetimes.code,
+        lifetimes.id_token,
+        lifetimes.access_token,
+        lifetimes.session,
+        lifetimes.refresh_token,
+        lifetimes.refresh_token_idle,
+        lifetimes.consent,
+        throttle.window,
+        throttle.lockout,
+        config.oidc.password_queue_timeout,
+    ] {
+        prop_assert!(duration <= MAX_DURATION, "{:?}", duration);
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn any_bytes_are_refused_or_loaded_without_panic(
@@ -346,7 +369,11 @@ proptest! {
             .map(|(section, _)| *section)
             .chain(["issuer", "clients", "users"])
             .collect();
-        if let Err(errors) = load_bytes(text.as_bytes()) {
+        let result = load_bytes(text.as_bytes());
+        if let Ok(config) = &result {
+            check_durations(config)?;
+        }
+        if let Err(errors) = result {
             for problem in errors.problems() {
                 let key = problem.key.as_deref();
                 prop_assert!(
@@ -365,7 +392,11 @@ proptest! {
         let mut document: Value = toml::from_str(&good_toml()).unwrap();
         set(&mut document, &key, value);
         let text = toml::to_string(&document).unwrap();
-        if let Err(errors) = load_bytes(text.as_bytes()) {
+        let result = load_bytes(text.as_bytes());
+        if let Ok(config) = &result {
+            check_durations(config)?;
+        }
+        if let Err(errors) = result {
             // A rule across keys is reported at one of them, and its
             // message names the other.
             let name = key.rsplit(['.', '[']).next().unwrap_or(&key).trim_end_matches(']');
@@ -383,4 +414,32 @@ proptest! {
 #[test]
 fn the_good_file_loads() {
     load_bytes(good_toml().as_bytes()).unwrap();
+}
+
+/// Found by `one_hostile_key_validates_or_is_named`: a duration beyond what
+/// Redis can expire (`PX` over 2^63 milliseconds) validated, and would then
+/// have failed at the store instead of at `check-config`.
+#[test]
+fn durations_beyond_a_hundred_years_are_refused() {
+    let base = good_toml();
+    for (key, text) in [
+        ("tokens.id_token_lifetime", "18446744073709551615s"),
+        ("tokens.session_lifetime", "1000000000y"),
+        ("throttle.lockout", "36501d"),
+    ] {
+        let mut document: Value = toml::from_str(&base).unwrap();
+        set(&mut document, key, Value::String(text.to_owned()));
+        let errors = load_bytes(toml::to_string(&document).unwrap().as_bytes()).unwrap_err();
+        let keys: Vec<_> = errors.problems().iter().map(|p| p.key.as_deref()).collect();
+        assert_eq!(keys, [Some(key)], "{errors}");
+        assert!(errors.to_string().contains("at most 100 years"), "{errors}");
+    }
+    // A hundred years exactly is still accepted.
+    let mut document: Value = toml::from_str(&base).unwrap();
+    set(
+        &mut document,
+        "tokens.session_lifetime",
+        Value::String("36500d".to_owned()),
+    );
+    load_bytes(toml::to_string(&document).unwrap().as_bytes()).unwrap();
 }
