@@ -14,11 +14,13 @@ use porthor_models::{
     AuthMethod, AuthorizationStore, Client, ClientSecretHash, RedirectUri, Timestamp, User,
 };
 use porthor_oidc::{
-    AuthorizationRequest, ClientCredentials, CsrfKey, Issuer, Lifetimes, Limits, OidcConfig,
-    OidcError, OidcService, Throttle, TokenRequest, hash_password,
+    AuthorizationRequest, ClientCredentials, CsrfKey, EndSessionRequest, Issuer, Lifetimes, Limits,
+    OidcConfig, OidcError, OidcService, Throttle, TokenRequest, hash_password,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_test_support::{memory_store, now};
+use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use url::Url;
 
 const SECRET: &str = "a-client-secret-that-is-long-enough-0123";
@@ -411,4 +413,76 @@ async fn csrf_tokens_are_signed_by_the_providers_key() {
     }
     let debug = format!("{key:?}");
     assert_eq!(debug, "CsrfKey(<redacted>)");
+}
+
+/// A logout's `id_token_hint` is whatever a browser brings: property tests
+/// (256 cases) that no hint but the provider's own unchanged ID token names
+/// a user, that a bad hint is a clear `invalid_request` and never a panic,
+/// and that nothing without a registered URI redirects. One login and one
+/// token, made before the cases.
+#[tokio::test]
+async fn only_the_providers_own_id_token_hint_names_a_user() {
+    let service = alice_and_app(Lifetimes::default()).await;
+    let cookie = service
+        .login("alice", "pw", None, None, now())
+        .await
+        .unwrap()
+        .expose();
+    let id_token = flow(&service, "app", &cookie, now())
+        .await
+        .id_token
+        .unwrap();
+    let sub = service.verify_token(&id_token, now()).unwrap().user.sub;
+
+    // The token as it was issued: the user and the client, no redirect.
+    let request = |hint: &str, client_id: Option<&str>| EndSessionRequest {
+        id_token_hint: Some(hint.to_owned()),
+        client_id: client_id.map(str::to_owned),
+        ..EndSessionRequest::default()
+    };
+    for client_id in [None, Some("app")] {
+        let end = service
+            .validate_end_session(request(&id_token, client_id))
+            .unwrap();
+        assert_eq!(end.hinted_user.as_deref(), Some(sub.as_str()));
+        assert_eq!(end.client_id.as_deref(), Some("app"));
+        assert!(end.redirect.is_none());
+    }
+
+    // Any one character changed, or any text at all.
+    let token_len = id_token.len();
+    let hint = prop_oneof![
+        (0..token_len, "[A-Za-z0-9_.=+/ -]").prop_map({
+            let id_token = id_token.clone();
+            move |(at, with)| format!("{}{with}{}", &id_token[..at], &id_token[at + 1..])
+        }),
+        any::<String>(),
+        "[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,40}",
+    ];
+    let client_id = proptest::option::of(prop_oneof![Just("app".to_owned()), any::<String>()]);
+    let redirect = proptest::option::of(prop_oneof![Just(CALLBACK.to_owned()), any::<String>()]);
+    TestRunner::default()
+        .run(
+            &(hint, client_id, redirect),
+            |(hint, client_id, redirect)| {
+                let result = service.validate_end_session(EndSessionRequest {
+                    id_token_hint: Some(hint.clone()),
+                    client_id,
+                    post_logout_redirect_uri: redirect,
+                    state: Some("s".to_owned()),
+                    repeated: None,
+                });
+                if hint == id_token {
+                    return Ok(());
+                }
+                prop_assert!(
+                    matches!(&result, Err(OidcError::InvalidRequest(_))),
+                    "{:?} for {:?}",
+                    result,
+                    hint
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
 }

@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use porthor_models::Timestamp;
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
+use url::Url;
 
 use crate::client_ip::client_ip;
 use crate::error::{login_form_status, page_error, retry_after};
@@ -39,16 +40,16 @@ pub(crate) async fn current_session(
     }
 }
 
-/// `rd` resolved against the issuer, if it stays on the issuer: same origin
-/// and under the issuer's path. Anything else would make `/login` an open
-/// redirect.
-fn return_url(state: &AppState, rd: &str) -> Option<String> {
+/// `rd` resolved against the issuer's URL, if it stays on the issuer: same
+/// origin and under `base_path` (the issuer's path, without its trailing
+/// `/`). Anything else would make `/login` an open redirect. A function of
+/// its arguments alone, so that the property tests can feed it anything.
+fn return_url(issuer: &Url, base_path: &str, rd: &str) -> Option<String> {
     if rd.chars().any(|c| c.is_control() || c == '\\') {
         return None;
     }
-    let issuer = state.service.issuer().url();
     let target = issuer.join(rd).ok()?;
-    let prefix = format!("{}/", state.base_path);
+    let prefix = format!("{base_path}/");
     (target.origin() == issuer.origin() && target.path().starts_with(&prefix))
         .then(|| target.into())
 }
@@ -155,7 +156,7 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
     // login (prompt=login, max_age): show the form despite the session.
     let force = query.get("prompt") == Some("login");
     let rd = match query.get("rd") {
-        Some(rd) => match return_url(&state, rd) {
+        Some(rd) => match return_url(state.service.issuer().url(), &state.base_path, rd) {
             Some(url) => Some(url),
             None => return bad_request("rd must be a URL on this issuer"),
         },
@@ -195,7 +196,10 @@ pub(crate) async fn login(
     if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
         return bad_request(&format!("the {name} parameter is repeated"));
     }
-    let rd = match form.get("rd").map(|rd| return_url(&state, rd)) {
+    let rd = match form
+        .get("rd")
+        .map(|rd| return_url(state.service.issuer().url(), &state.base_path, rd))
+    {
         Some(Some(url)) => Some(url),
         Some(None) => return bad_request("rd must be a URL on this issuer"),
         None => None,
@@ -441,5 +445,174 @@ mod tests {
         assert_eq!(shown(60), "1 minute");
         assert_eq!(shown(61), "2 minutes");
         assert_eq!(shown(900), "15 minutes");
+    }
+
+    mod hostile_input {
+        //! Property tests of the `rd` validator: whatever `rd` says, the
+        //! URL it yields (if any) is on the issuer's origin and under its
+        //! path, and paths under the issuer resolve as `Url::join` says.
+
+        use proptest::prelude::*;
+        use url::Url;
+
+        use super::super::return_url;
+
+        /// Issuers at the root and under a path, https and loopback http.
+        const ISSUERS: &[&str] = &[
+            "https://idp.example",
+            "https://idp.example/idp",
+            "https://idp.example/idp/",
+            "https://idp.example:8443/a/b",
+            "http://127.0.0.1:8080",
+        ];
+
+        /// The issuer's URL and base path, as `AppState::new` derives them.
+        fn issuer(index: usize) -> (Url, String) {
+            let url = Url::parse(ISSUERS[index % ISSUERS.len()]).unwrap();
+            let base_path = url.path().trim_end_matches('/').to_owned();
+            (url, base_path)
+        }
+
+        /// The pieces open redirects are made of.
+        const PIECES: &[&str] = &[
+            "//evil.example",
+            "\\",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "http:evil.example",
+            "https:evil.example",
+            "https:",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "%2f%2f",
+            "%2F",
+            "%5c",
+            "%2e%2e",
+            "%2E.",
+            "\t",
+            "\n",
+            "\r",
+            "\u{0}",
+            "\u{7f}",
+            "\u{85}",
+            "@",
+            "evil.example",
+            "idp.example.evil",
+            "https://idp.example@evil.example",
+            "https://evil.example@idp.example",
+            "https://idp.example",
+            "https://idp.example:8443",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8081",
+            "..",
+            "../",
+            "/..",
+            "./",
+            ".",
+            "/",
+            "//",
+            "idp",
+            "/idp",
+            "/idpx",
+            "/a/b",
+            "/a/bc",
+            ":",
+            ":443",
+            "?",
+            "#",
+            " ",
+            "é",
+            "\u{202e}",
+            "\u{ff0f}",
+            "\u{3002}",
+            "ｅvil",
+        ];
+
+        /// Strings glued from those pieces, bits of text, and anything at
+        /// all.
+        fn hostile_rd() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                4 => proptest::sample::select(PIECES).prop_map(str::to_owned),
+                1 => "[a-z0-9.]{1,6}",
+                1 => any::<String>().prop_map(|s| s.chars().take(4).collect()),
+            ];
+            proptest::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+        }
+
+        /// Path segments that need no escaping, and an optional query.
+        fn plain_path() -> impl Strategy<Value = String> {
+            (
+                proptest::collection::vec("[A-Za-z0-9_~-]{1,8}", 0..4),
+                proptest::option::of("[a-z]{1,5}=[A-Za-z0-9]{0,8}"),
+            )
+                .prop_map(|(segments, query)| {
+                    let mut path = segments.join("/");
+                    if let Some(query) = query {
+                        path.push('?');
+                        path.push_str(&query);
+                    }
+                    path
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn accepted_rd_stays_on_the_issuer(index in 0usize..ISSUERS.len(), rd in hostile_rd()) {
+                let (issuer, base_path) = issuer(index);
+                if let Some(target) = return_url(&issuer, &base_path, &rd) {
+                    let parsed = Url::parse(&target).unwrap();
+                    prop_assert_eq!(parsed.as_str(), target.as_str(), "canonical");
+                    prop_assert_eq!(parsed.origin(), issuer.origin());
+                    let prefix = format!("{base_path}/");
+                    prop_assert!(parsed.path().starts_with(&prefix), "{} {}", target, prefix);
+                    // No dot segment is left for anyone to resolve later.
+                    prop_assert!(
+                        parsed.path().split('/').all(|s| s != "." && s != ".."),
+                        "{}", target
+                    );
+                    // The Location header is absolute: resolved against any
+                    // page, it is the same URL.
+                    let elsewhere = Url::parse("https://evil.example/x/y").unwrap();
+                    prop_assert_eq!(elsewhere.join(&target).unwrap(), parsed);
+                    prop_assert!(
+                        !target.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\'),
+                        "{:?}", target
+                    );
+                }
+            }
+
+            #[test]
+            fn paths_under_the_base_resolve_as_join_says(
+                index in 0usize..ISSUERS.len(),
+                path in plain_path(),
+            ) {
+                let (issuer, base_path) = issuer(index);
+                let rd = format!("{base_path}/{path}");
+                let expected = issuer.join(&rd).unwrap().to_string();
+                prop_assert_eq!(return_url(&issuer, &base_path, &rd), Some(expected.clone()));
+                // The same target written as an absolute URL.
+                let absolute = format!("{}{rd}", issuer.origin().ascii_serialization());
+                prop_assert_eq!(return_url(&issuer, &base_path, &absolute), Some(expected));
+            }
+
+            #[test]
+            fn paths_beside_the_base_are_refused(
+                index in 1usize..ISSUERS.len() - 1,
+                sibling in "[a-z]{1,4}",
+                path in plain_path(),
+            ) {
+                let (issuer, base_path) = issuer(index);
+                // At the root, the whole origin is under the base.
+                prop_assume!(!base_path.is_empty());
+                // A sibling of the base whose name starts like it (`/idpx`),
+                // the base without its slash, a climb out of it.
+                let beside = format!("{base_path}{sibling}/{path}");
+                prop_assert_eq!(return_url(&issuer, &base_path, &beside), None);
+                prop_assert_eq!(return_url(&issuer, &base_path, &base_path), None);
+                // (`~` so as not to climb back into the base.)
+                let up = format!("{base_path}/../~{sibling}/{path}");
+                prop_assert_eq!(return_url(&issuer, &base_path, &up), None);
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The back-channel routes a client or resource server calls directly:
 //! token, revocation, introspection and userinfo.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -36,9 +36,16 @@ enum BasicAuth {
 }
 
 fn basic_auth(req: &HttpRequest) -> BasicAuth {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return BasicAuth::Absent;
-    };
+    match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => basic_credentials(value),
+        None => BasicAuth::Absent,
+    }
+}
+
+/// What an `Authorization` header's value says: [`BasicAuth::Present`] or
+/// [`BasicAuth::Malformed`]. A function of the bytes alone, so that the
+/// property tests can feed it anything a client could send.
+fn basic_credentials(value: &HeaderValue) -> BasicAuth {
     let Some(encoded) = value.to_str().ok().and_then(|v| strip_scheme(v, "Basic")) else {
         return BasicAuth::Malformed;
     };
@@ -231,5 +238,151 @@ pub(crate) async fn userinfo(state: web::Data<AppState>, req: HttpRequest) -> Ht
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(claims),
         Err(error) => bearer_error(Some(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod hostile_input {
+        //! Property tests of the Basic header parser: it never panics on
+        //! any header value, reads back exactly what RFC 6749 2.3.1's
+        //! encoding wrote, calls everything else malformed, and never shows
+        //! the secret in `Debug`.
+
+        use actix_web::http::header::HeaderValue;
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        use porthor_models::AuthMethod;
+        use proptest::prelude::*;
+
+        use super::super::{BasicAuth, basic_credentials};
+
+        /// Any byte a header value may hold (actix refuses control bytes
+        /// other than tab before a handler sees them).
+        fn header_byte() -> impl Strategy<Value = u8> {
+            prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff]
+        }
+
+        /// Header values: anything at all, and values that look like Basic
+        /// credentials often enough to reach past the scheme.
+        fn header_value() -> impl Strategy<Value = HeaderValue> {
+            prop_oneof![
+                proptest::collection::vec(header_byte(), 0..120),
+                "[Bb][Aa][Ss][Ii][Cc] {0,3}[A-Za-z0-9+/=: ]{0,60}".prop_map(String::into_bytes),
+            ]
+            .prop_filter_map("not a header value", |bytes| {
+                HeaderValue::from_bytes(&bytes).ok()
+            })
+        }
+
+        /// `Basic` in any case.
+        fn any_case_basic() -> impl Strategy<Value = String> {
+            proptest::collection::vec(any::<bool>(), 5).prop_map(|upper| {
+                "basic"
+                    .chars()
+                    .zip(upper)
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+        }
+
+        fn form_encode(text: &str) -> String {
+            form_urlencoded::byte_serialize(text.as_bytes()).collect()
+        }
+
+        fn header(text: &str) -> HeaderValue {
+            HeaderValue::from_str(text).unwrap()
+        }
+
+        fn is_malformed(value: &HeaderValue) -> bool {
+            matches!(basic_credentials(value), BasicAuth::Malformed)
+        }
+
+        proptest! {
+            #[test]
+            fn accepted_headers_are_basic_with_an_id(value in header_value()) {
+                match basic_credentials(&value) {
+                    BasicAuth::Present(credentials) => {
+                        let text = value.to_str().unwrap();
+                        prop_assert!(text.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")));
+                        prop_assert!(!credentials.client_id.is_empty());
+                        prop_assert_ne!(credentials.client_secret.as_deref(), Some(""));
+                        prop_assert_eq!(credentials.method, AuthMethod::ClientSecretBasic);
+                    }
+                    BasicAuth::Malformed => {}
+                    // Only the missing header is absent.
+                    BasicAuth::Absent => prop_assert!(false, "a present header read as absent"),
+                }
+            }
+
+            #[test]
+            fn encoded_credentials_read_back_exactly(
+                id in any::<String>().prop_filter("an id", |id| !id.is_empty()),
+                secret in any::<String>(),
+                scheme in any_case_basic(),
+                spaces in 1usize..4,
+                trailing in 0usize..3,
+            ) {
+                let encoded = STANDARD.encode(format!("{}:{}", form_encode(&id), form_encode(&secret)));
+                let value = header(&format!(
+                    "{scheme}{}{encoded}{}",
+                    " ".repeat(spaces),
+                    " ".repeat(trailing)
+                ));
+                let BasicAuth::Present(credentials) = basic_credentials(&value) else {
+                    return Err(TestCaseError::fail(format!("{value:?} did not parse")));
+                };
+                prop_assert_eq!(&credentials.client_id, &id);
+                // An empty secret is no secret: the client sent its id alone.
+                prop_assert_eq!(
+                    credentials.client_secret.as_deref(),
+                    Some(secret.as_str()).filter(|s| !s.is_empty())
+                );
+                // Debug depends on whether there is a secret, never on what
+                // it is.
+                let mut other = credentials.clone();
+                other.client_secret = other.client_secret.map(|_| "x".to_owned());
+                prop_assert_eq!(format!("{credentials:?}"), format!("{other:?}"));
+            }
+
+            #[test]
+            fn anything_but_base64_of_utf8_id_colon_is_malformed(
+                bytes in proptest::collection::vec(any::<u8>(), 0..60),
+                scheme in any_case_basic(),
+            ) {
+                let text = String::from_utf8(bytes.clone()).ok();
+                let well_formed = text
+                    .as_deref()
+                    .and_then(|t| t.split_once(':'))
+                    .is_some_and(|(id, _)| !id.is_empty());
+                let value = header(&format!("{scheme} {}", STANDARD.encode(&bytes)));
+                prop_assert_eq!(is_malformed(&value), !well_formed);
+            }
+
+            #[test]
+            fn not_base64_is_malformed(
+                scheme in any_case_basic(),
+                junk in "[A-Za-z0-9+/=]{0,40}[-!\"#$%&'()*,.:;<>?@\\[\\]^_`{|}~\\\\][ -~]{0,10}",
+            ) {
+                let value = header(&format!("{scheme} {junk}"));
+                prop_assert!(is_malformed(&value));
+            }
+
+            #[test]
+            fn other_schemes_are_malformed(
+                scheme in "[A-Za-z][A-Za-z0-9-]{0,10}"
+                    .prop_filter("not basic", |s| !s.eq_ignore_ascii_case("basic")),
+                id in "[a-z]{1,10}",
+                secret in "[a-z]{0,10}",
+            ) {
+                let encoded = STANDARD.encode(format!("{id}:{secret}"));
+                let other = header(&format!("{scheme} {encoded}"));
+                // Nor does the scheme alone, or glued to its credentials, pass.
+                let glued = header(&format!("Basic{encoded}"));
+                prop_assert!(is_malformed(&other));
+                prop_assert!(is_malformed(&glued));
+                prop_assert!(is_malformed(&header(&scheme)));
+            }
+        }
     }
 }

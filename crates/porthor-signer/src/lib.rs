@@ -32,6 +32,8 @@
 
 mod algorithm;
 mod error;
+#[cfg(test)]
+mod hostile_input;
 mod jwk;
 mod key;
 mod keygen;

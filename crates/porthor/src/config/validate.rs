@@ -31,6 +31,13 @@ use crate::demo::{self, DemoCredentials};
 /// recommends ten minutes at most.
 const MAX_CODE_LIFETIME: Duration = Duration::from_secs(600);
 
+/// The longest duration any key accepts: a hundred years, far beyond any
+/// sensible lifetime, and far below what the stores can expire (Redis
+/// refuses `PX` beyond about 292 million years, and humantime reads up to
+/// `u64::MAX` seconds). Without it, a slip of the keyboard such as
+/// `"1000000000y"` validated and then failed every login at the store.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The highest `limits.sessions_per_user` accepted: every login walks the
 /// user's sessions (in one Redis script), so the bound keeps that short.
 const MAX_SESSIONS_PER_USER: usize = 1000;
@@ -253,6 +260,13 @@ fn duration(problems: &mut Problems, key: &str, text: &str, minimum: Duration) -
         problems.push(
             key,
             format!("{text:?} is too short; it must be at least {minimum}"),
+        );
+        return None;
+    }
+    if duration > MAX_DURATION {
+        problems.push(
+            key,
+            format!("{text:?} is too long; it must be at most 100 years (\"36500d\")"),
         );
         return None;
     }

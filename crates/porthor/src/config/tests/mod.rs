@@ -6,6 +6,7 @@ mod embedded;
 mod environment;
 mod file;
 mod hardening;
+mod hostile_input;
 mod key_rotation;
 mod layering;
 mod limits;
