@@ -50,7 +50,10 @@ fn return_url(issuer: &Url, base_path: &str, rd: &str) -> Option<String> {
     }
     let target = issuer.join(rd).ok()?;
     let prefix = format!("{base_path}/");
-    (target.origin() == issuer.origin() && target.path().starts_with(&prefix))
+    // Userinfo stays on the origin but has no business in a return URL:
+    // browsers warn about it or strip it, and it spoofs what a user reads.
+    let userinfo = !target.username().is_empty() || target.password().is_some();
+    (target.origin() == issuer.origin() && target.path().starts_with(&prefix) && !userinfo)
         .then(|| target.into())
 }
 
@@ -573,12 +576,31 @@ mod tests {
                     // The Location header is absolute: resolved against any
                     // page, it is the same URL.
                     let elsewhere = Url::parse("https://evil.example/x/y").unwrap();
-                    prop_assert_eq!(elsewhere.join(&target).unwrap(), parsed);
+                    prop_assert_eq!(&elsewhere.join(&target).unwrap(), &parsed);
                     prop_assert!(
                         !target.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\'),
                         "{:?}", target
                     );
+                    prop_assert!(parsed.username().is_empty() && parsed.password().is_none());
                 }
+            }
+
+            #[test]
+            fn rd_with_userinfo_is_refused(
+                index in 0usize..ISSUERS.len(),
+                user in "[a-z]{1,6}",
+                password in proptest::option::of("[a-z]{0,6}"),
+                path in plain_path(),
+            ) {
+                let (issuer, base_path) = issuer(index);
+                let userinfo = match password {
+                    Some(password) => format!("{user}:{password}@"),
+                    None => format!("{user}@"),
+                };
+                let host = issuer.host_str().unwrap();
+                let port = issuer.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let rd = format!("{}://{userinfo}{host}{port}{base_path}/{path}", issuer.scheme());
+                prop_assert_eq!(return_url(&issuer, &base_path, &rd), None, "{}", rd);
             }
 
             #[test]
