@@ -44,7 +44,7 @@ fn layout(title: &str, content: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Porthor</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}}\
-         label,input,button{{display:block;width:100%;margin:.3rem 0}}\
+         label,input,button{{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}}\
          input{{padding:.4rem}}button{{padding:.5rem;margin-top:1rem}}.error{{color:#a00}}</style>\
          </head><body><main><h1>{title}</h1>\n{content}\n</main></body></html>\n",
         title = escape(title),
