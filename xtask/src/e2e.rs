@@ -164,3 +164,38 @@ fn ensure_chromium() -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_and_its_exact_pins_are_there() {
+        let source = workspace_root().join("xtask").join("e2e");
+        for file in ["package.json", "package-lock.json", "flow.mjs"] {
+            assert!(source.join(file).is_file(), "{file} is missing");
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(source.join("package.json")).unwrap())
+                .unwrap();
+        let dependencies = manifest["dependencies"].as_object().unwrap();
+        for name in ["playwright-core", "axe-core"] {
+            let version = dependencies[name].as_str().unwrap();
+            assert!(
+                version.bytes().all(|b| b.is_ascii_digit() || b == b'.'),
+                "{name} is not pinned exactly: {version}"
+            );
+        }
+        // The lock file must be the manifest's, or `npm ci` refuses it.
+        let lock: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(source.join("package-lock.json")).unwrap())
+                .unwrap();
+        for (name, version) in dependencies {
+            assert_eq!(
+                &lock["packages"][format!("node_modules/{name}")]["version"],
+                version,
+                "{name}"
+            );
+        }
+    }
+}
