@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use xtask::process::{
-    Reported, apt_install, capture, is_root, run, step, target_dir, workspace_root,
-};
+use xtask::process::{Reported, apt_install, is_root, run, step, target_dir, workspace_root};
 use xtask::redis::Redis;
 use xtask::server::{self, Client, Credentials, Server, Setup, Store};
+
+use crate::npm;
 
 /// The client the relying parties authenticate as (client_secret_basic).
 const CLIENT_ID: &str = "interop";
@@ -72,11 +72,12 @@ const RELYING_PARTIES: [RelyingParty; 2] = [
     },
 ];
 
-/// Checks that passed and failed, over one or all relying parties.
+/// Checks that passed and failed, over one or all relying parties (or
+/// browser steps).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    passed: usize,
-    failed: usize,
+pub(crate) struct Tally {
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
 }
 
 /// Runs the task; prints the summary line last, whatever happened.
@@ -155,7 +156,7 @@ fn run_all(tally: &mut Tally) -> Result<()> {
         let mut result = Tally::default();
         let _ = step(&format!("run {}", rp.name), || {
             command.envs(env.iter().map(|(name, value)| (name, value)));
-            result = run_rp(rp.name, command);
+            result = run_rp(rp.name, command, RP_TIMEOUT);
             if result.failed > 0 {
                 bail!("{} of {} checks failed", result.failed, result.total());
             }
@@ -192,9 +193,9 @@ fn say(rp: &str, line: &str) {
     println!("{rp}: {line}");
 }
 
-/// Runs a relying party's script, printing its lines as they come, and
-/// tallies its checks. The script's stderr (tracebacks) goes to ours.
-fn run_rp(name: &str, mut command: Command) -> Tally {
+/// Runs a relying party's script (or `e2e`'s, which reports the same way),
+/// printing its lines as they come under `name`, and tallies its checks. The script's stderr (tracebacks) goes to ours.
+pub(crate) fn run_rp(name: &str, mut command: Command, timeout: Duration) -> Tally {
     let started = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -221,7 +222,7 @@ fn run_rp(name: &str, mut command: Command) -> Tally {
             report
         })
     });
-    let status = wait_at_most(&mut child, RP_TIMEOUT);
+    let status = wait_at_most(&mut child, timeout);
     // The pipe closes when the script ends (or is killed), ending the reader.
     let report = reader
         .and_then(|reader| reader.join().ok())
@@ -348,7 +349,7 @@ fn python(source: &Path, cache: &Path) -> Result<Command> {
 /// afresh only when the pins change; returns its `python`. Shared with
 /// `deploy-lint`, whose linters come from PyPI the same way.
 pub(crate) fn venv(requirements: &Path, cache: &Path) -> Result<std::path::PathBuf> {
-    let pins = read(requirements)?;
+    let pins = npm::read(requirements)?;
     let venv = cache.join("venv");
     let python = venv.join("bin").join("python");
     // A copy of the requirements the venv was made from, written last.
@@ -411,51 +412,11 @@ fn ensure_venv_module() -> Result<()> {
 
 /// The Node relying party: `npm ci` from the pinned lock file.
 fn node(source: &Path, cache: &Path) -> Result<Command> {
-    let version = capture(Command::new("node").arg("--version"), None)
-        .context("Node.js 20 or newer is needed (`node` and `npm` on the PATH)")?;
-    let major = version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|major| major.parse::<u32>().ok());
-    if major.is_none_or(|major| major < 20) {
-        bail!(
-            "openid-client 6 needs Node.js 20 or newer; `node --version` says {}",
-            version.trim()
-        );
-    }
-    let manifest = read(&source.join("package.json"))?;
-    let lock = read(&source.join("package-lock.json"))?;
-    // The manifest and lock file node_modules was installed from, written last.
-    let stamp = cache.join("installed-package-lock.json");
-    let installed = [manifest.as_slice(), b"\n", lock.as_slice()].concat();
-    if cache.join("node_modules").is_dir() && fs::read(&stamp).ok().as_ref() == Some(&installed) {
-        eprintln!("node_modules in {} is up to date", cache.display());
-    } else {
-        let _ = fs::remove_file(&stamp);
-        write(&cache.join("package.json"), &manifest)?;
-        write(&cache.join("package-lock.json"), &lock)?;
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(cache))?;
-        write(&stamp, &installed)?;
-    }
-    // Node resolves `import 'openid-client'` from the script's own
-    // directory upwards, so the script runs from beside node_modules.
-    let script = cache.join("rp.mjs");
-    write(&script, &read(&source.join("rp.mjs"))?)?;
+    npm::require_node(20, "openid-client 6")?;
+    let script = npm::install(source, cache, "rp.mjs")?;
     let mut command = Command::new("node");
     command.arg(script);
     Ok(command)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).with_context(|| format!("could not read {}", path.display()))
-}
-
-fn write(path: &Path, contents: &[u8]) -> Result<()> {
-    fs::write(path, contents).with_context(|| format!("could not write {}", path.display()))
 }
 
 #[cfg(test)]

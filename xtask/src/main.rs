@@ -1,11 +1,13 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
-//! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`,
-//! `interop` and `bench --quick`. `cargo xtask lint` checks formatting, runs clippy and
-//! rustdoc and audits the dependencies for duplicates; `cargo xtask
-//! deploy-lint` lints `deploy/` offline; `cargo xtask test`
-//! runs the workspace's tests against a throwaway `redis-server`; `cargo
-//! xtask interop` runs other ecosystems' relying parties against a release
+//! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`
+//! (with `e2e`), `interop` and `bench --quick`. `cargo xtask lint` checks
+//! formatting, runs clippy and rustdoc and audits the dependencies for
+//! duplicates; `cargo xtask deploy-lint` lints `deploy/` offline; `cargo
+//! xtask test` runs the workspace's tests against a throwaway
+//! `redis-server`, then `cargo xtask e2e`, the pages in a real browser
+//! (Chromium, playwright-core, axe-core); `cargo xtask interop` runs other
+//! ecosystems' relying parties against a release
 //! build; `cargo xtask bench` builds porthor-bench and load-tests a release
 //! build end to end with it. Each task is a plain function (mostly over
 //! [`std::process::Command`]), so adding one means adding a [`Task`] variant
@@ -17,7 +19,9 @@
 
 mod deploy_lint;
 mod duplicates;
+mod e2e;
 mod interop;
+mod npm;
 mod testing;
 #[cfg(test)]
 mod tidy;
@@ -46,8 +50,9 @@ enum Task {
     /// PORTHOR_TEST_REDIS_URL, runs `cargo nextest run --workspace
     /// --no-fail-fast` and then `cargo test --workspace --doc --no-fail-fast`
     /// (or just `cargo test --workspace --no-fail-fast` when cargo-nextest is
-    /// not installed), and stops the server again. The relying parties of
-    /// other ecosystems are a task of their own, `interop`.
+    /// not installed), and stops the server again; then, unless packages
+    /// were selected with `-p`, runs `e2e`, the browser flow. The relying parties of other ecosystems are a task of
+    /// their own, `interop`.
     Test(TestArgs),
     /// Check formatting, run clippy and rustdoc with warnings denied, and
     /// audit the dependencies for duplicates.
@@ -95,6 +100,18 @@ enum Task {
     /// check, `N passed, M failed` last. No image is built and no chart
     /// installed (no Docker daemon, no cluster): see docs/operations.md.
     DeployLint,
+    /// Drive the login, consent and logout pages in a real browser.
+    ///
+    /// Builds `porthor`, installs Debian's Chromium when it is missing (as
+    /// root; otherwise fails saying so), installs playwright-core and
+    /// axe-core, pinned in xtask/e2e/, into target/e2e/ (only when the pins
+    /// change), starts a throwaway redis-server and `porthor serve` on
+    /// loopback, and runs xtask/e2e/flow.mjs at a desktop and a 360 px phone
+    /// viewport: each page is checked with axe-core (any serious or critical
+    /// violation fails) and for sideways scrolling, and screenshotted into
+    /// target/e2e/screenshots/. Prints every step and ends with one line, `N
+    /// passed, M failed`. `test` runs it after the tests.
+    E2e,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +164,7 @@ fn run_task(task: &Task) -> Result<()> {
         Task::Bench(args) => bench(args),
         Task::Interop => interop::interop(),
         Task::DeployLint => deploy_lint::deploy_lint(),
+        Task::E2e => e2e::e2e(),
     }
 }
 
@@ -231,8 +249,18 @@ fn bench(args: &BenchArgs) -> Result<()> {
         .current_dir(workspace_root()))
 }
 
+/// The tests, then (even when they failed, to report everything) the
+/// browser flow, unless the tests were narrowed to some packages: a run of
+/// one crate's tests need not build the server and start a browser.
 fn test(runner_args: &[String]) -> Result<()> {
-    step("test", || testing::run_with_redis(runner_args))
+    let tests = step("test", || testing::run_with_redis(runner_args));
+    if !testing::is_whole_workspace(runner_args) {
+        eprintln!("note: packages were selected with -p, so no e2e (`cargo xtask e2e` runs it)");
+        return tests;
+    }
+    let e2e = step("e2e", e2e::e2e);
+    tests?;
+    e2e
 }
 
 #[cfg(test)]

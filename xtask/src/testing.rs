@@ -75,6 +75,12 @@ fn run_tests(runner_args: &[String], redis_url: &str) -> Result<()> {
     }
 }
 
+/// Whether `runner_args` test the whole workspace, rather than packages
+/// picked with `-p`.
+pub fn is_whole_workspace(runner_args: &[String]) -> bool {
+    Plan::new(runner_args).packages.is_empty()
+}
+
 fn nextest_is_installed() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -208,6 +214,9 @@ mod tests {
             strings(&["-p", "a", "--package", "b", "-pc", "--package=d"])
         );
         assert_eq!(plan.workspace_flag(), None);
+        assert!(!is_whole_workspace(&strings(&["-p", "a"])));
+        assert!(is_whole_workspace(&strings(&["--exclude", "xtask"])));
+        assert!(is_whole_workspace(&[]));
     }
 
     #[test]

@@ -44,9 +44,9 @@ fn layout(title: &str, content: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · Porthor</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}}\
-         label,input,button{{display:block;width:100%;margin:.3rem 0}}\
+         label,input,button{{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}}\
          input{{padding:.4rem}}button{{padding:.5rem;margin-top:1rem}}.error{{color:#a00}}</style>\
-         </head><body><h1>{title}</h1>\n{content}\n</body></html>\n",
+         </head><body><main><h1>{title}</h1>\n{content}\n</main></body></html>\n",
         title = escape(title),
     )
 }
@@ -60,12 +60,16 @@ pub(crate) fn login_form(
     error: Option<&str>,
 ) -> String {
     let mut content = String::new();
+    // The error is announced when the page loads (role=alert), and tied to
+    // the password field, so that a screen reader reads it again there.
+    let mut invalid = "";
     if let Some(error) = error {
         let _ = write!(
             content,
-            "<p class=\"error\" role=\"alert\">{}</p>",
+            "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
             escape(error)
         );
+        invalid = " aria-invalid=\"true\" aria-describedby=\"login-error\"";
     }
     let _ = write!(
         content,
@@ -73,7 +77,7 @@ pub(crate) fn login_form(
          <label for=\"username\">Username</label>\
          <input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus value=\"{username}\">\
          <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{invalid}>\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">",
         action = escape(action),
         username = escape(username),
