@@ -143,6 +143,8 @@ struct Answer {
     statuses: Vec<u16>,
     timed_out: bool,
     connect_failed: bool,
+    /// From connecting to the end of reading.
+    ms: f64,
 }
 
 /// Counts for one category (or the total).
@@ -155,11 +157,16 @@ pub struct Counts {
     pub closed_without_answer: u64,
     pub timeouts: u64,
     pub connect_failures: u64,
+    /// Sum and maximum of the exchanges' durations, in milliseconds.
+    pub total_ms: f64,
+    pub max_ms: f64,
 }
 
 impl Counts {
     fn add(&mut self, answer: &Answer) {
         self.sent += 1;
+        self.total_ms += answer.ms;
+        self.max_ms = self.max_ms.max(answer.ms);
         for &status in &answer.statuses {
             *self.statuses.entry(status).or_default() += 1;
         }
@@ -180,6 +187,16 @@ impl Counts {
         self.closed_without_answer += other.closed_without_answer;
         self.timeouts += other.timeouts;
         self.connect_failures += other.connect_failures;
+        self.total_ms += other.total_ms;
+        self.max_ms = self.max_ms.max(other.max_ms);
+    }
+
+    fn mean_ms(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.total_ms / self.sent as f64
+        }
     }
 
     fn count_where(&self, keep: impl Fn(u16) -> bool) -> u64 {
@@ -230,6 +247,8 @@ struct HostileReport {
     requests: usize,
     wall_seconds: f64,
     requests_per_sec: f64,
+    /// CPU the server used during the run.
+    server_cpu_seconds: Option<f64>,
     categories: BTreeMap<&'static str, Counts>,
     total: Counts,
     allowed_503s: u64,
@@ -280,9 +299,16 @@ pub fn run(
     let start_mib = rss_mib(pid, "VmRSS");
     let endpoints = runtime.block_on(endpoints(address))?;
 
+    let cpu_before = procfs::cpu_ticks(Some(pid)).ok();
     let started = Instant::now();
     let (counts, samples, slow) = runtime.block_on(hostile(address, endpoints, requests, seed));
     let wall = started.elapsed().as_secs_f64();
+    let ticks = procfs::clock_ticks_per_second() as f64;
+    let server_cpu_seconds = procfs::cpu_ticks(Some(pid))
+        .ok()
+        .zip(cpu_before)
+        .and_then(|(after, before)| after.checked_sub(before))
+        .map(|used| used as f64 / ticks);
     let peak_mib = rss_mib(pid, "VmHWM");
     let end_mib = rss_mib(pid, "VmRSS");
 
@@ -346,6 +372,7 @@ pub fn run(
         seed,
         requests,
         wall_seconds: wall,
+        server_cpu_seconds,
         requests_per_sec: requests as f64 / wall,
         categories: counts
             .iter()
@@ -508,7 +535,8 @@ async fn hostile(
 
 /// Sends one request on a fresh connection and reads its answer.
 async fn exchange(address: SocketAddr, request: &Request) -> Answer {
-    let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+    let started = tokio::time::Instant::now();
+    let deadline = started + ANSWER_TIMEOUT;
     let mut answer = Answer::default();
     let Ok(Ok(mut stream)) = timeout_at(deadline, TcpStream::connect(address)).await else {
         answer.connect_failed = true;
@@ -539,32 +567,53 @@ async fn exchange(address: SocketAddr, request: &Request) -> Answer {
     .await;
     answer.timed_out = finished.is_err();
     answer.statuses = statuses(&received, request.pipelined);
+    answer.ms = started.elapsed().as_secs_f64() * 1000.0;
     answer
 }
 
-/// The status codes of the status lines in `received`: the first only, or
-/// (pipelined) every line that starts like one.
+/// The status codes of the responses in `received`: the first only, or
+/// (pipelined) each in turn, a response's body skipped by its
+/// Content-Length (the server never sends chunked answers).
 fn statuses(received: &[u8], all: bool) -> Vec<u16> {
-    let status_at = |at: usize| -> Option<u16> {
-        let rest = received.get(at..)?;
-        let rest = rest.strip_prefix(b"HTTP/1.")?;
-        let code = rest.get(2..5)?;
-        if rest.get(1) != Some(&b' ') || !code.iter().all(u8::is_ascii_digit) {
-            return None;
+    let mut found = Vec::new();
+    let mut rest = received;
+    while let Some((status, next)) = response_at(rest) {
+        found.push(status);
+        if !all {
+            break;
         }
-        std::str::from_utf8(code).ok()?.parse().ok()
-    };
-    let mut found: Vec<u16> = status_at(0).into_iter().collect();
-    if all {
-        for (at, pair) in received.windows(2).enumerate() {
-            if pair == b"\r\n"
-                && let Some(status) = status_at(at + 2)
-            {
-                found.push(status);
-            }
-        }
+        rest = next;
     }
     found
+}
+
+/// The status of the response at the start of `bytes` and what follows its
+/// body; a status line alone (the head still incomplete) counts, with
+/// nothing after it.
+fn response_at(bytes: &[u8]) -> Option<(u16, &[u8])> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut head = httparse::Response::new(&mut headers);
+    match head.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => {
+            let status = head.code?;
+            let body = head
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| {
+                    std::str::from_utf8(h.value)
+                        .ok()?
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
+                .unwrap_or(0);
+            let next = bytes.get(len.saturating_add(body)..).unwrap_or_default();
+            Some((status, next))
+        }
+        Ok(httparse::Status::Partial) => head.code.map(|status| (status, &[][..])),
+        Err(_) => None,
+    }
 }
 
 /// `bytes` with everything but printable ASCII escaped, cut at `max` chars.
@@ -848,7 +897,14 @@ fn build(category: Category, endpoint: &Endpoint, host: &str, rng: &mut StdRng) 
             } else {
                 b"zz\r\nnot a chunk\r\n0\r\n\r\n"
             });
-            plain(bytes)
+            // The body may be shorter than one of the lengths (or an
+            // unfinished chunked body): the half-close tells the server no
+            // more is coming instead of leaving it waiting.
+            Request {
+                bytes,
+                shutdown: true,
+                pipelined: false,
+            }
         }
         Category::WrongContentType => {
             let types: [&[u8]; 8] = [
@@ -1123,16 +1179,18 @@ fn statuses_text(statuses: &BTreeMap<u16, u64>) -> String {
 #[allow(clippy::print_stdout, reason = "the table is this program's output")]
 fn print_table(report: &HostileReport) {
     println!(
-        "{:<22} {:>7} {:>7} {:>7} {:>7}  statuses",
-        "category", "sent", "closed", "timeout", "5xx!503"
+        "{:<22} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8}  statuses",
+        "category", "sent", "closed", "timeout", "5xx!503", "mean ms", "max ms"
     );
     let row = |name: &str, counts: &Counts| {
         println!(
-            "{name:<22} {:>7} {:>7} {:>7} {:>7}  {}",
+            "{name:<22} {:>7} {:>7} {:>7} {:>7} {:>8.1} {:>8.0}  {}",
             counts.sent,
             counts.closed_without_answer,
             counts.timeouts,
             counts.count_where(|s| s >= 500 && s != 503),
+            counts.mean_ms(),
+            counts.max_ms,
             statuses_text(&counts.statuses)
         );
     };
@@ -1155,6 +1213,10 @@ fn print_table(report: &HostileReport) {
         mib(report.server_rss.start_mib),
         mib(report.server_rss.peak_mib),
         mib(report.server_rss.end_mib)
+    );
+    println!(
+        "server CPU during the run: {} s",
+        mib(report.server_cpu_seconds)
     );
     println!(
         "{} requests in {:.1} s ({:.0}/s), seed {}; 503s {}; 5xx other than 503: {}; panics in log: {}; happy-path flows afterwards: {}",
