@@ -1,15 +1,16 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
 //! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`
-//! (with `e2e`), `interop` and `bench --quick`. `cargo xtask lint` checks
-//! formatting, runs clippy and rustdoc and audits the dependencies for
-//! duplicates; `cargo xtask deploy-lint` lints `deploy/` offline; `cargo
-//! xtask test` runs the workspace's tests against a throwaway
-//! `redis-server`, then `cargo xtask e2e`, the pages in a real browser
-//! (Chromium, playwright-core, axe-core); `cargo xtask interop` runs other
-//! ecosystems' relying parties against a release
+//! (with `e2e`), `interop`, `bench --quick` and `hostile`. `cargo xtask
+//! lint` checks formatting, runs clippy and rustdoc and audits the
+//! dependencies for duplicates; `cargo xtask deploy-lint` lints `deploy/`
+//! offline; `cargo xtask test` runs the workspace's tests against a
+//! throwaway `redis-server`, then `cargo xtask e2e`, the pages in a real
+//! browser (Chromium, playwright-core, axe-core); `cargo xtask interop` runs
+//! other ecosystems' relying parties against a release
 //! build; `cargo xtask bench` builds porthor-bench and load-tests a release
-//! build end to end with it. Each task is a plain function (mostly over
+//! build end to end with it; `cargo xtask hostile` sends it 100,000
+//! malformed requests with the same program. Each task is a plain function (mostly over
 //! [`std::process::Command`]), so adding one means adding a [`Task`] variant
 //! and a function. The harness the tasks share is the crate's library.
 #![allow(
@@ -64,8 +65,8 @@ enum Task {
     /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
     /// semver-incompatible versions fails unless listed there with a reason.
     Lint,
-    /// Run exactly what CI runs: `lint`, `deploy-lint`, `test`, `interop`
-    /// and `bench --quick`, stopping at the first that fails.
+    /// Run exactly what CI runs: `lint`, `deploy-lint`, `test`, `interop`,
+    /// `bench --quick` and `hostile`, stopping at the first that fails.
     Ci,
     /// Load-test a release build end to end: build `porthor` and
     /// `porthor-bench` in release mode and run the bench.
@@ -76,6 +77,19 @@ enum Task {
     /// (results-quick.json with --quick). It fails on any error, never on
     /// speed. `cargo xtask bench -- --help` describes its options.
     Bench(BenchArgs),
+    /// Send 100,000 malformed requests to a release build and check that
+    /// it holds: build `porthor` and `porthor-bench` in release mode (unless
+    /// --no-build) and run `porthor-bench --hostile`.
+    ///
+    /// One server (Redis store, RS256) gets random bytes, wrong methods, bad
+    /// percent-encoding and UTF-8, oversized and duplicated fields, wrong
+    /// content types, truncated bodies, pipelined requests and, meanwhile,
+    /// slow headers. Fails on any 5xx but the documented 503s, "panic" in
+    /// the server's log, a peak RSS over 256 MiB, or a failed
+    /// authorization-code flow afterwards. Prints a table and writes
+    /// target/bench/hostile.json. Options (`--requests N`, `--seed S`) are
+    /// passed on.
+    Hostile(BenchArgs),
     /// Run real relying-party libraries against a release build.
     ///
     /// Builds `porthor` in release mode, installs Python's authlib (in a
@@ -135,7 +149,8 @@ struct BenchArgs {
     no_build: bool,
     /// porthor-bench's options, passed on: `--quick` (the five-second smoke
     /// run CI uses), `--duration SECS`, `--concurrency C,...`, `--max-flows
-    /// N`, `--client-threads N`, `--server-env NAME=VALUE`.
+    /// N`, `--client-threads N`, `--server-env NAME=VALUE`; for `hostile`,
+    /// `--requests N` and `--seed S`.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -162,6 +177,7 @@ fn run_task(task: &Task) -> Result<()> {
         Task::Lint => lint(),
         Task::Ci => ci(),
         Task::Bench(args) => bench(args),
+        Task::Hostile(args) => hostile(args),
         Task::Interop => interop::interop(),
         Task::DeployLint => deploy_lint::deploy_lint(),
         Task::E2e => e2e::e2e(),
@@ -177,7 +193,13 @@ fn ci() -> Result<()> {
         no_build: false,
         bench_args: vec!["--quick".to_owned()],
     };
-    step("bench --quick", || bench(&quick))
+    step("bench --quick", || bench(&quick))?;
+    // The release binaries were just built for the bench.
+    let hostile_args = BenchArgs {
+        no_build: true,
+        bench_args: Vec::new(),
+    };
+    step("hostile", || hostile(&hostile_args))
 }
 
 fn lint() -> Result<()> {
@@ -249,6 +271,20 @@ fn bench(args: &BenchArgs) -> Result<()> {
         .current_dir(workspace_root()))
 }
 
+/// Builds the release binaries (unless told not to) and runs
+/// `porthor-bench --hostile` with the given options.
+fn hostile(args: &BenchArgs) -> Result<()> {
+    let (build, hostile_args) = args.build_and_bench_args();
+    if build {
+        step("build", server::build_release)?;
+    }
+    let release = target_dir()?.join("release");
+    run(Command::new(release.join("porthor-bench"))
+        .arg("--hostile")
+        .args(hostile_args)
+        .current_dir(workspace_root()))
+}
+
 /// The tests, then (even when they failed, to report everything) the
 /// browser flow, unless the tests were narrowed to some packages: a run of
 /// one crate's tests need not build the server and start a browser.
@@ -308,6 +344,19 @@ mod tests {
         );
         let args = bench_args(&["--", "--help"]);
         assert_eq!(args.build_and_bench_args(), (true, ["--help"].into()));
+    }
+
+    #[test]
+    fn the_hostile_options_go_to_porthor_bench() {
+        let cli =
+            Cli::try_parse_from(["xtask", "hostile", "--requests", "10", "--no-build"]).unwrap();
+        let Task::Hostile(args) = cli.task else {
+            panic!("parsed as {:?}", cli.task);
+        };
+        assert_eq!(
+            args.build_and_bench_args(),
+            (false, ["--requests", "10"].into())
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@
 )]
 
 mod flows;
+mod hostile;
 mod http;
 mod load;
 mod procfs;
@@ -100,10 +101,35 @@ struct Cli {
     /// settings (repeatable; recorded in the results).
     #[arg(long, value_name = "NAME=VALUE")]
     server_env: Vec<String>,
+    /// Instead of the bench, the hostile run: malformed requests (random
+    /// bytes, wrong methods, broken encodings, oversized, duplicated and
+    /// truncated parts, slow headers) against one server, failing on any 5xx
+    /// but the documented 503s, a panic in its log, a peak RSS over 256 MiB
+    /// or a broken happy path afterwards. Writes target/bench/hostile.json.
+    #[arg(long)]
+    hostile: bool,
+    /// Malformed requests in the hostile run.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        requires = "hostile"
+    )]
+    requests: usize,
+    /// Seed of the hostile run's requests (default: from the clock; printed,
+    /// so that a failing run can be repeated).
+    #[arg(long, value_name = "S", requires = "hostile")]
+    seed: Option<u64>,
 }
 
 fn main() -> ExitCode {
-    match bench(&Cli::parse()) {
+    let cli = Cli::parse();
+    let outcome = if cli.hostile {
+        run_hostile(&cli)
+    } else {
+        bench(&cli)
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -240,6 +266,30 @@ impl Plan {
             configs,
         })
     }
+}
+
+/// Runs the hostile test (see [`hostile`]) as `args` says.
+fn run_hostile(args: &Cli) -> Result<()> {
+    let release = release_dir()?;
+    let porthor = release.join("porthor");
+    if !porthor.is_file() {
+        bail!(
+            "{} is missing; `cargo xtask hostile` builds it",
+            porthor.display()
+        );
+    }
+    let target_dir = release
+        .parent()
+        .context("the release directory has no parent")?
+        .to_path_buf();
+    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64)
+    });
+    let credentials = Credentials::generate(&porthor)?;
+    hostile::run(&porthor, &target_dir, &credentials, args.requests, seed)
 }
 
 /// Runs the bench as `args` says.
