@@ -23,13 +23,16 @@ mod consent;
 mod cookies;
 mod error;
 mod html;
+mod landing;
 mod limits;
 mod login;
 mod params;
 mod token;
+mod ui;
 mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
@@ -44,6 +47,7 @@ pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
 pub use crate::limits::RequestLimits;
+pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
 /// How the server listens, what it accepts, and the clock it reads.
 #[derive(Debug, Clone)]
@@ -58,6 +62,9 @@ pub struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
     /// How large a request may be.
     pub limits: RequestLimits,
+    /// The pages people see: templates, messages, stylesheet, logo
+    /// ([`Ui::default`] for the built-in ones).
+    pub ui: Arc<Ui>,
 }
 
 /// A failure to start or run the server.
@@ -183,6 +190,7 @@ pub(crate) struct AppState {
     pub(crate) cookies: Cookies,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) limits: RequestLimits,
+    pub(crate) ui: Arc<Ui>,
 }
 
 impl AppState {
@@ -203,6 +211,7 @@ impl AppState {
             cookies,
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
+            ui: Arc::clone(&config.ui),
         }
     }
 
@@ -234,6 +243,9 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
         web::scope(&base)
+            .service(web::resource(["", "/"]).get(landing::landing))
+            .service(web::resource(ui::STYLE_PATH).get(html::style))
+            .service(web::resource(ui::LOGO_PATH).get(html::logo))
             .service(web::resource(DISCOVERY_PATH).get(wellknown::discovery))
             .service(web::resource(JWKS_PATH).get(wellknown::jwks))
             .service(

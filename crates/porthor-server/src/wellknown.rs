@@ -1,7 +1,7 @@
 //! Discovery, keys and probes: the unauthenticated, read-only routes.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AppState;
 use crate::error::page_error;
@@ -34,11 +34,11 @@ pub(crate) async fn health() -> HttpResponse {
 }
 
 /// `GET /ready`: the store answers, so requests can be served.
-pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn ready(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match state.service.ready().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),
-        Err(error) => page_error(&error),
+        Err(error) => page_error(&state, &req, &error),
     }
 }

@@ -26,6 +26,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         clock: Clock::System,
         trusted_proxies: config.trusted_proxies.clone(),
         limits: config.request_limits,
+        ui: Arc::clone(&config.ui),
     };
     let demo = config.demo.clone();
     let service = open(config).await?;
