@@ -37,7 +37,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
             out,
             credentials,
             &metadata.issuer,
-            &metadata.authorization_endpoint,
+            &demo::landing_url(&metadata.issuer),
         )?;
     }
     tracing::info!(
