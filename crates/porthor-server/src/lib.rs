@@ -3,6 +3,8 @@
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login,
 //! logout and consent pages with their CSRF protection and session cookie,
+//! the templates, stylesheet and message catalogue every page is made from
+//! (`ui`, with the operator's overrides), the landing page at `/`,
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
 //! through trusted proxies (`client_ip`). It also owns the clock
