@@ -23,6 +23,7 @@ mod client_ip;
 mod clock;
 mod consent;
 mod cookies;
+mod demo;
 mod error;
 mod html;
 mod landing;
@@ -48,6 +49,7 @@ use porthor_oidc::{
 pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
+pub use crate::demo::DemoClient;
 pub use crate::limits::RequestLimits;
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
@@ -67,6 +69,9 @@ pub struct ServerConfig {
     /// The pages people see: templates, messages, stylesheet, logo
     /// ([`Ui::default`] for the built-in ones).
     pub ui: Arc<Ui>,
+    /// The built-in demo relying party's registration, when it runs (see
+    /// [`DemoClient`]); `None` serves no `/demo/`.
+    pub demo: Option<DemoClient>,
 }
 
 /// A failure to start or run the server.
@@ -193,6 +198,7 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) limits: RequestLimits,
     pub(crate) ui: Arc<Ui>,
+    pub(crate) demo: Option<DemoClient>,
 }
 
 impl AppState {
@@ -214,6 +220,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
             ui: Arc::clone(&config.ui),
+            demo: config.demo.clone(),
         }
     }
 
@@ -241,6 +248,7 @@ fn default_headers(https: bool) -> DefaultHeaders {
 
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
+    let demo = state.demo.is_some();
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
@@ -280,6 +288,15 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .post(login::logout),
             )
             .service(web::resource("/health").get(wellknown::health))
-            .service(web::resource("/ready").get(wellknown::ready)),
+            .service(web::resource("/ready").get(wellknown::ready))
+            .configure(|cfg| {
+                if demo {
+                    cfg.service(web::resource(demo::HOME).get(demo::home))
+                        .service(web::resource("/demo").get(demo::home))
+                        .service(web::resource("/demo/login").get(demo::login))
+                        .service(web::resource("/demo/callback").get(demo::callback))
+                        .service(web::resource("/demo/refresh").post(demo::refresh));
+                }
+            }),
     );
 }

@@ -60,6 +60,7 @@ const ENV_KEYS: &[&str] = &[
     "ui.logo_file",
     "ui.css_file",
     "ui.template_dir",
+    "demo.enabled",
 ];
 
 /// The whole file.
@@ -89,6 +90,8 @@ pub struct Settings {
     pub login: LoginSettings,
     #[serde(default)]
     pub ui: UiSettings,
+    #[serde(default)]
+    pub demo: DemoSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -315,6 +318,15 @@ impl Default for UiSettings {
             template_dir: None,
         }
     }
+}
+
+/// `[demo]`: the built-in demo relying party under `/demo/`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// On without a file (the embedded default), off with one unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// `[log]`.
