@@ -644,6 +644,15 @@ mod tests {
                 key_file: Some("k".into()),
                 previous_key_files: vec![],
             }),
+            ui: UiSettings {
+                logo_file: Some("l".into()),
+                css_file: Some("c".into()),
+                template_dir: Some("t".into()),
+                ..UiSettings::default()
+            },
+            demo: DemoSettings {
+                enabled: Some(true),
+            },
             ..Settings::default()
         };
         let mut keys = scalar_keys(&full);
