@@ -95,7 +95,10 @@ pub fn rp_client(
 
 /// Makes the demo client and user with fresh random secrets, for `issuer`.
 pub fn accounts(issuer: &str) -> Result<DemoAccounts, String> {
-    let (client, rp) = rp_client(DEMO_CLIENT_ID, issuer, Some(DEMO_REDIRECT_URI))?;
+    let (mut client, rp) = rp_client(DEMO_CLIENT_ID, issuer, Some(DEMO_REDIRECT_URI))?;
+    // The README's walk-through with curl sends no PKCE challenge; the demo
+    // relying party sends one all the same.
+    client.require_pkce = false;
     let client_secret = rp.client_secret.clone();
     let password: String = rand::rng()
         .sample_iter(Alphanumeric)
