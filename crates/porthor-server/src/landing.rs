@@ -8,6 +8,9 @@ use porthor_oidc::DISCOVERY_PATH;
 
 use crate::{AppState, html};
 
+/// Where the demo relying party lives, under the issuer's path.
+pub(crate) const DEMO_PATH: &str = "/demo/";
+
 /// `GET /`.
 pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let metadata = state.service.openid_configuration();
@@ -17,7 +20,7 @@ pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> Htt
         issuer => &metadata.issuer,
         discovery_url => format!("{issuer}{DISCOVERY_PATH}"),
         jwks_url => &metadata.jwks_uri,
-        demo_url => state.demo.is_some().then(|| state.path(crate::demo::HOME)),
+        demo_url => state.ui.demo.then(|| state.path(DEMO_PATH)),
     };
     html::render(
         &state,

@@ -23,7 +23,6 @@ mod client_ip;
 mod clock;
 mod consent;
 mod cookies;
-mod demo;
 mod error;
 mod html;
 mod landing;
@@ -49,7 +48,6 @@ use porthor_oidc::{
 pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
-pub use crate::demo::DemoClient;
 pub use crate::limits::RequestLimits;
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
@@ -69,9 +67,6 @@ pub struct ServerConfig {
     /// The pages people see: templates, messages, stylesheet, logo
     /// ([`Ui::default`] for the built-in ones).
     pub ui: Arc<Ui>,
-    /// The built-in demo relying party's registration, when it runs (see
-    /// [`DemoClient`]); `None` serves no `/demo/`.
-    pub demo: Option<DemoClient>,
 }
 
 /// A failure to start or run the server.
@@ -198,7 +193,6 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) limits: RequestLimits,
     pub(crate) ui: Arc<Ui>,
-    pub(crate) demo: Option<DemoClient>,
 }
 
 impl AppState {
@@ -220,7 +214,6 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
             ui: Arc::clone(&config.ui),
-            demo: config.demo.clone(),
         }
     }
 
@@ -248,7 +241,6 @@ fn default_headers(https: bool) -> DefaultHeaders {
 
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
-    let demo = state.demo.is_some();
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
@@ -288,15 +280,6 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .post(login::logout),
             )
             .service(web::resource("/health").get(wellknown::health))
-            .service(web::resource("/ready").get(wellknown::ready))
-            .configure(|cfg| {
-                if demo {
-                    cfg.service(web::resource(demo::HOME).get(demo::home))
-                        .service(web::resource("/demo").get(demo::home))
-                        .service(web::resource("/demo/login").get(demo::login))
-                        .service(web::resource("/demo/callback").get(demo::callback))
-                        .service(web::resource("/demo/refresh").post(demo::refresh));
-                }
-            }),
+            .service(web::resource("/ready").get(wellknown::ready)),
     );
 }

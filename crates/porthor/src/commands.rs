@@ -27,10 +27,8 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         limits: config.request_limits,
         ui: Arc::clone(&config.ui),
-        demo: config.demo_client.clone(),
     };
     let demo = config.demo.clone();
-    let demo_rp = config.demo_client.is_some();
     let service = open(config).await?;
     let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
     let metadata = service.openid_configuration();
@@ -41,12 +39,6 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
             &metadata.issuer,
             &demo::landing_url(&metadata.issuer),
         )?;
-    }
-    if demo_rp {
-        tracing::warn!(
-            url = %format!("{}/demo/", metadata.issuer.trim_end_matches('/')),
-            "the demo relying party is on ([demo] enabled): anyone who can log in here can try it"
-        );
     }
     tracing::info!(
         addr = %server.local_addr(),

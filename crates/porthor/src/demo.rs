@@ -5,15 +5,13 @@
 //! random key, a fresh RS256 signing key, the issuer
 //! `http://{server.listen}` (`http://127.0.0.1:8080` by default), the client
 //! [`DEMO_CLIENT_ID`] with a random secret and the one redirect URI
-//! [`DEMO_REDIRECT_URI`] and the demo relying party's `{issuer}/demo/callback`
-//! (see `porthor_server::DemoClient`), and the user [`DEMO_USERNAME`] with
-//! a random password. Nothing persists across restarts, and the credentials are new on
+//! [`DEMO_REDIRECT_URI`], and the user [`DEMO_USERNAME`] with a random
+//! password. Nothing persists across restarts, and the credentials are new on
 //! every start; [`print_banner`] shows them once, on stdout.
 
 use std::io::{self, Write};
 
 use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
-use porthor_server::DemoClient;
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
 
@@ -53,53 +51,16 @@ pub struct DemoAccounts {
     pub client: Client,
     pub user: User,
     pub credentials: DemoCredentials,
-    /// The demo relying party's registration (the same client).
-    pub rp: DemoClient,
 }
 
-/// The client id of the demo relying party when `[demo] enabled = true`
-/// in a configured deployment.
-pub const DEMO_RP_CLIENT_ID: &str = "porthor-demo";
-
-/// A client for the built-in demo relying party of `issuer`, with a fresh
-/// secret: it receives codes at `{issuer}/demo/callback`, may land on
-/// `{issuer}/demo/` after logging out, always uses PKCE and always gets a
-/// refresh token (to show a refresh). `extra_redirect` is one more
-/// redirect URI (the embedded default's loopback callback, for tools).
-pub fn rp_client(
-    client_id: &str,
-    issuer: &str,
-    extra_redirect: Option<&str>,
-) -> Result<(Client, DemoClient), String> {
+/// Makes the demo client and user with fresh random secrets.
+pub fn accounts() -> Result<DemoAccounts, String> {
     let client_secret = ClientSecretHash::generate_secret();
-    let parse = |uri: &str| RedirectUri::parse(uri).map_err(|e| e.to_string());
-    let mut redirect_uris = vec![parse(&DemoClient::redirect_uri(issuer))?];
-    if let Some(extra) = extra_redirect {
-        redirect_uris.push(parse(extra)?);
-    }
-    let mut client = Client::confidential(
-        client_id,
+    let client = Client::confidential(
+        DEMO_CLIENT_ID,
         ClientSecretHash::from_secret(&client_secret)?,
-        redirect_uris,
+        vec![RedirectUri::parse(DEMO_REDIRECT_URI).map_err(|e| e.to_string())?],
     );
-    client.post_logout_redirect_uris = vec![parse(&DemoClient::post_logout_redirect_uri(issuer))?];
-    client.require_pkce = true;
-    client.always_issue_refresh_token = true;
-    client.name = Some("Porthor demo".to_owned());
-    let demo = DemoClient {
-        client_id: client_id.to_owned(),
-        client_secret,
-    };
-    Ok((client, demo))
-}
-
-/// Makes the demo client and user with fresh random secrets, for `issuer`.
-pub fn accounts(issuer: &str) -> Result<DemoAccounts, String> {
-    let (mut client, rp) = rp_client(DEMO_CLIENT_ID, issuer, Some(DEMO_REDIRECT_URI))?;
-    // The README's walk-through with curl sends no PKCE challenge; the demo
-    // relying party sends one all the same.
-    client.require_pkce = false;
-    let client_secret = rp.client_secret.clone();
     let password: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(DEMO_PASSWORD_LEN)
@@ -115,7 +76,6 @@ pub fn accounts(issuer: &str) -> Result<DemoAccounts, String> {
     Ok(DemoAccounts {
         client,
         user,
-        rp,
         credentials: DemoCredentials {
             client_id: DEMO_CLIENT_ID.to_owned(),
             client_secret,
@@ -173,8 +133,8 @@ mod tests {
 
     #[test]
     fn accounts_are_random_and_consistent() {
-        let a = accounts("http://127.0.0.1:8080").unwrap();
-        let b = accounts("http://127.0.0.1:8080").unwrap();
+        let a = accounts().unwrap();
+        let b = accounts().unwrap();
         assert_ne!(a.credentials.password, b.credentials.password);
         assert_ne!(a.credentials.client_secret, b.credentials.client_secret);
         assert_eq!(a.credentials.password.len(), DEMO_PASSWORD_LEN);
@@ -191,15 +151,6 @@ mod tests {
                 .verify(&a.credentials.client_secret)
         );
         assert!(a.client.allows_redirect(DEMO_REDIRECT_URI));
-        assert!(
-            a.client
-                .allows_redirect("http://127.0.0.1:8080/demo/callback")
-        );
-        assert!(
-            a.client
-                .allows_post_logout_redirect("http://127.0.0.1:8080/demo/")
-        );
-        assert_eq!(a.rp.client_secret, a.credentials.client_secret);
         let hash = PasswordHash::new(&a.user.password_hash).unwrap();
         assert!(
             Argon2::default()
@@ -211,7 +162,7 @@ mod tests {
 
     #[test]
     fn banner_shows_credentials_and_ends_on_the_landing_page() {
-        let accounts = accounts("http://127.0.0.1:8080").unwrap();
+        let accounts = accounts().unwrap();
         let mut out = Vec::new();
         print_banner(
             &mut out,

@@ -35,7 +35,7 @@ use self::lang::negotiate;
 pub const DEFAULT_PRODUCT_NAME: &str = "Porthor";
 
 /// The built-in templates, by name. Every page extends `layout.html`.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
     ("logged_in.html", include_str!("templates/logged_in.html")),
@@ -44,11 +44,6 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("consent.html", include_str!("templates/consent.html")),
     ("error.html", include_str!("templates/error.html")),
     ("landing.html", include_str!("templates/landing.html")),
-    ("demo.html", include_str!("templates/demo.html")),
-    (
-        "demo_claims.html",
-        include_str!("templates/demo_claims.html"),
-    ),
 ];
 
 /// The built-in stylesheet.
@@ -72,6 +67,9 @@ pub struct UiSettings {
     /// A template here (`login.html`, ...) replaces the built-in one of the
     /// same name, and `messages.<lang>.toml` here overrides or adds strings.
     pub template_dir: Option<PathBuf>,
+    /// Whether the built-in demo relying party runs, which the landing page
+    /// links to.
+    pub demo: bool,
 }
 
 impl Default for UiSettings {
@@ -81,6 +79,7 @@ impl Default for UiSettings {
             logo_file: None,
             css_file: None,
             template_dir: None,
+            demo: false,
         }
     }
 }
@@ -152,6 +151,7 @@ pub struct Ui {
     product_name: String,
     pub(crate) style: Asset,
     pub(crate) logo: Option<Asset>,
+    pub(crate) demo: bool,
 }
 
 impl Default for Ui {
@@ -169,6 +169,7 @@ impl Default for Ui {
                     product_name: DEFAULT_PRODUCT_NAME.to_owned(),
                     style: Asset::new(STYLE.into(), "text/css; charset=utf-8"),
                     logo: None,
+                    demo: false,
                 }
             }
         }
@@ -284,6 +285,7 @@ impl Ui {
             product_name: settings.product_name.clone(),
             style: Asset::new(style, "text/css; charset=utf-8"),
             logo,
+            demo: settings.demo,
         };
         ui.check()?;
         Ok(ui)
@@ -321,16 +323,6 @@ impl Ui {
             ),
         ];
         let mut samples: Vec<(&str, Value)> = samples.into_iter().collect();
-        samples.push((
-            "demo.html",
-            context! { start_url => "/demo/login", error => "e" },
-        ));
-        samples.push((
-            "demo_claims.html",
-            context! { header => "{}", claims => "{}", userinfo => "{}", refreshed => true,
-            can_refresh => true, refresh_url => "/demo/refresh", logout_url => "/logout",
-            start_url => "/demo/login" },
-        ));
         for kind in ErrorKindKey::ALL {
             samples.push((
                 "error.html",

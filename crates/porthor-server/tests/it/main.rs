@@ -16,7 +16,6 @@ mod clients;
 mod conformance;
 mod consent;
 mod cookies;
-mod demo;
 mod discovery;
 mod end_session;
 mod introspection;

@@ -60,7 +60,6 @@ const ENV_KEYS: &[&str] = &[
     "ui.logo_file",
     "ui.css_file",
     "ui.template_dir",
-    "demo.enabled",
 ];
 
 /// The whole file.
@@ -90,8 +89,6 @@ pub struct Settings {
     pub login: LoginSettings,
     #[serde(default)]
     pub ui: UiSettings,
-    #[serde(default)]
-    pub demo: DemoSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -318,15 +315,6 @@ impl Default for UiSettings {
             template_dir: None,
         }
     }
-}
-
-/// `[demo]`: the built-in demo relying party under `/demo/`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DemoSettings {
-    /// On without a file (the embedded default), off with one unless set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
 }
 
 /// `[log]`.
@@ -649,9 +637,6 @@ mod tests {
                 css_file: Some("c".into()),
                 template_dir: Some("t".into()),
                 ..UiSettings::default()
-            },
-            demo: DemoSettings {
-                enabled: Some(true),
             },
             ..Settings::default()
         };

@@ -16,7 +16,7 @@ use porthor_models::{
     AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scope, Scopes, User,
 };
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, Throttle};
-use porthor_server::{DemoClient, RequestLimits, TrustedProxies, Ui};
+use porthor_server::{RequestLimits, TrustedProxies, Ui};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
@@ -64,8 +64,6 @@ pub struct Config {
     /// Set when running on the embedded defaults (no file): the generated
     /// credentials to show the operator once.
     pub demo: Option<DemoCredentials>,
-    /// The built-in demo relying party's registration, when it runs.
-    pub demo_client: Option<DemoClient>,
     /// What is odd but harmless, for the operator to read.
     pub warnings: Vec<Problem>,
 }
@@ -127,16 +125,11 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let mut clients = clients(&settings.clients, &mut problems);
     let mut users = users(&settings.users, &mut problems);
 
-    let issuer_text = issuer.as_ref().map(|issuer| issuer.url().to_string());
-    let issuer_text = issuer_text.as_deref().unwrap_or_default();
-    let demo_enabled = settings.demo.enabled.unwrap_or(embedded);
-    let mut demo_client = None;
     let demo = if embedded {
-        match demo::accounts(issuer_text) {
+        match demo::accounts() {
             Ok(accounts) => {
                 clients.push(accounts.client);
                 users.push(accounts.user);
-                demo_client = demo_enabled.then_some(accounts.rp);
                 Some(accounts.credentials)
             }
             Err(error) => {
@@ -147,28 +140,6 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     } else {
         None
     };
-    if demo_enabled && !embedded && issuer.is_some() {
-        if clients
-            .iter()
-            .any(|client| client.client_id == demo::DEMO_RP_CLIENT_ID)
-        {
-            problems.push(
-                "demo.enabled",
-                format!(
-                    "the demo relying party registers the client {:?}, which [[clients]] already has",
-                    demo::DEMO_RP_CLIENT_ID
-                ),
-            );
-        } else {
-            match demo::rp_client(demo::DEMO_RP_CLIENT_ID, issuer_text, None) {
-                Ok((client, rp)) => {
-                    clients.push(client);
-                    demo_client = Some(rp);
-                }
-                Err(error) => problems.push("demo.enabled", error),
-            }
-        }
-    }
 
     let warnings = std::mem::take(&mut problems.warnings);
     let limits = (
@@ -215,7 +186,6 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
             store,
             signer,
             demo,
-            demo_client,
             warnings,
         }),
         _ => None,
@@ -384,6 +354,7 @@ fn ui(settings: &UiSettings, base_dir: &Path, problems: &mut Problems) -> Option
         logo_file: path(&settings.logo_file),
         css_file: path(&settings.css_file),
         template_dir: path(&settings.template_dir),
+        demo: false,
     });
     let key = match &loaded {
         Err(porthor_server::UiError::LogoType { .. }) => "ui.logo_file",

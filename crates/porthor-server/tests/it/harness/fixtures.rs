@@ -96,26 +96,6 @@ pub fn users() -> Vec<User> {
 }
 
 /// The clients above.
-/// The demo relying party's registration, as the binary makes it (see
-/// `crates/porthor/src/demo.rs`): its callback and landing page under the
-/// issuer, PKCE required, refresh tokens always.
-pub const DEMO_CLIENT_ID: &str = "porthor-demo";
-pub const DEMO_CLIENT_SECRET: &str = "demo-secret-0123456789-abcdefghijklmnopq";
-
-pub fn demo_client(issuer: &str) -> Client {
-    let issuer = issuer.trim_end_matches('/');
-    let mut demo = client(
-        DEMO_CLIENT_ID,
-        DEMO_CLIENT_SECRET,
-        &[&format!("{issuer}/demo/callback")],
-    );
-    demo.post_logout_redirect_uris = uris(&[&format!("{issuer}/demo/")]);
-    demo.require_pkce = true;
-    demo.always_issue_refresh_token = true;
-    demo.name = Some("Porthor demo".to_owned());
-    demo
-}
-
 pub fn clients() -> Vec<Client> {
     let mut app = client(
         CLIENT_ID,

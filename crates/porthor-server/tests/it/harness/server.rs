@@ -8,14 +8,13 @@ use std::time::Duration;
 use porthor_models::AuthorizationStore;
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService, Throttle};
 use porthor_server::{
-    Clock, DemoClient, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle,
-    TrustedProxies, Ui,
+    Clock, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle, TrustedProxies, Ui,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
 use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
 
-use super::{clients, demo_client, users};
+use super::{clients, users};
 
 /// Which store the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +53,6 @@ pub struct Options {
     pub request_limits: RequestLimits,
     /// The pages: the built-in ones unless a test loads overrides.
     pub ui: Arc<Ui>,
-    /// The demo relying party's registration, serving `/demo/`.
-    pub demo: Option<DemoClient>,
 }
 
 impl Options {
@@ -76,7 +73,6 @@ impl Options {
             trusted_proxies: TrustedProxies::default(),
             request_limits: RequestLimits::default(),
             ui: Arc::new(Ui::default()),
-            demo: None,
         }
     }
 }
@@ -172,15 +168,7 @@ impl Harness {
             lifetimes: options.lifetimes,
             limits: options.limits,
             csrf_key: CsrfKey::generate(),
-            // With the demo on, its client is registered, as the binary
-            // does.
-            clients: if options.demo.is_some() {
-                let mut all = clients();
-                all.push(demo_client(&issuer));
-                all
-            } else {
-                clients()
-            },
+            clients: clients(),
             users: users(),
             throttle: options.throttle,
             password_queue_timeout: options.password_queue_timeout,
@@ -196,7 +184,6 @@ impl Harness {
             trusted_proxies: options.trusted_proxies.clone(),
             limits: options.request_limits,
             ui: Arc::clone(&options.ui),
-            demo: options.demo.clone(),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();
