@@ -115,7 +115,7 @@ pub(crate) async fn respond(
         }
         Err(AuthorizeError::Page(error)) => {
             tracing::info!(client.id = %client, outcome = "refused", error = %error.code(), reason = %error, "authorization request refused without redirect");
-            page_error(&error)
+            page_error(state, req, &error)
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
 use porthor_models::Scope;
 use porthor_oidc::{LoginSession, OidcError, ValidAuthorization};
 
@@ -31,14 +32,15 @@ pub(crate) const CONSENT_PATH: &str = "/consent";
 /// The form's fields, each of which may appear once.
 const FIELDS: [&str; 4] = ["csrf_token", "login_session", "request", "decision"];
 
-/// What granting `scope` releases to the client, in the user's words.
+/// The catalogue's key for what granting `scope` releases to the client,
+/// in the user's words.
 fn releases(scope: Scope) -> &'static str {
     match scope {
-        Scope::OpenId => "your username",
-        Scope::Profile => "your name",
-        Scope::Email => "your e-mail address",
-        Scope::Groups => "your group memberships",
-        Scope::OfflineAccess => "access to these while you are not logged in",
+        Scope::OpenId => "consent.scope.openid",
+        Scope::Profile => "consent.scope.profile",
+        Scope::Email => "consent.scope.email",
+        Scope::Groups => "consent.scope.groups",
+        Scope::OfflineAccess => "consent.scope.offline_access",
     }
 }
 
@@ -57,24 +59,24 @@ pub(crate) fn page(
         .client(&valid.client_id)
         .map_or(valid.client_id.as_str(), |client| client.display_name());
     let scopes: Vec<&str> = valid.scopes.iter().map(releases).collect();
-    let body = html::consent_form(&html::ConsentForm {
-        action: &state.path(CONSENT_PATH),
-        csrf: &csrf,
-        client,
-        username: &session.data.username,
-        releases: &scopes,
-        login_session: session.key.as_str(),
-        request: &params.encode_without(&[]),
-    });
     let mut response = HttpResponse::Ok();
     if let Some(cookie) = cookie {
         response.cookie(cookie);
     }
-    html::page(&mut response, &body)
+    let values = context! {
+        action => state.path(CONSENT_PATH),
+        csrf => csrf,
+        client_name => client,
+        username => session.data.username,
+        releases => scopes,
+        login_session => session.key.as_str(),
+        request => params.encode_without(&[]),
+    };
+    html::render(state, req, &mut response, "consent.html", values)
 }
 
-fn refused(detail: &str) -> HttpResponse {
-    page_error(&OidcError::InvalidRequest(detail.to_owned()))
+fn refused(state: &AppState, req: &HttpRequest, detail: &str) -> HttpResponse {
+    page_error(state, req, &OidcError::InvalidRequest(detail.to_owned()))
 }
 
 /// `POST /consent`: the user's answer. An approval stores the grant (for a
@@ -87,7 +89,7 @@ pub(crate) async fn decide(
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&FIELDS) {
-        return refused(&format!("the {name} parameter is repeated"));
+        return refused(&state, &req, &format!("the {name} parameter is repeated"));
     }
     if !csrf_ok(&state, &req, &form) {
         tracing::info!(
@@ -95,15 +97,15 @@ pub(crate) async fn decide(
             reason = "CSRF token mismatch",
             "consent form refused"
         );
-        return refused("the consent form expired; please try again");
+        return refused(&state, &req, "the consent form expired; please try again");
     }
     let step = match (form.get("decision"), form.get("login_session")) {
         (Some("allow"), Some(session)) => Step::Approved(session),
         (Some("deny"), _) => Step::Refused,
-        _ => return refused("the consent form is incomplete"),
+        _ => return refused(&state, &req, "the consent form is incomplete"),
     };
     let Some(request) = form.get("request") else {
-        return refused("the consent form is incomplete");
+        return refused(&state, &req, "the consent form is incomplete");
     };
     let params = Params::parse(request.as_bytes());
     authorize::respond(&state, &req, &params, StatusCode::SEE_OTHER, step).await

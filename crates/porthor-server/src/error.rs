@@ -8,12 +8,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use minijinja::context;
 use porthor_models::ErrorCode;
 use porthor_oidc::OidcError;
 use serde::Serialize;
 
-use crate::html;
+use crate::ui::ErrorKindKey;
+use crate::{AppState, html};
 
 /// How long a client should wait before retrying when the store is down or
 /// every password-check slot is taken.
@@ -146,8 +148,33 @@ pub(crate) fn bearer_error(error: Option<&OidcError>) -> HttpResponse {
     }
 }
 
+/// Which error page explains `error` to a person: what went wrong and
+/// what they can do next. The service's descriptions are for developers;
+/// the few a person can act on are recognised here.
+fn page_kind(error: &OidcError) -> ErrorKindKey {
+    if throttled(error) {
+        return ErrorKindKey::Throttled;
+    }
+    match error {
+        OidcError::InvalidRequest(detail) if detail == "unknown client" => {
+            ErrorKindKey::UnknownClient
+        }
+        OidcError::InvalidRequest(detail)
+            if detail.contains("redirect_uri") && detail.contains("not registered") =>
+        {
+            ErrorKindKey::BadRedirect
+        }
+        OidcError::InvalidRequest(detail) if detail.contains("expired") => {
+            ErrorKindKey::FormExpired
+        }
+        OidcError::Unavailable(_) | OidcError::PasswordChecksBusy => ErrorKindKey::Unavailable,
+        OidcError::Internal(_) | OidcError::InvalidConfig(_) => ErrorKindKey::Internal,
+        _ => ErrorKindKey::BadRequest,
+    }
+}
+
 /// An error shown to the user's browser as a page (never a redirect).
-pub(crate) fn page_error(error: &OidcError) -> HttpResponse {
+pub(crate) fn page_error(state: &AppState, req: &HttpRequest, error: &OidcError) -> HttpResponse {
     let status = match error.code() {
         _ if throttled(error) => StatusCode::TOO_MANY_REQUESTS,
         // A page is not an API: a refused login is re-shown by the login
@@ -158,8 +185,10 @@ pub(crate) fn page_error(error: &OidcError) -> HttpResponse {
         other => status(other),
     };
     let mut response = builder(error, status);
-    html::page(
-        &mut response,
-        &html::error_page(error.code().as_str(), &error.description()),
-    )
+    let values = context! {
+        kind => page_kind(error).key(),
+        description => error.description(),
+        code => error.code().as_str(),
+    };
+    html::render(state, req, &mut response, "error.html", values)
 }

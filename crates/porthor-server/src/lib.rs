@@ -3,6 +3,8 @@
 //! This crate owns the routes and their paths, parsing query strings, forms
 //! and headers into the plain request structs of `porthor-oidc`, the login,
 //! logout and consent pages with their CSRF protection and session cookie,
+//! the templates, stylesheet and message catalogue every page is made from
+//! (`ui`, with the operator's overrides), the landing page at `/`,
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
 //! through trusted proxies (`client_ip`). It also owns the clock
@@ -23,10 +25,12 @@ mod consent;
 mod cookies;
 mod error;
 mod html;
+mod landing;
 mod limits;
 mod login;
 mod params;
 mod token;
+mod ui;
 mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
@@ -47,6 +51,7 @@ pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
 pub use crate::limits::RequestLimits;
+pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
 /// How the server listens, what it accepts, and the clock it reads.
 #[derive(Debug, Clone)]
@@ -64,6 +69,9 @@ pub struct ServerConfig {
     /// How long a graceful stop waits for in-flight requests before it
     /// drops them (whole seconds; actix-web counts in seconds).
     pub shutdown_timeout: Duration,
+    /// The pages people see: templates, messages, stylesheet, logo
+    /// ([`Ui::default`] for the built-in ones).
+    pub ui: Arc<Ui>,
 }
 
 /// A failure to start or run the server.
@@ -225,6 +233,7 @@ pub(crate) struct AppState {
     pub(crate) limits: RequestLimits,
     /// Set by [`ServerHandle::drain`]: `/ready` then answers 503.
     pub(crate) draining: Arc<AtomicBool>,
+    pub(crate) ui: Arc<Ui>,
 }
 
 impl AppState {
@@ -246,6 +255,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
             draining,
+            ui: Arc::clone(&config.ui),
         }
     }
 
@@ -277,6 +287,9 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
         web::scope(&base)
+            .service(web::resource(["", "/"]).get(landing::landing))
+            .service(web::resource(ui::STYLE_PATH).get(html::style))
+            .service(web::resource(ui::LOGO_PATH).get(html::logo))
             .service(web::resource(DISCOVERY_PATH).get(wellknown::discovery))
             .service(web::resource(JWKS_PATH).get(wellknown::jwks))
             .service(

@@ -13,6 +13,7 @@ use actix_web::cookie::Cookie;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
 use porthor_models::Timestamp;
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
 use subtle::ConstantTimeEq as _;
@@ -89,20 +90,22 @@ struct LoginPage<'a> {
     status: StatusCode,
     rd: Option<&'a str>,
     username: &'a str,
-    error: Option<&'a str>,
+    error: Option<String>,
     /// `Retry-After`, in seconds.
     retry_after: Option<u64>,
 }
 
+/// The name of the application an authorization request `rd` (a URL on
+/// this issuer) is for, to say on the login page where the user is going.
+fn client_name(state: &AppState, rd: Option<&str>) -> Option<String> {
+    let url = Url::parse(rd?).ok()?;
+    let query = Params::parse(url.query()?.as_bytes());
+    let client = state.service.client(query.get("client_id")?)?;
+    Some(client.display_name().to_owned())
+}
+
 fn login_page(state: &AppState, req: &HttpRequest, page: LoginPage<'_>) -> HttpResponse {
     let (csrf, cookie) = csrf_token(state, req);
-    let body = html::login_form(
-        &state.path(LOGIN_PATH),
-        page.rd,
-        &csrf,
-        page.username,
-        page.error,
-    );
     let mut response = HttpResponse::build(page.status);
     if let Some(cookie) = cookie {
         response.cookie(cookie);
@@ -110,35 +113,39 @@ fn login_page(state: &AppState, req: &HttpRequest, page: LoginPage<'_>) -> HttpR
     if let Some(secs) = page.retry_after {
         response.insert_header((header::RETRY_AFTER, secs));
     }
-    html::page(&mut response, &body)
+    let values = context! {
+        action => state.path(LOGIN_PATH),
+        rd => page.rd,
+        csrf => csrf,
+        username => page.username,
+        error => page.error,
+        client_name => client_name(state, page.rd),
+    };
+    html::render(state, req, &mut response, "login.html", values)
 }
 
-/// What the login form says about a refused login the user can act on;
-/// `None` for errors that get an error page.
-fn login_error_message(error: &OidcError) -> Option<String> {
+/// What the login form says about a refused login the user can act on, in
+/// `req`'s language; `None` for errors that get an error page.
+fn login_error_message(state: &AppState, req: &HttpRequest, error: &OidcError) -> Option<String> {
+    let text = |key: &str, args: &[(&str, &str)]| html::text(state, req, key, args);
     match error {
-        OidcError::InvalidCredentials => Some("Invalid username or password.".to_owned()),
-        OidcError::LoginThrottled { retry_after } => Some(format!(
-            "Too many failed logins. Try again in {}.",
-            minutes(*retry_after)
-        )),
-        OidcError::PasswordChecksBusy => {
-            Some("Too many people are logging in right now. Try again in a few seconds.".to_owned())
-        }
+        OidcError::InvalidCredentials => Some(text("login.invalid_credentials", &[])),
+        OidcError::LoginThrottled { retry_after } => Some(match minutes(*retry_after) {
+            1 => text("login.throttled_one", &[]),
+            n => text("login.throttled_many", &[("minutes", &n.to_string())]),
+        }),
+        OidcError::PasswordChecksBusy => Some(text("login.busy", &[])),
         _ => None,
     }
 }
 
-/// `wait` in whole minutes, rounded up: "1 minute", "15 minutes".
-fn minutes(wait: Duration) -> String {
-    match wait.as_secs().div_ceil(60).max(1) {
-        1 => "1 minute".to_owned(),
-        minutes => format!("{minutes} minutes"),
-    }
+/// `wait` in whole minutes, rounded up, at least 1.
+fn minutes(wait: Duration) -> u64 {
+    wait.as_secs().div_ceil(60).max(1)
 }
 
-fn bad_request(detail: &str) -> HttpResponse {
-    page_error(&OidcError::InvalidRequest(detail.to_owned()))
+fn bad_request(state: &AppState, req: &HttpRequest, detail: &str) -> HttpResponse {
+    page_error(state, req, &OidcError::InvalidRequest(detail.to_owned()))
 }
 
 fn see_other(location: &str) -> HttpResponse {
@@ -153,7 +160,7 @@ fn see_other(location: &str) -> HttpResponse {
 pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let query = Params::parse(req.query_string().as_bytes());
     if let Some(name) = query.repeated(&["rd", "prompt"]) {
-        return bad_request(&format!("the {name} parameter is repeated"));
+        return bad_request(&state, &req, &format!("the {name} parameter is repeated"));
     }
     // Sent by the authorization endpoint when the request demands a fresh
     // login (prompt=login, max_age): show the form despite the session.
@@ -161,19 +168,28 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
     let rd = match query.get("rd") {
         Some(rd) => match return_url(state.service.issuer().url(), &state.base_path, rd) {
             Some(url) => Some(url),
-            None => return bad_request("rd must be a URL on this issuer"),
+            None => return bad_request(&state, &req, "rd must be a URL on this issuer"),
         },
         None => None,
     };
     let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
-        Err(error) => return page_error(&error),
+        Err(error) => return page_error(&state, &req, &error),
     };
     match (session, rd) {
         (Some(_), Some(rd)) if !force => see_other(&rd),
         (Some(session), None) => {
-            let body = html::logged_in(&session.data.username, &state.path(LOGOUT_PATH));
-            html::page(&mut HttpResponse::Ok(), &body)
+            let values = context! {
+                username => session.data.username,
+                logout_url => state.path(LOGOUT_PATH),
+            };
+            html::render(
+                &state,
+                &req,
+                &mut HttpResponse::Ok(),
+                "logged_in.html",
+                values,
+            )
         }
         (_, rd) => login_page(
             &state,
@@ -197,18 +213,18 @@ pub(crate) async fn login(
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
-        return bad_request(&format!("the {name} parameter is repeated"));
+        return bad_request(&state, &req, &format!("the {name} parameter is repeated"));
     }
     let rd = match form
         .get("rd")
         .map(|rd| return_url(state.service.issuer().url(), &state.base_path, rd))
     {
         Some(Some(url)) => Some(url),
-        Some(None) => return bad_request("rd must be a URL on this issuer"),
+        Some(None) => return bad_request(&state, &req, "rd must be a URL on this issuer"),
         None => None,
     };
     let username = form.get("username").unwrap_or_default();
-    let page = |status, error| LoginPage {
+    let page = |status, error: String| LoginPage {
         status,
         rd: rd.as_deref(),
         username,
@@ -221,15 +237,12 @@ pub(crate) async fn login(
             reason = "CSRF token mismatch",
             "login refused"
         );
-        let error = "Your login form expired. Please try again.";
+        let error = html::text(&state, &req, "login.expired", &[]);
         return login_page(&state, &req, page(StatusCode::FORBIDDEN, error));
     }
     let (false, Some(password)) = (username.is_empty(), form.get("password")) else {
-        return login_page(
-            &state,
-            &req,
-            page(StatusCode::BAD_REQUEST, "Enter a username and password."),
-        );
+        let error = html::text(&state, &req, "login.missing", &[]);
+        return login_page(&state, &req, page(StatusCode::BAD_REQUEST, error));
     };
     // The browser's current session, which the login replaces (see
     // `OidcService::login`).
@@ -249,12 +262,12 @@ pub(crate) async fn login(
         Ok(token) => token,
         Err(error) => {
             // The form again, keeping the username (never the password).
-            let Some(message) = login_error_message(&error) else {
-                return page_error(&error);
+            let Some(message) = login_error_message(&state, &req, &error) else {
+                return page_error(&state, &req, &error);
             };
             let page = LoginPage {
                 retry_after: retry_after(&error),
-                ..page(login_form_status(&error), &message)
+                ..page(login_form_status(&error), message)
             };
             return login_page(&state, &req, page);
         }
@@ -274,7 +287,7 @@ pub(crate) async fn login(
 pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
-        Err(error) => return page_error(&error),
+        Err(error) => return page_error(&state, &req, &error),
     };
     let username = session.as_ref().map(|s| s.data.username.as_str());
     logout_confirmation(&state, &req, LOGOUT_PATH, username, &[])
@@ -290,24 +303,31 @@ fn logout_confirmation(
     hidden: &[(&str, &str)],
 ) -> HttpResponse {
     let (csrf, cookie) = csrf_token(state, req);
-    let body = html::logout_form(&state.path(route), &csrf, username, hidden);
     let mut response = HttpResponse::Ok();
     if let Some(cookie) = cookie {
         response.cookie(cookie);
     }
-    html::page(&mut response, &body)
+    let values = context! {
+        action => state.path(route),
+        csrf => csrf,
+        username => username,
+        hidden => hidden,
+    };
+    html::render(state, req, &mut response, "logout.html", values)
 }
 
 /// A logout form posted without the browser's CSRF token.
-fn logout_refused() -> HttpResponse {
+fn logout_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
     tracing::info!(
         outcome = "refused",
         reason = "CSRF token mismatch",
         "logout refused"
     );
-    page_error(&OidcError::InvalidRequest(
-        "the logout form expired; please try again".to_owned(),
-    ))
+    page_error(
+        state,
+        req,
+        &OidcError::InvalidRequest("the logout form expired; please try again".to_owned()),
+    )
 }
 
 /// `POST /logout`: ends the session (and so every token issued under it).
@@ -318,7 +338,7 @@ pub(crate) async fn logout(
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&state, &req, &form) {
-        return logout_refused();
+        return logout_refused(&state, &req);
     }
     end_session(&state, &req, see_other(&state.path(LOGIN_PATH))).await
 }
@@ -339,7 +359,7 @@ async fn end_session_of(
     if let Some(cookie) = state.cookies.session(req)
         && let Err(error) = state.service.logout(&cookie, only_for).await
     {
-        return page_error(&error);
+        return page_error(state, req, &error);
     }
     without_session_cookie(state, response)
 }
@@ -397,15 +417,21 @@ pub(crate) async fn rp_logout(
     };
     let end = match state.service.validate_end_session(request) {
         Ok(end) => end,
-        Err(error) => return page_error(&error),
+        Err(error) => return page_error(&state, &req, &error),
     };
     let finish = || match &end.redirect {
         Some(url) => see_other(url),
-        None => html::page(&mut HttpResponse::Ok(), &html::logged_out()),
+        None => html::render(
+            &state,
+            &req,
+            &mut HttpResponse::Ok(),
+            "logged_out.html",
+            context! {},
+        ),
     };
     if params.get("csrf_token").is_some() {
         if !csrf_ok(&state, &req, &params) {
-            return logout_refused();
+            return logout_refused(&state, &req);
         }
         return end_session(&state, &req, finish()).await;
     }
@@ -419,7 +445,7 @@ pub(crate) async fn rp_logout(
     }
     let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
-        Err(error) => return page_error(&error),
+        Err(error) => return page_error(&state, &req, &error),
     };
     match session {
         Some(session) if end.hinted_user.as_deref() != Some(&session.data.username) => {
@@ -444,10 +470,10 @@ mod tests {
     #[test]
     fn lockouts_are_shown_in_whole_minutes_rounded_up() {
         let shown = |secs| minutes(Duration::from_secs(secs));
-        assert_eq!(shown(0), "1 minute");
-        assert_eq!(shown(60), "1 minute");
-        assert_eq!(shown(61), "2 minutes");
-        assert_eq!(shown(900), "15 minutes");
+        assert_eq!(shown(0), 1);
+        assert_eq!(shown(60), 1);
+        assert_eq!(shown(61), 2);
+        assert_eq!(shown(900), 15);
     }
 
     mod hostile_input {

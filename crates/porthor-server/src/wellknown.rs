@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AppState;
 use crate::error::page_error;
@@ -37,7 +37,7 @@ pub(crate) async fn health() -> HttpResponse {
 
 /// `GET /ready`: the store answers, so requests can be served, and the
 /// process is not shutting down.
-pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn ready(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     if state.draining.load(Ordering::Relaxed) {
         return HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
@@ -47,6 +47,6 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),
-        Err(error) => page_error(&error),
+        Err(error) => page_error(&state, &req, &error),
     }
 }

@@ -27,6 +27,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         limits: config.request_limits,
         shutdown_timeout: config.shutdown.timeout,
+        ui: Arc::clone(&config.ui),
     };
     let shutdown = config.shutdown;
     let demo = config.demo.clone();
@@ -38,7 +39,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
             out,
             credentials,
             &metadata.issuer,
-            &metadata.authorization_endpoint,
+            &demo::landing_url(&metadata.issuer),
         )?;
     }
     tracing::info!(

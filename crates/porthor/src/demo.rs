@@ -14,7 +14,6 @@ use std::io::{self, Write};
 use porthor_models::{Client, ClientSecretHash, RedirectUri, User};
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
-use url::Url;
 
 /// The demo client's id.
 pub const DEMO_CLIENT_ID: &str = "demo";
@@ -87,15 +86,15 @@ pub fn accounts() -> Result<DemoAccounts, String> {
     })
 }
 
-/// Writes the demo warning, credentials and an example authorization URL to
-/// `out`.
+/// Writes the demo warning, the credentials and the URL of the landing page
+/// (`landing_url`, the issuer's `/`) to `out`. The landing page links to
+/// everything else, so the banner ends on the one URL to open.
 pub fn print_banner(
     out: &mut impl Write,
     credentials: &DemoCredentials,
     issuer: &str,
-    authorization_endpoint: &str,
+    landing_url: &str,
 ) -> io::Result<()> {
-    let example = example_authorization_url(authorization_endpoint, credentials);
     let lines = [
         "================================================================".to_owned(),
         "WARNING: Porthor is running on its embedded demo configuration".to_owned(),
@@ -110,8 +109,8 @@ pub fn print_banner(
         format!("username      = {}", credentials.username),
         format!("password      = {}", credentials.password),
         String::new(),
-        "Start a login by opening this URL in a browser:".to_owned(),
-        example,
+        "Open this page in a browser:".to_owned(),
+        landing_url.to_owned(),
         "================================================================".to_owned(),
     ];
     for line in lines {
@@ -120,20 +119,9 @@ pub fn print_banner(
     out.flush()
 }
 
-/// An authorization request for the demo client with all the scopes.
-fn example_authorization_url(endpoint: &str, credentials: &DemoCredentials) -> String {
-    let params = [
-        ("response_type", "code"),
-        ("client_id", credentials.client_id.as_str()),
-        ("redirect_uri", credentials.redirect_uri.as_str()),
-        ("scope", "openid profile email"),
-        ("state", "demo-state"),
-        ("nonce", "demo-nonce"),
-    ];
-    match Url::parse_with_params(endpoint, params) {
-        Ok(url) => url.into(),
-        Err(_) => endpoint.to_owned(),
-    }
+/// The landing page of `issuer`: its `/`.
+pub fn landing_url(issuer: &str) -> String {
+    format!("{}/", issuer.trim_end_matches('/'))
 }
 
 #[cfg(test)]
@@ -173,14 +161,14 @@ mod tests {
     }
 
     #[test]
-    fn banner_shows_credentials_and_a_working_url() {
+    fn banner_shows_credentials_and_ends_on_the_landing_page() {
         let accounts = accounts().unwrap();
         let mut out = Vec::new();
         print_banner(
             &mut out,
             &accounts.credentials,
             "http://127.0.0.1:8080",
-            "http://127.0.0.1:8080/auth/openid/login",
+            &landing_url("http://127.0.0.1:8080"),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -193,14 +181,15 @@ mod tests {
             "password      = {}",
             accounts.credentials.password
         )));
-        let url_line = text
-            .lines()
-            .find(|line| line.starts_with("http://127.0.0.1:8080/auth/openid/login?"))
-            .unwrap();
-        let url = Url::parse(url_line).unwrap();
-        let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert!(query.contains(&("redirect_uri".into(), DEMO_REDIRECT_URI.into())));
-        assert!(query.contains(&("scope".into(), "openid profile email".into())));
-        assert!(query.contains(&("client_id".into(), "demo".into())));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.get(lines.len() - 2),
+            Some(&"http://127.0.0.1:8080/"),
+            "{text}"
+        );
+        assert_eq!(
+            landing_url("https://id.example/idp/"),
+            "https://id.example/idp/"
+        );
     }
 }

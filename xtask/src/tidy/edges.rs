@@ -62,6 +62,8 @@ const QUARANTINES: &[(&str, &[&str])] = &[
     // that is only ever a dev-dependency).
     ("redis", &["porthor-store", "porthor-test-support"]),
     ("jsonwebtoken", &["porthor-signer"]),
+    // The pages are the server's: templates render nowhere else.
+    ("minijinja", &["porthor-server"]),
     ("anyhow", PROGRAMS),
     ("clap", PROGRAMS),
     ("config", PROGRAMS),

@@ -58,6 +58,10 @@ const ENV_KEYS: &[&str] = &[
     "throttle.ip_failures",
     "throttle.client_failures",
     "login.queue_timeout",
+    "ui.product_name",
+    "ui.logo_file",
+    "ui.css_file",
+    "ui.template_dir",
 ];
 
 /// The whole file.
@@ -85,6 +89,8 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     #[serde(default)]
     pub login: LoginSettings,
+    #[serde(default)]
+    pub ui: UiSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -285,6 +291,37 @@ impl Default for LoginSettings {
     fn default() -> Self {
         Self {
             queue_timeout: duration_text(OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT),
+        }
+    }
+}
+
+/// `[ui]`: the pages people see. Paths are relative to the configuration
+/// file's directory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// Named in every page's header and title.
+    pub product_name: String,
+    /// An image shown beside the product name, served by Porthor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_file: Option<PathBuf>,
+    /// Replaces the built-in stylesheet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub css_file: Option<PathBuf>,
+    /// Templates (`login.html`, ...) and `messages.<lang>.toml` here replace
+    /// the built-in ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_dir: Option<PathBuf>,
+}
+
+/// The server's own default name.
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self {
+            product_name: porthor_server::DEFAULT_PRODUCT_NAME.to_owned(),
+            logo_file: None,
+            css_file: None,
+            template_dir: None,
         }
     }
 }
@@ -604,6 +641,12 @@ mod tests {
                 key_file: Some("k".into()),
                 previous_key_files: vec![],
             }),
+            ui: UiSettings {
+                logo_file: Some("l".into()),
+                css_file: Some("c".into()),
+                template_dir: Some("t".into()),
+                ..UiSettings::default()
+            },
             ..Settings::default()
         };
         let mut keys = scalar_keys(&full);

@@ -9,13 +9,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use porthor_models::{
     AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scope, Scopes, User,
 };
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, Throttle};
-use porthor_server::{RequestLimits, TrustedProxies};
+use porthor_server::{RequestLimits, TrustedProxies, Ui};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
@@ -23,7 +24,8 @@ use zeroize::Zeroizing;
 use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
     BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings, ServerSettings, Settings,
-    SigningSettings, StoreSettings, ThrottleSettings, TokenSettings, UserSettings, resolve,
+    SigningSettings, StoreSettings, ThrottleSettings, TokenSettings, UiSettings, UserSettings,
+    resolve,
 };
 use crate::demo::{self, DemoCredentials};
 
@@ -78,6 +80,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     pub request_limits: RequestLimits,
     pub shutdown: Shutdown,
+    /// The pages, with the operator's overrides read and checked.
+    pub ui: Arc<Ui>,
     pub store: StoreConfig,
     pub signer: Signer,
     /// Set when running on the embedded defaults (no file): the generated
@@ -127,6 +131,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let shutdown = shutdown(&settings.server, &mut problems);
     let throttle = throttle(&settings.throttle, &mut problems);
     let password_queue_timeout = queue_timeout(&settings.login, &mut problems);
+    let ui = ui(&settings.ui, base_dir, &mut problems);
     let store = store(
         settings.store.as_ref(),
         embedded,
@@ -168,6 +173,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
         throttle,
         password_queue_timeout,
         shutdown,
+        ui,
     );
     let config = match (listen, issuer, lifetimes, store, signer, limits) {
         (
@@ -183,6 +189,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
                 Some(throttle),
                 Some(password_queue_timeout),
                 Some(shutdown),
+                Some(ui),
             ),
         ) => Some(Config {
             listen,
@@ -202,6 +209,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
             trusted_proxies,
             request_limits,
             shutdown,
+            ui,
             store,
             signer,
             demo,
@@ -364,6 +372,52 @@ fn request_limits(server: &ServerSettings, problems: &mut Problems) -> Option<Re
         max_header_bytes: max_header_bytes?,
         max_form_bytes: max_form_bytes?,
     })
+}
+
+/// `[ui]`: reads every override and renders every page once, so that a
+/// broken template or an unreadable file fails here, not in front of a
+/// user.
+fn ui(settings: &UiSettings, base_dir: &Path, problems: &mut Problems) -> Option<Arc<Ui>> {
+    if settings.product_name.trim().is_empty() {
+        problems.push("ui.product_name", "must not be empty");
+        return None;
+    }
+    let path = |path: &Option<PathBuf>| path.as_deref().map(|path| resolve(base_dir, path));
+    let loaded = Ui::load(&porthor_server::UiSettings {
+        product_name: settings.product_name.clone(),
+        logo_file: path(&settings.logo_file),
+        css_file: path(&settings.css_file),
+        template_dir: path(&settings.template_dir),
+        demo: false,
+    });
+    let key = match &loaded {
+        Err(porthor_server::UiError::LogoType { .. }) => "ui.logo_file",
+        Err(porthor_server::UiError::Read { path: read, .. })
+            if Some(read.as_path()) == path(&settings.logo_file).as_deref() =>
+        {
+            "ui.logo_file"
+        }
+        Err(porthor_server::UiError::Read { path: read, .. })
+            if Some(read.as_path()) == path(&settings.css_file).as_deref() =>
+        {
+            "ui.css_file"
+        }
+        _ => "ui.template_dir",
+    };
+    problems
+        .check(
+            key,
+            loaded.map_err(|error| {
+                let mut text = error.to_string();
+                if let Some(source) = std::error::Error::source(&error)
+                    && !matches!(error, porthor_server::UiError::Template { .. })
+                {
+                    text = format!("{text}: {source}");
+                }
+                text
+            }),
+        )
+        .map(Arc::new)
 }
 
 /// `[throttle]`. Checked whether or not it is enabled, so that turning it

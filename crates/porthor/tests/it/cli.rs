@@ -333,6 +333,66 @@ fn check_config_names_the_bad_key() {
     );
 }
 
+/// `check-config` reads and renders the `[ui]` overrides: a template that
+/// does not parse, a message key that does not exist, or a file that cannot
+/// be read is named with its key, and the file and line.
+#[test]
+fn check_config_validates_the_page_overrides() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("messages.de.toml"),
+        "[login]\ntitle = \"Einloggen\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("site.css"), "body { color: #000 }\n").unwrap();
+    let ui = "\n[ui]\nproduct_name = \"ACME ID\"\ntemplate_dir = \"templates\"\ncss_file = \"site.css\"\n";
+    let config = format!(
+        "{}{ui}",
+        config_with(&porthor_argon2_hash(), "https://grafana.example.com/cb")
+    );
+    let path = dir.write_config(&config);
+    let check = || {
+        run(
+            porthor()
+                .current_dir("/")
+                .args(["check-config", "--config"])
+                .arg(&path),
+            "",
+        )
+    };
+    let output = check();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let effective: toml::Value = toml::from_str(&stdout(&output)).unwrap();
+    assert_eq!(effective["ui"]["product_name"].as_str(), Some("ACME ID"));
+
+    std::fs::write(
+        templates.join("login.html"),
+        "{% extends \"layout.html\" %}\n{% block content %}\n{{ t(\"login.titel\") }}\n{% endblock %}\n",
+    )
+    .unwrap();
+    let output = check();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("ui.template_dir: "), "{message}");
+    assert!(message.contains("login.titel"), "{message}");
+    assert!(message.contains("login.html:3"), "{message}");
+
+    std::fs::write(templates.join("login.html"), "{% if %}").unwrap();
+    let message = stderr(&check());
+    assert!(
+        message.contains("ui.template_dir: template login.html"),
+        "{message}"
+    );
+
+    std::fs::remove_file(templates.join("login.html")).unwrap();
+    std::fs::remove_file(dir.path().join("site.css")).unwrap();
+    let message = stderr(&check());
+    assert!(message.contains("ui.css_file: cannot read "), "{message}");
+    assert!(message.contains("site.css"), "{message}");
+}
+
 /// `check-config` (like `serve`) refuses a key file that others can read,
 /// saying how to fix it; `--allow-insecure` lets it through, for
 /// development.

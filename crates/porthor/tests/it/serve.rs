@@ -161,8 +161,8 @@ async fn embedded_demo_serves_and_prints_its_credentials() {
     let issuer = format!("http://127.0.0.1:{port}");
     assert_eq!(discovery["issuer"].as_str(), Some(issuer.as_str()));
 
-    let lines =
-        server.stdout_until(|line| line.starts_with(&format!("{issuer}/auth/openid/login?")));
+    let landing = format!("{issuer}/");
+    let lines = server.stdout_until(|line| line == landing);
     let text = lines.join("\n");
     assert!(text.contains("NOT for\nproduction"), "{text}");
     let value = |label: &str| {
@@ -189,6 +189,17 @@ async fn embedded_demo_serves_and_prints_its_credentials() {
     let error = token_error(&http, endpoint, "demo", &secret).await;
     assert_ne!(error, "invalid_client");
     assert_ne!(error, "");
+
+    // The banner's URL is the landing page, naming the issuer and linking
+    // to discovery.
+    let page = http.get(&landing).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains(&format!("<code>{issuer}</code>")), "{page}");
+    assert!(
+        page.contains(&format!("{issuer}/.well-known/openid-configuration")),
+        "{page}"
+    );
 }
 
 #[tokio::test]

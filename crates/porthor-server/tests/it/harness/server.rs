@@ -8,7 +8,7 @@ use std::time::Duration;
 use porthor_models::AuthorizationStore;
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService, Throttle};
 use porthor_server::{
-    Clock, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle, TrustedProxies,
+    Clock, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle, TrustedProxies, Ui,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
@@ -51,6 +51,8 @@ pub struct Options {
     pub password_queue_timeout: Duration,
     pub trusted_proxies: TrustedProxies,
     pub request_limits: RequestLimits,
+    /// The pages: the built-in ones unless a test loads overrides.
+    pub ui: Arc<Ui>,
 }
 
 impl Options {
@@ -70,6 +72,7 @@ impl Options {
             password_queue_timeout: OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT,
             trusted_proxies: TrustedProxies::default(),
             request_limits: RequestLimits::default(),
+            ui: Arc::new(Ui::default()),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Harness {
             trusted_proxies: options.trusted_proxies.clone(),
             limits: options.request_limits,
             shutdown_timeout: Duration::from_secs(1),
+            ui: Arc::clone(&options.ui),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();

@@ -1,0 +1,32 @@
+//! `/` under the issuer's path: a page saying what runs here (product and
+//! version), the issuer, links to the discovery document and the JWKS, and,
+//! when the demo relying party runs, a button to try a login with it.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use porthor_oidc::DISCOVERY_PATH;
+
+use crate::{AppState, html};
+
+/// Where the demo relying party lives, under the issuer's path.
+pub(crate) const DEMO_PATH: &str = "/demo/";
+
+/// `GET /`.
+pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let metadata = state.service.openid_configuration();
+    let issuer = metadata.issuer.trim_end_matches('/');
+    let values = context! {
+        version => env!("CARGO_PKG_VERSION"),
+        issuer => &metadata.issuer,
+        discovery_url => format!("{issuer}{DISCOVERY_PATH}"),
+        jwks_url => &metadata.jwks_uri,
+        demo_url => state.ui.demo.then(|| state.path(DEMO_PATH)),
+    };
+    html::render(
+        &state,
+        &req,
+        &mut HttpResponse::Ok(),
+        "landing.html",
+        values,
+    )
+}
