@@ -110,6 +110,11 @@ pub(crate) async fn style(state: web::Data<AppState>, req: HttpRequest) -> HttpR
     asset(&req, &state.ui.style)
 }
 
+/// `GET /static/icon.svg`: the built-in icon.
+pub(crate) async fn icon(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    asset(&req, &state.ui.icon)
+}
+
 /// `GET /static/logo`: 404 when no logo is configured.
 pub(crate) async fn logo(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match &state.ui.logo {

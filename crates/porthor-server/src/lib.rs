@@ -290,6 +290,7 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             .service(web::resource(["", "/"]).get(landing::landing))
             .service(web::resource(ui::STYLE_PATH).get(html::style))
             .service(web::resource(ui::LOGO_PATH).get(html::logo))
+            .service(web::resource(ui::ICON_PATH).get(html::icon))
             .service(web::resource(DISCOVERY_PATH).get(wellknown::discovery))
             .service(web::resource(JWKS_PATH).get(wellknown::jwks))
             .service(

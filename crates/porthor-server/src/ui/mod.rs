@@ -48,11 +48,16 @@ const TEMPLATES: [(&str, &str); 8] = [
 
 /// The built-in stylesheet.
 const STYLE: &str = include_str!("style.css");
+/// The built-in icon, which browsers ask for on every first visit (a
+/// configured logo takes its place).
+const ICON: &str = include_str!("icon.svg");
 
 /// Where the stylesheet and the logo are served, under the issuer's path.
 pub(crate) const STYLE_PATH: &str = "/static/style.css";
 /// See [`STYLE_PATH`].
 pub(crate) const LOGO_PATH: &str = "/static/logo";
+/// See [`STYLE_PATH`].
+pub(crate) const ICON_PATH: &str = "/static/icon.svg";
 
 /// What the operator chose for the pages; every path is already resolved
 /// (the binary resolves them against the configuration file's directory).
@@ -143,6 +148,10 @@ impl Asset {
     }
 }
 
+fn icon() -> Asset {
+    Asset::new(ICON.into(), "image/svg+xml")
+}
+
 /// The prepared pages: templates, catalogue, stylesheet and logo.
 #[derive(Debug)]
 pub struct Ui {
@@ -151,6 +160,7 @@ pub struct Ui {
     product_name: String,
     pub(crate) style: Asset,
     pub(crate) logo: Option<Asset>,
+    pub(crate) icon: Asset,
     pub(crate) demo: bool,
 }
 
@@ -169,6 +179,7 @@ impl Default for Ui {
                     product_name: DEFAULT_PRODUCT_NAME.to_owned(),
                     style: Asset::new(STYLE.into(), "text/css; charset=utf-8"),
                     logo: None,
+                    icon: icon(),
                     demo: false,
                 }
             }
@@ -285,6 +296,7 @@ impl Ui {
             product_name: settings.product_name.clone(),
             style: Asset::new(style, "text/css; charset=utf-8"),
             logo,
+            icon: icon(),
             demo: settings.demo,
         };
         ui.check()?;
@@ -369,11 +381,15 @@ impl Ui {
             .logo
             .as_ref()
             .map(|logo| format!("{base}{LOGO_PATH}?v={}", logo.version));
+        let icon_url = logo_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}{ICON_PATH}?v={}", self.icon.version));
         let shared = context! {
             lang => lang,
             product_name => &self.product_name,
             css_url => css_url,
             logo_url => logo_url,
+            icon_url => icon_url,
         };
         self.env
             .get_template(name)?

@@ -121,8 +121,14 @@ async fn pages_share_one_cacheable_stylesheet_under_a_strict_policy(backend: Sto
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    // No logo configured: nothing there.
+    // No logo configured: nothing there, and the page's icon (which
+    // browsers fetch on a first visit, a 404 otherwise) is the built-in one.
     assert_eq!(h.get("/static/logo").await.status(), StatusCode::NOT_FOUND);
+    let icon = attribute_after(&body, "rel=\"icon\"", "href").unwrap();
+    assert!(icon.starts_with("/static/icon.svg?v="), "{icon}");
+    let response = h.get(&icon).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "image/svg+xml");
 }
 
 async fn german_is_chosen_by_accept_language_with_q_values(backend: StoreKind) {
