@@ -9,6 +9,7 @@ use porthor_oidc::{
 };
 
 use crate::error::page_error;
+use crate::limits::FormBody;
 use crate::login::{LOGIN_PATH, current_session};
 use crate::params::Params;
 use crate::{AppState, consent};
@@ -41,7 +42,7 @@ pub(crate) async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 pub(crate) async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let params = Params::parse(&body);
     respond(&state, &req, &params, StatusCode::SEE_OTHER, Step::Ask).await

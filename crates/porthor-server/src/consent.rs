@@ -22,6 +22,7 @@ use porthor_oidc::{LoginSession, OidcError, ValidAuthorization};
 
 use crate::authorize::{self, Step};
 use crate::error::page_error;
+use crate::limits::FormBody;
 use crate::login::{csrf_ok, csrf_token};
 use crate::params::Params;
 use crate::{AppState, html};
@@ -85,7 +86,7 @@ fn refused(state: &AppState, req: &HttpRequest, detail: &str) -> HttpResponse {
 pub(crate) async fn decide(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&FIELDS) {

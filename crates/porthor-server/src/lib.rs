@@ -50,7 +50,7 @@ use porthor_oidc::{
 pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
-pub use crate::limits::RequestLimits;
+pub use crate::limits::{BODY_TIMEOUT, RequestLimits};
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
 /// How the server listens, what it accepts, and the clock it reads.

@@ -9,13 +9,18 @@
 //! bodies are read by the `web::Bytes` extractor, whose limit
 //! is the [`web::PayloadConfig`] set on the application: a declared
 //! `Content-Length` over it is refused before anything is read, a chunked
-//! body as soon as it grows past it.
+//! body as soon as it grows past it. Handlers take it through [`FormBody`],
+//! which also bounds how long the body may take to arrive
+//! ([`BODY_TIMEOUT`]): actix-web times out a slow request head (5 s) but
+//! not a body, so a client declaring a `Content-Length` and then stalling
+//! held its connection open for as long as it liked (found by `cargo xtask
+//! hostile`).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, FromRequest, HttpRequest, HttpResponse, web};
 
 use crate::AppState;
 
@@ -42,6 +47,45 @@ impl RequestLimits {
     /// The body extractor's configuration for this limit.
     pub(crate) fn payload_config(&self) -> web::PayloadConfig {
         web::PayloadConfig::new(self.max_form_bytes)
+    }
+}
+
+/// How long a request body may take to arrive in full. Every body Porthor
+/// reads is a small form, sent at once by honest clients; the bound is
+/// generous for slow links and short enough that stalled bodies cannot pile
+/// up connections for long.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A request body read in full within [`BODY_TIMEOUT`] (and within the
+/// size limit of the application's [`web::PayloadConfig`]); 408 otherwise.
+#[derive(Debug)]
+pub(crate) struct FormBody(pub(crate) web::Bytes);
+
+impl std::ops::Deref for FormBody {
+    type Target = web::Bytes;
+
+    fn deref(&self) -> &web::Bytes {
+        &self.0
+    }
+}
+
+impl FromRequest for FormBody {
+    type Error = Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
+                Ok(body) => body.map(Self),
+                Err(_) => {
+                    tracing::info!(outcome = "refused", "request body timed out");
+                    Err(actix_web::error::ErrorRequestTimeout(
+                        "the request body did not arrive in time\n",
+                    ))
+                }
+            }
+        })
     }
 }
 

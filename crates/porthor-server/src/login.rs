@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::client_ip::client_ip;
 use crate::error::{login_form_status, page_error, retry_after};
+use crate::limits::FormBody;
 use crate::params::Params;
 use crate::{AppState, html};
 
@@ -209,7 +210,7 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
 pub(crate) async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
@@ -334,7 +335,7 @@ fn logout_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
 pub(crate) async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let form = Params::parse(&body);
     if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&state, &req, &form) {
@@ -398,7 +399,7 @@ const END_SESSION_PARAMETERS: [&str; 4] = [
 pub(crate) async fn rp_logout(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let post = req.method() == Method::POST;
     let params = if post {

@@ -10,6 +10,7 @@ use porthor_oidc::{ClientCredentials, TokenQuery, TokenRequest};
 
 use crate::AppState;
 use crate::error::{bearer_error, token_error};
+use crate::limits::FormBody;
 use crate::params::{Params, form_decode};
 
 /// The parameters of the token endpoint that may appear at most once (RFC
@@ -166,7 +167,7 @@ fn no_store(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 pub(crate) async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let BackChannel {
         form,
@@ -195,7 +196,7 @@ pub(crate) async fn token(
 pub(crate) async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.revoke(query, state.clock.now()).await {
@@ -208,7 +209,7 @@ pub(crate) async fn revoke(
 pub(crate) async fn introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: FormBody,
 ) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.introspect(query, state.clock.now()).await {

@@ -146,6 +146,35 @@ async fn chunked_form_bodies_over_max_form_bytes_answer_413(backend: StoreKind) 
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
 }
 
+/// A body that stalls after its head is given up on after the body
+/// timeout (408), instead of holding the connection open for ever (found
+/// by `cargo xtask hostile`); the server answers others meanwhile.
+async fn a_stalled_body_times_out_with_408(backend: StoreKind) {
+    let h = Harness::start(backend).await;
+    let host = h.issuer.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /auth/openid/token HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 100\r\n\r\ngrant_type="
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let health = h.http.get(h.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let mut response = vec![0; 4096];
+    let read = tokio::time::timeout(
+        porthor_server::BODY_TIMEOUT + std::time::Duration::from_secs(5),
+        stream.read(&mut response),
+    )
+    .await
+    .expect("the stalled body was not given up on")
+    .unwrap();
+    let response = String::from_utf8_lossy(&response[..read]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(started.elapsed() >= porthor_server::BODY_TIMEOUT - std::time::Duration::from_secs(1));
+}
+
 /// Both limits come from the configuration.
 async fn request_limits_are_configurable(backend: StoreKind) {
     let h = Harness::start_with(Options {
@@ -171,5 +200,6 @@ crate::on_both_stores!(
     a_64_kib_cookie_answers_431,
     form_bodies_over_max_form_bytes_answer_413,
     chunked_form_bodies_over_max_form_bytes_answer_413,
+    a_stalled_body_times_out_with_408,
     request_limits_are_configurable,
 );
