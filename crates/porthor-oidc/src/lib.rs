@@ -35,6 +35,7 @@ mod end_session;
 mod error;
 mod login;
 mod service;
+mod telemetry;
 mod throttle;
 mod token;
 

@@ -172,6 +172,7 @@ impl OidcService {
                 }
             })?;
         let Some(user) = user.filter(|_| matches) else {
+            crate::telemetry::login("failure");
             self.login_failed(&attempt).await?;
             tracing::info!(
                 user = username,
@@ -184,6 +185,7 @@ impl OidcService {
         self.login_succeeded(&attempt).await?;
         let (token, reauthenticated) = self.start_session(&user.username, browser, now).await?;
         tracing::info!(user = %user.username, client.ip = attempt.ip(), outcome = "success", reauthenticated, "login");
+        crate::telemetry::login("success");
         Ok(token)
     }
 

@@ -143,6 +143,7 @@ impl OidcService {
                 retry_after = retry_after.as_secs(),
                 "login refused: too many failed logins"
             );
+            crate::telemetry::login("throttled");
             return Err(OidcError::LoginThrottled { retry_after });
         }
         Ok(attempt)

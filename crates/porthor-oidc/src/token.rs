@@ -121,9 +121,14 @@ impl OidcService {
         let code = request
             .code
             .ok_or_else(|| OidcError::invalid_request("the code parameter is missing"))?;
-        let refuse = |reason: &'static str| {
+        let refused = |reason: &'static str| {
             tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "authorization code refused");
             OidcError::InvalidGrant(reason)
+        };
+        // Every refusal but a genuine replay, which counts as one.
+        let refuse = |reason: &'static str| {
+            crate::telemetry::code("refused", self.client_label(&client.client_id));
+            refused(reason)
         };
         let code = AuthorizationCode::parse(&code).map_err(|_| refuse("malformed code"))?;
         if request.redirect_uri.is_none() {
@@ -146,8 +151,11 @@ impl OidcService {
             None => return Err(refuse(UNKNOWN_CODE)),
             Some(CodeState::Issued(authorization)) => authorization,
             Some(previous @ CodeState::Redeemed { .. }) => {
-                self.code_replayed(client, &code, previous).await?;
-                return Err(refuse(UNKNOWN_CODE));
+                return Err(if self.code_replayed(client, &code, previous).await? {
+                    refused(UNKNOWN_CODE)
+                } else {
+                    refuse(UNKNOWN_CODE)
+                });
             }
         };
         if !authorization.secret_hash.verify(&code.secret_hash()) {
@@ -235,6 +243,9 @@ impl OidcService {
             .issue_token(&grant, access_token, refresh_token, now)
             .await?;
         tracing::info!(client.id = %client.client_id, user = %authorization.username, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
+        let client_label = self.client_label(&client.client_id);
+        crate::telemetry::code("redeemed", client_label);
+        crate::telemetry::token_issued("authorization_code", client_label);
         Ok(response)
     }
 
@@ -254,13 +265,13 @@ impl OidcService {
     /// A code presented again: if it is the genuine code, revoke what its
     /// first redemption issued. Either way put the first marker back, so
     /// that a forged presentation cannot erase what a later genuine replay
-    /// needs to revoke.
+    /// needs to revoke. Whether it was the genuine code.
     async fn code_replayed(
         &self,
         client: &Client,
         code: &AuthorizationCode,
         first: CodeState,
-    ) -> Result<(), OidcError> {
+    ) -> Result<bool, OidcError> {
         let store = &self.inner.store;
         let key = code.key();
         let CodeState::Redeemed {
@@ -268,17 +279,19 @@ impl OidcService {
             access_token,
         } = &first
         else {
-            return Ok(());
+            return Ok(false);
         };
-        if secret_hash.verify(&code.secret_hash()) {
+        let genuine = secret_hash.verify(&code.secret_hash());
+        if genuine {
             tokio::try_join!(
                 store.access_tokens().delete(access_token),
                 store.refresh_families().delete(key),
             )?;
             tracing::warn!(client.id = %client.client_id, outcome = "revoked", "authorization code replayed; the tokens issued from it are revoked");
+            crate::telemetry::code("replayed", self.client_label(&client.client_id));
         }
         store.codes().replace(key, &first, None).await?;
-        Ok(())
+        Ok(genuine)
     }
 
     /// Stores a new refresh-token family, and keeps its login session's
@@ -393,6 +406,7 @@ impl OidcService {
             .issue_token(&grant, access_token, Some(next), now)
             .await?;
         tracing::info!(client.id = %client.client_id, user = %renewed.username, scope = %scopes, outcome = "refreshed", "refresh token rotated");
+        crate::telemetry::token_issued("refresh_token", self.client_label(&client.client_id));
         Ok(response)
     }
 
@@ -441,6 +455,13 @@ impl OidcService {
     ) -> Result<(), OidcError> {
         self.inner.store.refresh_families().delete(key).await?;
         tracing::warn!(client.id = %client.client_id, outcome = "revoked", reason, "refresh token family revoked");
+        crate::telemetry::family_revoked(match reason {
+            "refresh token reused" => "reuse",
+            "refresh token presented by another client" => "other_client",
+            "refresh token used twice at once" => "concurrent_use",
+            "revoked by its client" => "revocation",
+            _ => "other",
+        });
         Ok(())
     }
 

@@ -13,7 +13,8 @@
 //! It must not know the protocol rules themselves (which request is valid,
 //! what a code is bound to: that is `porthor-oidc`), how anything is stored,
 //! or where its settings come from (the binary builds [`ServerConfig`] and the
-//! service).
+//! service). Metrics: it counts and times requests and serves `/metrics`
+//! (`telemetry`), but the exporter that renders them is the binary's.
 #![warn(missing_docs)]
 
 mod authorize;
@@ -26,14 +27,15 @@ mod html;
 mod limits;
 mod login;
 mod params;
+mod telemetry;
 mod token;
 mod wellknown;
 
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
@@ -44,6 +46,7 @@ pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
 pub use crate::limits::RequestLimits;
+pub use crate::telemetry::{MetricsConfig, MetricsListen, RenderMetrics};
 
 /// How the server listens, what it accepts, and the clock it reads.
 #[derive(Debug, Clone)]
@@ -58,6 +61,8 @@ pub struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
     /// How large a request may be.
     pub limits: RequestLimits,
+    /// Metrics: off when `None` (requests are then not even timed).
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// A failure to start or run the server.
@@ -81,6 +86,8 @@ pub enum ServerError {
 pub struct Server {
     server: actix_web::dev::Server,
     local_addr: SocketAddr,
+    /// The separate metrics listener's server, if there is one.
+    metrics: Option<(actix_web::dev::Server, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -93,12 +100,18 @@ impl std::fmt::Debug for Server {
 
 /// Stops a running [`Server`].
 #[derive(Debug, Clone)]
-pub struct ServerHandle(actix_web::dev::ServerHandle);
+pub struct ServerHandle {
+    main: actix_web::dev::ServerHandle,
+    metrics: Option<actix_web::dev::ServerHandle>,
+}
 
 impl ServerHandle {
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn stop(&self) {
-        self.0.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
+        self.main.stop(true).await;
     }
 }
 
@@ -132,11 +145,13 @@ impl Server {
         })?;
         let https = !service.issuer().is_insecure_loopback();
         let state = web::Data::new(AppState::new(service, config));
+        let measured = config.metrics.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.limits.payload_config())
                 .wrap(from_fn(limits::limit_headers))
                 .wrap(default_headers(https))
+                .wrap(Condition::new(measured, from_fn(telemetry::record)))
                 .configure(|cfg| routes(cfg, state.clone()))
         });
         if let Some(workers) = config.workers {
@@ -149,7 +164,18 @@ impl Server {
                 source,
             })?
             .run();
-        Ok(Self { server, local_addr })
+        let metrics = match &config.metrics {
+            Some(MetricsConfig {
+                listen: MetricsListen::Separate(addr),
+                render,
+            }) => Some(metrics_server(*addr, render.clone())?),
+            _ => None,
+        };
+        Ok(Self {
+            server,
+            local_addr,
+            metrics,
+        })
     }
 
     /// The address actually bound.
@@ -157,15 +183,64 @@ impl Server {
         self.local_addr
     }
 
+    /// The address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// A handle that can stop the server once it runs.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle(self.server.handle())
+        ServerHandle {
+            main: self.server.handle(),
+            metrics: self.metrics.as_ref().map(|(server, _)| server.handle()),
+        }
     }
 
     /// Serves until stopped by [`ServerHandle::stop`], SIGINT or SIGTERM.
+    /// The metrics listener stops with the main one.
     pub async fn run(self) -> Result<(), ServerError> {
-        self.server.await.map_err(ServerError::Run)
+        let Some((metrics, _)) = self.metrics else {
+            return self.server.await.map_err(ServerError::Run);
+        };
+        let metrics_handle = metrics.handle();
+        // An actix server is a future that must be polled to act on its
+        // commands, so the metrics one runs beside the main one.
+        let metrics = tokio::spawn(metrics);
+        let result = self.server.await.map_err(ServerError::Run);
+        metrics_handle.stop(true).await;
+        // A join error means the task panicked or was cancelled with the
+        // runtime: nothing left to stop either way.
+        if let Ok(stopped) = metrics.await {
+            stopped.map_err(ServerError::Run)?;
+        }
+        result
     }
+}
+
+/// The metrics listener: one worker, `/metrics` and nothing else.
+fn metrics_server(
+    addr: SocketAddr,
+    render: RenderMetrics,
+) -> Result<(actix_web::dev::Server, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    let render = web::Data::new(render);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(render.clone())
+            .service(web::resource("/metrics").get(telemetry::scrape))
+    })
+    .workers(1)
+    // SIGINT and SIGTERM stop the main server, which stops this one.
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    Ok((server, local_addr))
 }
 
 /// What every handler shares.
@@ -183,6 +258,8 @@ pub(crate) struct AppState {
     pub(crate) cookies: Cookies,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) limits: RequestLimits,
+    /// Renders `/metrics` when it is served on the public port.
+    pub(crate) public_metrics: Option<RenderMetrics>,
 }
 
 impl AppState {
@@ -203,6 +280,11 @@ impl AppState {
             cookies,
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.limits,
+            public_metrics: config
+                .metrics
+                .as_ref()
+                .filter(|metrics| metrics.listen == MetricsListen::PublicPort)
+                .map(|metrics| metrics.render.clone()),
         }
     }
 
@@ -230,6 +312,7 @@ fn default_headers(https: bool) -> DefaultHeaders {
 
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
+    let state_metrics = state.public_metrics.clone();
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
@@ -265,6 +348,12 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .get(login::logout_form)
                     .post(login::logout),
             )
+            .configure(|cfg| {
+                if let Some(metrics) = state_metrics {
+                    cfg.app_data(web::Data::new(metrics))
+                        .service(web::resource("/metrics").get(telemetry::scrape));
+                }
+            })
             .service(web::resource("/health").get(wellknown::health))
             .service(web::resource("/ready").get(wellknown::ready)),
     );

@@ -3,7 +3,8 @@
 //! This crate owns the command line (clap), the configuration file and its
 //! `PORTHOR_*` environment overrides (config-rs), turning them into the plain
 //! structs each library crate takes ([`config`]), the embedded demo defaults
-//! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
+//! ([`demo`]), process-wide logging (tracing-subscriber), the metrics exporter
+//! ([`telemetry`]), the async runtime,
 //! and the maintenance commands (`keygen`, `hash-secret`, `hash-password`,
 //! `delete-all-codes`, `revoke-user`, `check-config`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
@@ -22,6 +23,7 @@ mod demo;
 mod hashing;
 mod keygen;
 mod logging;
+mod telemetry;
 
 use std::io::{self, Write as _};
 use std::process::ExitCode;

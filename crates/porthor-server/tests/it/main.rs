@@ -20,6 +20,7 @@ mod discovery;
 mod end_session;
 mod introspection;
 mod login;
+mod metrics;
 mod password_queue;
 mod pkce;
 mod prompt;

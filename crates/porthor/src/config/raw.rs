@@ -56,6 +56,9 @@ const ENV_KEYS: &[&str] = &[
     "throttle.ip_failures",
     "throttle.client_failures",
     "login.queue_timeout",
+    "metrics.enabled",
+    "metrics.listen",
+    "metrics.per_client",
 ];
 
 /// The whole file.
@@ -83,6 +86,8 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     #[serde(default)]
     pub login: LoginSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -278,6 +283,20 @@ impl Default for LoginSettings {
             queue_timeout: duration_text(OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT),
         }
     }
+}
+
+/// `[metrics]`. Off unless enabled; once enabled, served on the public
+/// port only when no `listen` is given (and the validation warns then), so
+/// metrics never appear on the public port without the operator asking.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// A separate listener for `/metrics`, such as "127.0.0.1:9090".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Label the protocol's counters with client ids.
+    pub per_client: bool,
 }
 
 /// `[log]`.

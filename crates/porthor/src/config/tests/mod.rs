@@ -9,6 +9,7 @@ mod hardening;
 mod key_rotation;
 mod layering;
 mod limits;
+mod metrics;
 mod problems;
 mod throttle;
 
