@@ -5,7 +5,8 @@
 //! logout and consent pages with their CSRF protection and session cookie,
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
-//! through trusted proxies (`client_ip`). It also owns the clock
+//! through trusted proxies (`client_ip`), and the request id on its log
+//! lines and response (`request_id`). It also owns the clock
 //! ([`Clock`], given in [`ServerConfig`]): handlers read the time
 //! once per request and pass it down, so tests can run the server on a
 //! [`ManualClock`] and expire things without waiting.
@@ -27,6 +28,7 @@ mod html;
 mod limits;
 mod login;
 mod params;
+mod request_id;
 mod telemetry;
 mod token;
 mod wellknown;
@@ -152,6 +154,8 @@ impl Server {
                 .wrap(from_fn(limits::limit_headers))
                 .wrap(default_headers(https))
                 .wrap(Condition::new(measured, from_fn(telemetry::record)))
+                // Outermost: every log line of the request carries its id.
+                .wrap(from_fn(request_id::request_id))
                 .configure(|cfg| routes(cfg, state.clone()))
         });
         if let Some(workers) = config.workers {

@@ -26,6 +26,7 @@ mod pkce;
 mod prompt;
 mod refresh;
 mod relying_party;
+mod request_id;
 mod request_limits;
 mod revocation;
 mod scope_policy;
