@@ -36,6 +36,7 @@ mod error;
 mod login;
 mod service;
 mod telemetry;
+pub use telemetry::AUDIT;
 mod throttle;
 mod token;
 

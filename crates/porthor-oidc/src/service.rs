@@ -11,6 +11,7 @@ use porthor_signer::Signer;
 
 use crate::authorize::{self, error_redirect, redirect_url};
 use crate::login::{PasswordChecks, check_password_hash, hash_password};
+use crate::telemetry::AUDIT;
 use crate::{
     AuthorizationRequest, AuthorizeError, CsrfKey, IdTokenClaims, Issuer, Lifetimes, Limits,
     LoginSession, OidcConfig, OidcError, Throttle, ValidAuthorization,
@@ -226,7 +227,7 @@ impl OidcService {
             tracing::error!(client.id = %request.client_id, user = %session.data.username, error = %error, "cannot store authorization code");
             return Err(self.error_redirect(request, error));
         }
-        tracing::info!(client.id = %request.client_id, user = %session.data.username, scope = %request.scopes, outcome = "issued", "authorization code issued");
+        tracing::info!(target: AUDIT, user = %session.data.username, client.id = %request.client_id, scope = %request.scopes, outcome = "issued", "authorization code issued");
         crate::telemetry::code("issued", self.client_label(&request.client_id));
         let code = code.expose();
         let params = [

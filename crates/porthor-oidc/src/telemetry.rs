@@ -7,7 +7,17 @@
 //! when the operator opts in ([`crate::OidcConfig::metrics_per_client`]), and client
 //! ids come from the configuration, never from a request.
 //!
-//! It must not know how the numbers are exported or served.
+//! The audit trail is the other half: [`AUDIT`] is the `tracing` target of
+//! the one event per security-relevant outcome (logins, codes, tokens,
+//! refreshes, reuse revocations, revocations, logouts, `revoke-user`),
+//! each with its user, client, address where known, outcome and reason,
+//! never a secret.
+//!
+//! It must not know how the numbers are exported or served, nor where the
+//! audit events are written.
+
+/// The `tracing` target of audit events.
+pub const AUDIT: &str = "porthor::audit";
 
 /// `porthor_logins_total{outcome}`: `success`, `failure` or `throttled`.
 pub(crate) fn login(outcome: &'static str) {

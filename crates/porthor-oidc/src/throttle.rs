@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use porthor_models::{Counter, CounterKind, CounterLimit, FailureCounters};
 
+use crate::telemetry::AUDIT;
 use crate::{OidcError, OidcService, Throttle};
 
 /// One login attempt, as the counters see it.
@@ -136,7 +137,7 @@ impl OidcService {
         attempt.user_failed_before = tallies.first().is_some_and(|user| user.failures > 0);
         if let Some(remaining) = locked {
             let retry_after = whole_seconds(remaining);
-            tracing::info!(
+            tracing::info!(target: AUDIT,
                 user = username,
                 client.ip = attempt.ip(),
                 outcome = "throttled",

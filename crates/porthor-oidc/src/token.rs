@@ -10,6 +10,7 @@ use porthor_models::{
     RefreshToken, Scope, Scopes, Timestamp, TokenResponse, UserClaims,
 };
 
+use crate::telemetry::AUDIT;
 use crate::{ClientCredentials, IdTokenClaims, OidcError, OidcService};
 
 /// A token request's parameters as received. Empty values count as absent.
@@ -122,7 +123,7 @@ impl OidcService {
             .code
             .ok_or_else(|| OidcError::invalid_request("the code parameter is missing"))?;
         let refused = |reason: &'static str| {
-            tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "authorization code refused");
+            tracing::info!(target: AUDIT, outcome = "refused", client.id = %client.client_id, reason, "authorization code refused");
             OidcError::InvalidGrant(reason)
         };
         // Every refusal but a genuine replay, which counts as one.
@@ -242,7 +243,7 @@ impl OidcService {
         let response = self
             .issue_token(&grant, access_token, refresh_token, now)
             .await?;
-        tracing::info!(client.id = %client.client_id, user = %authorization.username, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
+        tracing::info!(target: AUDIT, user = %authorization.username, client.id = %client.client_id, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
         let client_label = self.client_label(&client.client_id);
         crate::telemetry::code("redeemed", client_label);
         crate::telemetry::token_issued("authorization_code", client_label);
@@ -287,7 +288,7 @@ impl OidcService {
                 store.access_tokens().delete(access_token),
                 store.refresh_families().delete(key),
             )?;
-            tracing::warn!(client.id = %client.client_id, outcome = "revoked", "authorization code replayed; the tokens issued from it are revoked");
+            tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, "authorization code replayed; the tokens issued from it are revoked");
             crate::telemetry::code("replayed", self.client_label(&client.client_id));
         }
         store.codes().replace(key, &first, None).await?;
@@ -334,7 +335,7 @@ impl OidcService {
             .refresh_token
             .ok_or_else(|| OidcError::invalid_request("the refresh_token parameter is missing"))?;
         let refuse = |reason: &'static str| {
-            tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "refresh token refused");
+            tracing::info!(target: AUDIT, outcome = "refused", client.id = %client.client_id, reason, "refresh token refused");
             OidcError::InvalidGrant(reason)
         };
         let token = RefreshToken::parse(&token).map_err(|_| refuse("malformed refresh token"))?;
@@ -405,7 +406,7 @@ impl OidcService {
         let response = self
             .issue_token(&grant, access_token, Some(next), now)
             .await?;
-        tracing::info!(client.id = %client.client_id, user = %renewed.username, scope = %scopes, outcome = "refreshed", "refresh token rotated");
+        tracing::info!(target: AUDIT, user = %renewed.username, client.id = %client.client_id, scope = %scopes, outcome = "refreshed", "refresh token rotated");
         crate::telemetry::token_issued("refresh_token", self.client_label(&client.client_id));
         Ok(response)
     }
@@ -454,7 +455,7 @@ impl OidcService {
         reason: &'static str,
     ) -> Result<(), OidcError> {
         self.inner.store.refresh_families().delete(key).await?;
-        tracing::warn!(client.id = %client.client_id, outcome = "revoked", reason, "refresh token family revoked");
+        tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, reason, "refresh token family revoked");
         crate::telemetry::family_revoked(match reason {
             "refresh token reused" => "reuse",
             "refresh token presented by another client" => "other_client",

@@ -11,6 +11,7 @@
 
 mod harness;
 
+mod audit;
 mod authorize;
 mod clients;
 mod conformance;
