@@ -614,6 +614,10 @@ mod tests {
                 key_file: Some("k".into()),
                 previous_key_files: vec![],
             }),
+            metrics: MetricsSettings {
+                listen: Some("127.0.0.1:9090".into()),
+                ..MetricsSettings::default()
+            },
             ..Settings::default()
         };
         let mut keys = scalar_keys(&full);
