@@ -9,6 +9,7 @@ use porthor_models::{
     UserClaims,
 };
 
+use crate::telemetry::AUDIT;
 use crate::token::RefreshTokenStatus;
 use crate::{ClientCredentials, OidcError, OidcService};
 
@@ -148,7 +149,7 @@ impl OidcService {
             }
             None => return Ok(()),
         };
-        tracing::info!(client.id = %client.client_id, token = revoked, outcome = "revoked", "token revoked");
+        tracing::info!(target: AUDIT, token = revoked, client.id = %client.client_id, outcome = "revoked", "token revoked");
         Ok(())
     }
 

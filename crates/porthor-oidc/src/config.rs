@@ -194,6 +194,9 @@ pub struct OidcConfig {
     /// How long a login waits for one of the password-check slots (one per
     /// core) before it is answered "busy, try again".
     pub password_queue_timeout: Duration,
+    /// Whether the protocol's counters carry the client id as a label
+    /// (`[metrics] per_client`): one series per client, so off by default.
+    pub metrics_per_client: bool,
 }
 
 impl OidcConfig {

@@ -36,6 +36,8 @@ mod end_session;
 mod error;
 mod login;
 mod service;
+mod telemetry;
+pub use telemetry::AUDIT;
 mod throttle;
 mod token;
 

@@ -12,6 +12,7 @@ use porthor_models::{RecordKey, SessionData, SessionToken, StoreError, Timestamp
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use crate::telemetry::AUDIT;
 use crate::{OidcError, OidcService};
 
 /// A live login session, found from its token.
@@ -163,7 +164,7 @@ impl OidcService {
             .await
             .inspect_err(|error| {
                 if matches!(error, OidcError::PasswordChecksBusy) {
-                    tracing::info!(
+                    tracing::info!(target: AUDIT,
                         user = username,
                         client.ip = attempt.ip(),
                         outcome = "busy",
@@ -172,8 +173,9 @@ impl OidcService {
                 }
             })?;
         let Some(user) = user.filter(|_| matches) else {
+            crate::telemetry::login("failure");
             self.login_failed(&attempt).await?;
-            tracing::info!(
+            tracing::info!(target: AUDIT,
                 user = username,
                 client.ip = attempt.ip(),
                 outcome = "refused",
@@ -183,7 +185,8 @@ impl OidcService {
         };
         self.login_succeeded(&attempt).await?;
         let (token, reauthenticated) = self.start_session(&user.username, browser, now).await?;
-        tracing::info!(user = %user.username, client.ip = attempt.ip(), outcome = "success", reauthenticated, "login");
+        tracing::info!(target: AUDIT, user = %user.username, client.ip = attempt.ip(), outcome = "success", reauthenticated, "login");
+        crate::telemetry::login("success");
         Ok(token)
     }
 
@@ -343,7 +346,7 @@ impl OidcService {
             return Ok(None);
         };
         self.end_session(&session).await?;
-        tracing::info!(user = %session.data.username, outcome = "success", "logout");
+        tracing::info!(target: AUDIT, user = %session.data.username, outcome = "success", "logout");
         Ok(Some(session.data.username))
     }
 
@@ -369,6 +372,7 @@ impl OidcService {
     pub async fn revoke_user(&self, username: &str) -> Result<usize, OidcError> {
         let ended = self.inner.store.user_index().end_all(username).await?;
         tracing::warn!(
+            target: AUDIT,
             user = username,
             sessions = ended.len(),
             outcome = "revoked",

@@ -11,6 +11,7 @@ use porthor_signer::Signer;
 
 use crate::authorize::{self, error_redirect, redirect_url};
 use crate::login::{PasswordChecks, check_password_hash, hash_password};
+use crate::telemetry::AUDIT;
 use crate::{
     AuthorizationRequest, AuthorizeError, CsrfKey, IdTokenClaims, Issuer, Lifetimes, Limits,
     LoginSession, OidcConfig, OidcError, Throttle, ValidAuthorization,
@@ -57,10 +58,16 @@ pub(crate) struct Inner {
     /// Bounds concurrent Argon2 checks to the cores (see [`PasswordChecks`]).
     pub(crate) password_checks: PasswordChecks,
     pub(crate) throttle: Throttle,
+    pub(crate) metrics_per_client: bool,
     metadata: ProviderMetadata,
 }
 
 impl OidcService {
+    /// The client id as a metrics label, if the operator asked for them.
+    pub(crate) fn client_label<'a>(&self, client_id: &'a str) -> Option<&'a str> {
+        self.inner.metrics_per_client.then_some(client_id)
+    }
+
     /// Builds the service. Fails if client ids or usernames repeat.
     pub fn new(
         config: OidcConfig,
@@ -137,6 +144,7 @@ impl OidcService {
                 config.password_queue_timeout,
             ),
             throttle: config.throttle,
+            metrics_per_client: config.metrics_per_client,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -219,7 +227,8 @@ impl OidcService {
             tracing::error!(client.id = %request.client_id, user = %session.data.username, error = %error, "cannot store authorization code");
             return Err(self.error_redirect(request, error));
         }
-        tracing::info!(client.id = %request.client_id, user = %session.data.username, scope = %request.scopes, outcome = "issued", "authorization code issued");
+        tracing::info!(target: AUDIT, user = %session.data.username, client.id = %request.client_id, scope = %request.scopes, outcome = "issued", "authorization code issued");
+        crate::telemetry::code("issued", self.client_label(&request.client_id));
         let code = code.expose();
         let params = [
             ("code", Some(code.as_str())),

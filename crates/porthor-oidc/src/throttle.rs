@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use porthor_models::{Counter, CounterKind, CounterLimit, FailureCounters};
 
+use crate::telemetry::AUDIT;
 use crate::{OidcError, OidcService, Throttle};
 
 /// One login attempt, as the counters see it.
@@ -136,13 +137,14 @@ impl OidcService {
         attempt.user_failed_before = tallies.first().is_some_and(|user| user.failures > 0);
         if let Some(remaining) = locked {
             let retry_after = whole_seconds(remaining);
-            tracing::info!(
+            tracing::info!(target: AUDIT,
                 user = username,
                 client.ip = attempt.ip(),
                 outcome = "throttled",
                 retry_after = retry_after.as_secs(),
                 "login refused: too many failed logins"
             );
+            crate::telemetry::login("throttled");
             return Err(OidcError::LoginThrottled { retry_after });
         }
         Ok(attempt)

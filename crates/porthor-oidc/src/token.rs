@@ -10,6 +10,7 @@ use porthor_models::{
     RefreshToken, Scope, Scopes, Timestamp, TokenResponse, UserClaims,
 };
 
+use crate::telemetry::AUDIT;
 use crate::{ClientCredentials, IdTokenClaims, OidcError, OidcService};
 
 /// A token request's parameters as received. Empty values count as absent.
@@ -121,9 +122,14 @@ impl OidcService {
         let code = request
             .code
             .ok_or_else(|| OidcError::invalid_request("the code parameter is missing"))?;
-        let refuse = |reason: &'static str| {
-            tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "authorization code refused");
+        let refused = |reason: &'static str| {
+            tracing::info!(target: AUDIT, outcome = "refused", client.id = %client.client_id, reason, "authorization code refused");
             OidcError::InvalidGrant(reason)
+        };
+        // Every refusal but a genuine replay, which counts as one.
+        let refuse = |reason: &'static str| {
+            crate::telemetry::code("refused", self.client_label(&client.client_id));
+            refused(reason)
         };
         let code = AuthorizationCode::parse(&code).map_err(|_| refuse("malformed code"))?;
         if request.redirect_uri.is_none() {
@@ -146,8 +152,11 @@ impl OidcService {
             None => return Err(refuse(UNKNOWN_CODE)),
             Some(CodeState::Issued(authorization)) => authorization,
             Some(previous @ CodeState::Redeemed { .. }) => {
-                self.code_replayed(client, &code, previous).await?;
-                return Err(refuse(UNKNOWN_CODE));
+                return Err(if self.code_replayed(client, &code, previous).await? {
+                    refused(UNKNOWN_CODE)
+                } else {
+                    refuse(UNKNOWN_CODE)
+                });
             }
         };
         if !authorization.secret_hash.verify(&code.secret_hash()) {
@@ -234,7 +243,10 @@ impl OidcService {
         let response = self
             .issue_token(&grant, access_token, refresh_token, now)
             .await?;
-        tracing::info!(client.id = %client.client_id, user = %authorization.username, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
+        tracing::info!(target: AUDIT, user = %authorization.username, client.id = %client.client_id, scope = %authorization.scopes, refresh = grant.refreshable, outcome = "redeemed", "authorization code redeemed");
+        let client_label = self.client_label(&client.client_id);
+        crate::telemetry::code("redeemed", client_label);
+        crate::telemetry::token_issued("authorization_code", client_label);
         Ok(response)
     }
 
@@ -254,13 +266,13 @@ impl OidcService {
     /// A code presented again: if it is the genuine code, revoke what its
     /// first redemption issued. Either way put the first marker back, so
     /// that a forged presentation cannot erase what a later genuine replay
-    /// needs to revoke.
+    /// needs to revoke. Whether it was the genuine code.
     async fn code_replayed(
         &self,
         client: &Client,
         code: &AuthorizationCode,
         first: CodeState,
-    ) -> Result<(), OidcError> {
+    ) -> Result<bool, OidcError> {
         let store = &self.inner.store;
         let key = code.key();
         let CodeState::Redeemed {
@@ -268,17 +280,19 @@ impl OidcService {
             access_token,
         } = &first
         else {
-            return Ok(());
+            return Ok(false);
         };
-        if secret_hash.verify(&code.secret_hash()) {
+        let genuine = secret_hash.verify(&code.secret_hash());
+        if genuine {
             tokio::try_join!(
                 store.access_tokens().delete(access_token),
                 store.refresh_families().delete(key),
             )?;
-            tracing::warn!(client.id = %client.client_id, outcome = "revoked", "authorization code replayed; the tokens issued from it are revoked");
+            tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, "authorization code replayed; the tokens issued from it are revoked");
+            crate::telemetry::code("replayed", self.client_label(&client.client_id));
         }
         store.codes().replace(key, &first, None).await?;
-        Ok(())
+        Ok(genuine)
     }
 
     /// Stores a new refresh-token family, and keeps its login session's
@@ -321,7 +335,7 @@ impl OidcService {
             .refresh_token
             .ok_or_else(|| OidcError::invalid_request("the refresh_token parameter is missing"))?;
         let refuse = |reason: &'static str| {
-            tracing::info!(client.id = %client.client_id, outcome = "refused", reason, "refresh token refused");
+            tracing::info!(target: AUDIT, outcome = "refused", client.id = %client.client_id, reason, "refresh token refused");
             OidcError::InvalidGrant(reason)
         };
         let token = RefreshToken::parse(&token).map_err(|_| refuse("malformed refresh token"))?;
@@ -392,7 +406,8 @@ impl OidcService {
         let response = self
             .issue_token(&grant, access_token, Some(next), now)
             .await?;
-        tracing::info!(client.id = %client.client_id, user = %renewed.username, scope = %scopes, outcome = "refreshed", "refresh token rotated");
+        tracing::info!(target: AUDIT, user = %renewed.username, client.id = %client.client_id, scope = %scopes, outcome = "refreshed", "refresh token rotated");
+        crate::telemetry::token_issued("refresh_token", self.client_label(&client.client_id));
         Ok(response)
     }
 
@@ -440,7 +455,14 @@ impl OidcService {
         reason: &'static str,
     ) -> Result<(), OidcError> {
         self.inner.store.refresh_families().delete(key).await?;
-        tracing::warn!(client.id = %client.client_id, outcome = "revoked", reason, "refresh token family revoked");
+        tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, reason, "refresh token family revoked");
+        crate::telemetry::family_revoked(match reason {
+            "refresh token reused" => "reuse",
+            "refresh token presented by another client" => "other_client",
+            "refresh token used twice at once" => "concurrent_use",
+            "revoked by its client" => "revocation",
+            _ => "other",
+        });
         Ok(())
     }
 

@@ -54,6 +54,7 @@ fn config(clients: Vec<Client>, users: Vec<User>, lifetimes: Lifetimes) -> OidcC
         users,
         throttle: Throttle::default(),
         password_queue_timeout: OidcConfig::DEFAULT_PASSWORD_QUEUE_TIMEOUT,
+        metrics_per_client: false,
     }
 }
 

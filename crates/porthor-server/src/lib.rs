@@ -7,7 +7,8 @@
 //! (`ui`, with the operator's overrides), the landing page at `/`,
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
-//! through trusted proxies (`client_ip`). It also owns the clock
+//! through trusted proxies (`client_ip`), and the request id on its log
+//! lines and response (`request_id`). It also owns the clock
 //! ([`Clock`], given in [`ServerConfig`]): handlers read the time
 //! once per request and pass it down, so tests can run the server on a
 //! [`ManualClock`] and expire things without waiting.
@@ -15,7 +16,8 @@
 //! It must not know the protocol rules themselves (which request is valid,
 //! what a code is bound to: that is `porthor-oidc`), how anything is stored,
 //! or where its settings come from (the binary builds [`ServerConfig`] and the
-//! service).
+//! service). Metrics: it counts and times requests and serves `/metrics`
+//! (`telemetry`), but the exporter that renders them is the binary's.
 #![warn(missing_docs)]
 
 mod authorize;
@@ -29,6 +31,8 @@ mod landing;
 mod limits;
 mod login;
 mod params;
+mod request_id;
+mod telemetry;
 mod token;
 mod ui;
 mod wellknown;
@@ -39,8 +43,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
@@ -51,6 +55,7 @@ pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
 pub use crate::limits::{BODY_TIMEOUT, RequestLimits};
+pub use crate::telemetry::{MetricsConfig, MetricsListen, RenderMetrics};
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
 
 /// How the server listens, what it accepts, and the clock it reads.
@@ -72,6 +77,8 @@ pub struct ServerConfig {
     /// The pages people see: templates, messages, stylesheet, logo
     /// ([`Ui::default`] for the built-in ones).
     pub ui: Arc<Ui>,
+    /// Metrics: off when `None` (requests are then not even timed).
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// A failure to start or run the server.
@@ -99,6 +106,8 @@ pub struct Server {
     server: actix_web::dev::Server,
     local_addr: SocketAddr,
     draining: Arc<AtomicBool>,
+    /// The separate metrics listener's server, if there is one.
+    metrics: Option<(actix_web::dev::Server, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -112,7 +121,8 @@ impl std::fmt::Debug for Server {
 /// Drains and stops a running [`Server`].
 #[derive(Clone)]
 pub struct ServerHandle {
-    server: actix_web::dev::ServerHandle,
+    main: actix_web::dev::ServerHandle,
+    metrics: Option<actix_web::dev::ServerHandle>,
     draining: Arc<AtomicBool>,
 }
 
@@ -135,7 +145,10 @@ impl ServerHandle {
     /// most [`ServerConfig::shutdown_timeout`]; [`Server::run`] then returns.
     pub async fn stop(&self) {
         self.drain();
-        self.server.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
+        self.main.stop(true).await;
     }
 }
 
@@ -170,11 +183,15 @@ impl Server {
         let https = !service.issuer().is_insecure_loopback();
         let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState::new(service, config, draining.clone()));
+        let measured = config.metrics.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.limits.payload_config())
                 .wrap(from_fn(limits::limit_headers))
                 .wrap(default_headers(https))
+                .wrap(Condition::new(measured, from_fn(telemetry::record)))
+                // Outermost: every log line of the request carries its id.
+                .wrap(from_fn(request_id::request_id))
                 .configure(|cfg| routes(cfg, state.clone()))
         });
         if let Some(workers) = config.workers {
@@ -190,9 +207,17 @@ impl Server {
                 source,
             })?
             .run();
+        let metrics = match &config.metrics {
+            Some(MetricsConfig {
+                listen: MetricsListen::Separate(addr),
+                render,
+            }) => Some(metrics_server(*addr, render.clone())?),
+            _ => None,
+        };
         Ok(Self {
             server,
             local_addr,
+            metrics,
             draining,
         })
     }
@@ -202,18 +227,65 @@ impl Server {
         self.local_addr
     }
 
+    /// The address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// A handle that can drain and stop the server once it runs.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
-            server: self.server.handle(),
+            main: self.server.handle(),
+            metrics: self.metrics.as_ref().map(|(server, _)| server.handle()),
             draining: self.draining.clone(),
         }
     }
 
-    /// Serves until stopped by [`ServerHandle::stop`].
+    /// Serves until stopped by [`ServerHandle::stop`]; the metrics listener
+    /// stops with the main one.
     pub async fn run(self) -> Result<(), ServerError> {
-        self.server.await.map_err(ServerError::Run)
+        let Some((metrics, _)) = self.metrics else {
+            return self.server.await.map_err(ServerError::Run);
+        };
+        let metrics_handle = metrics.handle();
+        // An actix server is a future that must be polled to act on its
+        // commands, so the metrics one runs beside the main one.
+        let metrics = tokio::spawn(metrics);
+        let result = self.server.await.map_err(ServerError::Run);
+        metrics_handle.stop(true).await;
+        // A join error means the task panicked or was cancelled with the
+        // runtime: nothing left to stop either way.
+        if let Ok(stopped) = metrics.await {
+            stopped.map_err(ServerError::Run)?;
+        }
+        result
     }
+}
+
+/// The metrics listener: one worker, `/metrics` and nothing else.
+fn metrics_server(
+    addr: SocketAddr,
+    render: RenderMetrics,
+) -> Result<(actix_web::dev::Server, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    let render = web::Data::new(render);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(render.clone())
+            .service(web::resource("/metrics").get(telemetry::scrape))
+    })
+    .workers(1)
+    // SIGINT and SIGTERM stop the main server, which stops this one.
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    Ok((server, local_addr))
 }
 
 /// What every handler shares.
@@ -234,6 +306,8 @@ pub(crate) struct AppState {
     /// Set by [`ServerHandle::drain`]: `/ready` then answers 503.
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) ui: Arc<Ui>,
+    /// Renders `/metrics` when it is served on the public port.
+    pub(crate) public_metrics: Option<RenderMetrics>,
 }
 
 impl AppState {
@@ -256,6 +330,11 @@ impl AppState {
             limits: config.limits,
             draining,
             ui: Arc::clone(&config.ui),
+            public_metrics: config
+                .metrics
+                .as_ref()
+                .filter(|metrics| metrics.listen == MetricsListen::PublicPort)
+                .map(|metrics| metrics.render.clone()),
         }
     }
 
@@ -283,6 +362,7 @@ fn default_headers(https: bool) -> DefaultHeaders {
 
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
+    let state_metrics = state.public_metrics.clone();
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
@@ -322,6 +402,12 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .get(login::logout_form)
                     .post(login::logout),
             )
+            .configure(|cfg| {
+                if let Some(metrics) = state_metrics {
+                    cfg.app_data(web::Data::new(metrics))
+                        .service(web::resource("/metrics").get(telemetry::scrape));
+                }
+            })
             .service(web::resource("/health").get(wellknown::health))
             .service(web::resource("/ready").get(wellknown::ready)),
     );

@@ -8,7 +8,7 @@
 //! exists only with its crate feature (`memory`, `redis`).
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use porthor_models::{CounterLimit, Tally};
 
@@ -23,6 +23,24 @@ pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The values at two keys.
 pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Times one backend operation (`porthor_store_operation_duration_seconds`
+/// by operation, a bounded set of names) and counts its failure
+/// (`porthor_store_errors_total{kind="unavailable"}`), through the
+/// `metrics` facade: a no-op unless the binary installed a recorder.
+async fn measured<T>(
+    op: &'static str,
+    operation: impl Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    let started = Instant::now();
+    let result = operation.await;
+    metrics::histogram!("porthor_store_operation_duration_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("porthor_store_errors_total", "kind" => "unavailable").increment(1);
+    }
+    result
+}
 
 #[cfg_attr(
     all(feature = "memory", feature = "redis"),
@@ -46,54 +64,69 @@ impl Backend {
         bytes: Vec<u8>,
         ttl: Duration,
     ) -> Result<(), BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.put(key, bytes, ttl),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.put(key, bytes, ttl).await,
-        }
+        measured("put", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => memory.put(key, bytes, ttl),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.put(key, bytes, ttl).await,
+            }
+        })
+        .await
     }
 
     /// The live value at `key`.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.get(key)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.get(key).await,
-        }
+        measured("get", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.get(key)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.get(key).await,
+            }
+        })
+        .await
     }
 
     /// Removes and returns the live value at `key` atomically: of concurrent
     /// callers, at most one gets it.
     pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.take(key)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.take(key).await,
-        }
+        measured("take", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.take(key)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.take(key).await,
+            }
+        })
+        .await
     }
 
     /// Removes `key`; whether a live value was there.
     pub(crate) async fn delete(&self, key: &str) -> Result<bool, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.delete(key)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.delete(key).await,
-        }
+        measured("delete", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.delete(key)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.delete(key).await,
+            }
+        })
+        .await
     }
 
     /// Removes every key starting with `prefix` (taken literally); how many
     /// live values were removed.
     pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.delete_matching(prefix)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.delete_matching(prefix).await,
-        }
+        measured("delete_matching", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.delete_matching(prefix)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.delete_matching(prefix).await,
+            }
+        })
+        .await
     }
 
     /// Replaces the live value at `key` with `bytes` and returns the old one,
@@ -105,23 +138,29 @@ impl Backend {
         bytes: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.replace(key, bytes, ttl),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.replace(key, bytes, ttl).await,
-        }
+        measured("replace", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => memory.replace(key, bytes, ttl),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.replace(key, bytes, ttl).await,
+            }
+        })
+        .await
     }
 
     /// Makes the live value at `key` live at least `ttl` from now, never
     /// shortening it; nothing if there is none.
     pub(crate) async fn extend(&self, key: &str, ttl: Duration) -> Result<(), BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.extend(key, ttl),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.extend(key, ttl).await,
-        }
+        measured("extend", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => memory.extend(key, ttl),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.extend(key, ttl).await,
+            }
+        })
+        .await
     }
 
     /// `replace(first, bytes, None)` and `get(second)` in one round trip; not
@@ -132,14 +171,17 @@ impl Backend {
         bytes: Vec<u8>,
         second: &str,
     ) -> Result<Pair, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => {
-                Ok((memory.replace(first, bytes, None)?, memory.get(second)))
+        measured("replace_and_get", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => {
+                    Ok((memory.replace(first, bytes, None)?, memory.get(second)))
+                }
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.replace_and_get(first, bytes, second).await,
             }
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.replace_and_get(first, bytes, second).await,
-        }
+        })
+        .await
     }
 
     /// `get` of several keys in one round trip, in order.
@@ -147,12 +189,15 @@ impl Backend {
         &self,
         keys: &[&str],
     ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.get_many(keys)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.get_many(keys).await,
-        }
+        measured("get_many", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.get_many(keys)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.get_many(keys).await,
+            }
+        })
+        .await
     }
 
     /// Adds `member` at `score` to the sorted set at `index` (or moves it
@@ -170,29 +215,37 @@ impl Backend {
         ttl: Duration,
         keep: usize,
     ) -> Result<Vec<String>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.index_add(index, records, member, score, ttl, keep),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => {
-                redis
-                    .index_add(index, records, member, score, ttl, keep)
-                    .await
+        measured("index_add", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => {
+                    memory.index_add(index, records, member, score, ttl, keep)
+                }
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => {
+                    redis
+                        .index_add(index, records, member, score, ttl, keep)
+                        .await
+                }
             }
-        }
+        })
+        .await
     }
 
     /// Removes `member` from the sorted set at `index`.
     pub(crate) async fn index_remove(&self, index: &str, member: &str) -> Result<(), BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => {
-                memory.index_remove(index, member);
-                Ok(())
+        measured("index_remove", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => {
+                    memory.index_remove(index, member);
+                    Ok(())
+                }
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.index_remove(index, member).await,
             }
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.index_remove(index, member).await,
-        }
+        })
+        .await
     }
 
     /// [`Backend::extend`] for the sorted set at `index`.
@@ -201,13 +254,16 @@ impl Backend {
         index: &str,
         ttl: Duration,
     ) -> Result<(), BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.index_extend(index, ttl),
-            // PEXPIRE works on a key of any type.
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.extend(index, ttl).await,
-        }
+        measured("index_extend", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => memory.index_extend(index, ttl),
+                // PEXPIRE works on a key of any type.
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.extend(index, ttl).await,
+            }
+        })
+        .await
     }
 
     /// Deletes the sorted set at `index` and the record of each of its
@@ -217,24 +273,30 @@ impl Backend {
         index: &str,
         records: &str,
     ) -> Result<Vec<String>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.index_end_all(index, records)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.index_end_all(index, records).await,
-        }
+        measured("index_end_all", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.index_end_all(index, records)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.index_end_all(index, records).await,
+            }
+        })
+        .await
     }
 
     /// The failures counted at each key and how long each counter has left,
     /// in one round trip. A missing counter, or a value that is not a count,
     /// reads as no failures.
     pub(crate) async fn tallies(&self, keys: &[&str]) -> Result<Vec<Tally>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => Ok(memory.tallies(keys)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.tallies(keys).await,
-        }
+        measured("tallies", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => Ok(memory.tallies(keys)),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.tallies(keys).await,
+            }
+        })
+        .await
     }
 
     /// Adds one failure to the counter at each key, atomically, with the
@@ -244,22 +306,28 @@ impl Backend {
         &self,
         counters: &[(&str, CounterLimit)],
     ) -> Result<Vec<Tally>, BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(memory) => memory.add_failure(counters),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.add_failure(counters).await,
-        }
+        measured("add_failure", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(memory) => memory.add_failure(counters),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.add_failure(counters).await,
+            }
+        })
+        .await
     }
 
     /// Whether the backend answers.
     pub(crate) async fn ping(&self) -> Result<(), BackendError> {
-        match self {
-            #[cfg(feature = "memory")]
-            Backend::Memory(_) => Ok(()),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.ping().await,
-        }
+        measured("ping", async {
+            match self {
+                #[cfg(feature = "memory")]
+                Backend::Memory(_) => Ok(()),
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => redis.ping().await,
+            }
+        })
+        .await
     }
 }
 

@@ -92,6 +92,7 @@ impl<T: DeserializeOwned> EncryptedKeyspace<T> {
             Err(error) => error,
         };
         tracing::error!(record.key = storage_key, error = %error, "corrupt record in the authorization store: treated as absent and deleted");
+        metrics::counter!("porthor_store_errors_total", "kind" => "corrupt_record").increment(1);
         if read == Read::Kept
             && let Err(error) = self.backend.delete(storage_key).await
         {

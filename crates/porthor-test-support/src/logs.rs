@@ -83,7 +83,10 @@ impl Subscriber for Capture {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut line = Line(event.metadata().level().to_string());
+        // The level first (what `matching` filters on), then the target,
+        // so tests can tell audit events (`target=porthor::audit`) apart.
+        let metadata = event.metadata();
+        let mut line = Line(format!("{} target={}", metadata.level(), metadata.target()));
         event.record(&mut line);
         if let Ok(mut lines) = self.0.lines.lock() {
             lines.push(line.0);

@@ -10,16 +10,25 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use porthor_oidc::OidcService;
-use porthor_server::{Clock, Server, ServerConfig};
+use porthor_server::{Clock, MetricsConfig, MetricsListen, Server, ServerConfig};
 use porthor_store::{BackendConfig, Store};
 
 use crate::cli::{ConfigArgs, InsecureArgs, RevokeUserArgs, ServeArgs};
 use crate::config::{self, Config, KeyFiles, Loaded, Settings, resolve};
-use crate::{demo, logging};
+use crate::{demo, logging, telemetry};
 
 /// `porthor serve`.
 pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     let config = load(args.config.as_deref(), args.insecure)?;
+    let metrics = match config.metrics {
+        Some(metrics) => Some(MetricsConfig {
+            listen: metrics
+                .listen
+                .map_or(MetricsListen::PublicPort, MetricsListen::Separate),
+            render: telemetry::install()?,
+        }),
+        None => None,
+    };
     let listen = ServerConfig {
         listen: config.listen,
         workers: config.workers,
@@ -28,6 +37,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         limits: config.request_limits,
         shutdown_timeout: config.shutdown.timeout,
         ui: Arc::clone(&config.ui),
+        metrics,
     };
     let shutdown = config.shutdown;
     let demo = config.demo.clone();
@@ -46,6 +56,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         addr = %server.local_addr(),
         issuer = %metadata.issuer,
         demo = demo.is_some(),
+        metrics = ?server.metrics_addr(),
         "porthor is listening"
     );
     let handle = server.handle();

@@ -3,11 +3,12 @@
 //! This crate owns the command line (clap), the configuration file and its
 //! `PORTHOR_*` environment overrides (config-rs), turning them into the plain
 //! structs each library crate takes ([`config`]), the embedded demo defaults
-//! ([`demo`]), process-wide logging (tracing-subscriber), the async runtime,
-//! the signals that stop `serve` (SIGTERM drains first, see
-//! `commands::serve`), and the maintenance commands (`keygen`,
-//! `hash-secret`, `hash-password`, `delete-all-codes`, `revoke-user`,
-//! `check-config`, `healthcheck`, `client add`, `user add`). It reads key files
+//! ([`demo`]), process-wide logging (tracing-subscriber), the metrics
+//! exporter ([`telemetry`]), the async runtime, the signals that stop
+//! `serve` (SIGTERM drains first, see `commands::serve`), and the
+//! maintenance commands (`keygen`, `hash-secret`, `hash-password`,
+//! `delete-all-codes`, `revoke-user`, `check-config`, `healthcheck`,
+//! `client add`, `user add`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
 //! them to the server.
 //!
@@ -26,6 +27,7 @@ mod healthcheck;
 mod keygen;
 mod logging;
 mod stanza;
+mod telemetry;
 
 use std::io::{self, Write as _};
 use std::process::ExitCode;

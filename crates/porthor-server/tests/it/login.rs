@@ -279,7 +279,7 @@ async fn browser_flow_and_clean_logs(backend: StoreKind) {
     }
     let logged = |needles: &[&str]| !logs::capture().matching("INFO", needles).is_empty();
     assert!(
-        logged(&["INFO login user=alice", "outcome=success"]),
+        logged(&["target=porthor::audit login user=alice", "outcome=success"]),
         "{lines:?}"
     );
     assert!(

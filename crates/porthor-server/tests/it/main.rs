@@ -11,6 +11,7 @@
 
 mod harness;
 
+mod audit;
 mod authorize;
 mod clients;
 mod conformance;
@@ -20,12 +21,14 @@ mod discovery;
 mod end_session;
 mod introspection;
 mod login;
+mod metrics;
 mod pages;
 mod password_queue;
 mod pkce;
 mod prompt;
 mod refresh;
 mod relying_party;
+mod request_id;
 mod request_limits;
 mod revocation;
 mod scope_policy;

@@ -62,6 +62,9 @@ const ENV_KEYS: &[&str] = &[
     "ui.logo_file",
     "ui.css_file",
     "ui.template_dir",
+    "metrics.enabled",
+    "metrics.listen",
+    "metrics.per_client",
 ];
 
 /// The whole file.
@@ -91,6 +94,7 @@ pub struct Settings {
     pub login: LoginSettings,
     #[serde(default)]
     pub ui: UiSettings,
+    pub metrics: MetricsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -324,6 +328,20 @@ impl Default for UiSettings {
             template_dir: None,
         }
     }
+}
+
+/// `[metrics]`. Off unless enabled; once enabled, served on the public
+/// port only when no `listen` is given (and the validation warns then), so
+/// metrics never appear on the public port without the operator asking.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// A separate listener for `/metrics`, such as "127.0.0.1:9090".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Label the protocol's counters with client ids.
+    pub per_client: bool,
 }
 
 /// `[log]`.
@@ -646,6 +664,10 @@ mod tests {
                 css_file: Some("c".into()),
                 template_dir: Some("t".into()),
                 ..UiSettings::default()
+            },
+            metrics: MetricsSettings {
+                listen: Some("127.0.0.1:9090".into()),
+                ..MetricsSettings::default()
             },
             ..Settings::default()
         };

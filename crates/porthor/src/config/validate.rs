@@ -23,9 +23,9 @@ use zeroize::Zeroizing;
 
 use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
-    BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings, ServerSettings, Settings,
-    SigningSettings, StoreSettings, ThrottleSettings, TokenSettings, UiSettings, UserSettings,
-    resolve,
+    BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings, MetricsSettings,
+    ServerSettings, Settings, SigningSettings, StoreSettings, ThrottleSettings, TokenSettings,
+    UiSettings, UserSettings, resolve,
 };
 use crate::demo::{self, DemoCredentials};
 
@@ -82,6 +82,9 @@ pub struct Config {
     pub shutdown: Shutdown,
     /// The pages, with the operator's overrides read and checked.
     pub ui: Arc<Ui>,
+    /// Whether and where metrics are served; the binary installs the
+    /// exporter only when they are.
+    pub metrics: Option<Metrics>,
     pub store: StoreConfig,
     pub signer: Signer,
     /// Set when running on the embedded defaults (no file): the generated
@@ -89,6 +92,13 @@ pub struct Config {
     pub demo: Option<DemoCredentials>,
     /// What is odd but harmless, for the operator to read.
     pub warnings: Vec<Problem>,
+}
+
+/// `[metrics]`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    /// `None`: `/metrics` on the public port.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Whether key files must be private to their owner.
@@ -132,6 +142,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let throttle = throttle(&settings.throttle, &mut problems);
     let password_queue_timeout = queue_timeout(&settings.login, &mut problems);
     let ui = ui(&settings.ui, base_dir, &mut problems);
+    let metrics = metrics(&settings.metrics, listen, &mut problems);
     let store = store(
         settings.store.as_ref(),
         embedded,
@@ -205,11 +216,13 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
                 users,
                 throttle,
                 password_queue_timeout,
+                metrics_per_client: settings.metrics.per_client,
             },
             trusted_proxies,
             request_limits,
             shutdown,
             ui,
+            metrics: metrics.flatten(),
             store,
             signer,
             demo,
@@ -447,6 +460,45 @@ fn throttle(settings: &ThrottleSettings, problems: &mut Problems) -> Option<Thro
         ip_failures: ip_failures?,
         client_failures: client_failures?,
     })
+}
+
+/// `[metrics]`: `Some(None)` when off, `None` on a problem.
+fn metrics(
+    settings: &MetricsSettings,
+    public: Option<SocketAddr>,
+    problems: &mut Problems,
+) -> Option<Option<Metrics>> {
+    const LISTEN: &str = "metrics.listen";
+    let listen = match &settings.listen {
+        None => None,
+        Some(text) => Some(problems.check(
+            LISTEN,
+            text.parse::<SocketAddr>().map_err(|_| {
+                format!("{text:?} is not an ip address and port such as \"127.0.0.1:9090\"")
+            }),
+        )?),
+    };
+    if !settings.enabled {
+        if listen.is_some() || settings.per_client {
+            problems.warn(
+                "metrics.enabled",
+                "metrics are off: metrics.listen and metrics.per_client have no effect",
+            );
+        }
+        return Some(None);
+    }
+    match listen {
+        Some(addr) if public.is_some_and(|public| public == addr && addr.port() != 0) => {
+            problems.push(LISTEN, "must differ from server.listen");
+            return None;
+        }
+        Some(_) => {}
+        None => problems.warn(
+            LISTEN,
+            "not set: /metrics is served on the public port, to anyone who can reach it; set metrics.listen to a private address to keep it off",
+        ),
+    }
+    Some(Some(Metrics { listen }))
 }
 
 fn queue_timeout(settings: &LoginSettings, problems: &mut Problems) -> Option<Duration> {

@@ -1,14 +1,16 @@
 //! A real Porthor server on a loopback port, on the memory store or the
 //! test Redis, with a clock of its own that tests move by hand.
 
+use std::net::SocketAddr;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use porthor_models::AuthorizationStore;
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService, Throttle};
 use porthor_server::{
-    Clock, ManualClock, RequestLimits, Server, ServerConfig, ServerHandle, TrustedProxies, Ui,
+    Clock, ManualClock, MetricsConfig, MetricsListen, RequestLimits, Server, ServerConfig,
+    ServerHandle, TrustedProxies, Ui,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
@@ -53,6 +55,24 @@ pub struct Options {
     pub request_limits: RequestLimits,
     /// The pages: the built-in ones unless a test loads overrides.
     pub ui: Arc<Ui>,
+    /// Serve metrics: on the public port, or on a listener of their own
+    /// (given port 0, see [`Harness::metrics_addr`]). Installs the
+    /// Prometheus recorder, process-wide (each test is its own process).
+    pub metrics: Option<MetricsListen>,
+    pub metrics_per_client: bool,
+}
+
+/// The Prometheus recorder, installed once per test process: a test that
+/// starts two servers shares it, as replicas in one process would.
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap()
+        })
+        .clone()
 }
 
 impl Options {
@@ -73,6 +93,8 @@ impl Options {
             trusted_proxies: TrustedProxies::default(),
             request_limits: RequestLimits::default(),
             ui: Arc::new(Ui::default()),
+            metrics: None,
+            metrics_per_client: false,
         }
     }
 }
@@ -93,6 +115,8 @@ pub struct Harness {
     /// carries its own expiry, checked against this clock); storage TTLs in
     /// Redis or the memory store still run on real time.
     pub clock: ManualClock,
+    /// The separate metrics listener, when there is one.
+    pub metrics_addr: Option<SocketAddr>,
     handle: ServerHandle,
 }
 
@@ -178,6 +202,7 @@ impl Harness {
             users: users(),
             throttle: options.throttle,
             password_queue_timeout: options.password_queue_timeout,
+            metrics_per_client: options.metrics_per_client,
         };
         let service = OidcService::new(config, store, signer).unwrap();
         // The real time to start with: relying-party libraries check the
@@ -191,9 +216,17 @@ impl Harness {
             limits: options.request_limits,
             shutdown_timeout: Duration::from_secs(1),
             ui: Arc::clone(&options.ui),
+            metrics: options.metrics.map(|listen| {
+                let handle = prometheus();
+                MetricsConfig {
+                    listen,
+                    render: Arc::new(move || handle.render()),
+                }
+            }),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();
         let handle = server.handle();
+        let metrics_addr = server.metrics_addr();
         tokio::spawn(server.run());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -207,6 +240,7 @@ impl Harness {
             service,
             http,
             clock,
+            metrics_addr,
             handle,
         }
     }

@@ -10,6 +10,7 @@ mod hostile_input;
 mod key_rotation;
 mod layering;
 mod limits;
+mod metrics;
 mod problems;
 mod shutdown;
 mod throttle;
