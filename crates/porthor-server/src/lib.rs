@@ -18,6 +18,7 @@
 //! or where its settings come from (the binary builds [`ServerConfig`] and the
 //! service). Metrics: it counts and times requests and serves `/metrics`
 //! (`telemetry`), but the exporter that renders them is the binary's.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod authorize;
@@ -79,6 +80,27 @@ pub struct ServerConfig {
     pub ui: Arc<Ui>,
     /// Metrics: off when `None` (requests are then not even timed).
     pub metrics: Option<MetricsConfig>,
+}
+
+impl ServerConfig {
+    /// How long a stop waits for in-flight requests unless told otherwise.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Listens on `listen` with everything else at its default: a worker
+    /// per core, the system clock, no trusted proxies, the default request
+    /// limits and shutdown timeout, the built-in pages, no metrics.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            workers: None,
+            clock: Clock::System,
+            trusted_proxies: TrustedProxies::default(),
+            limits: RequestLimits::default(),
+            shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
+            ui: Arc::new(Ui::default()),
+            metrics: None,
+        }
+    }
 }
 
 /// A failure to start or run the server.

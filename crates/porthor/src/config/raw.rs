@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
 use porthor_oidc::{Lifetimes, Limits, OidcConfig, Throttle};
-use porthor_server::RequestLimits;
+use porthor_server::{RequestLimits, ServerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ConfigErrors, Problem};
@@ -94,6 +94,7 @@ pub struct Settings {
     pub login: LoginSettings,
     #[serde(default)]
     pub ui: UiSettings,
+    #[serde(default)]
     pub metrics: MetricsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
@@ -136,7 +137,7 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             max_header_bytes: limits.max_header_bytes,
             max_form_bytes: limits.max_form_bytes,
-            shutdown_timeout: "30s".to_owned(),
+            shutdown_timeout: duration_text(ServerConfig::DEFAULT_SHUTDOWN_TIMEOUT),
             drain_delay: "5s".to_owned(),
         }
     }
