@@ -42,6 +42,9 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     let shutdown = config.shutdown;
     let demo = config.demo.clone();
     let service = open(config).await?;
+    // Before anything is served, so that a SIGHUP never finds the default
+    // action (ending the process) in place.
+    logging::reopen_audit_file_on_signals().context("cannot handle SIGHUP and SIGUSR1")?;
     let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
     let metadata = service.openid_configuration();
     if let Some(credentials) = &demo {
@@ -188,7 +191,18 @@ fn load_settings(file: Option<&Path>) -> Result<Loaded> {
         Some(file) => format!("cannot load {}", file.display()),
         None => "cannot load the configuration from the environment".to_owned(),
     })?;
-    logging::init(loaded.settings.log.format);
+    let audit_file = loaded
+        .settings
+        .log
+        .audit_file
+        .as_deref()
+        .map(|path| resolve(loaded.base_dir(), path));
+    logging::init(loaded.settings.log.format, audit_file.as_deref()).with_context(|| {
+        format!(
+            "log.audit_file: cannot open {}",
+            audit_file.as_deref().unwrap_or(Path::new("")).display()
+        )
+    })?;
     for name in &loaded.ignored_env {
         tracing::warn!(
             variable = %name,

@@ -1,5 +1,9 @@
 //! Diagnostics: tracing to stderr, filtered by `RUST_LOG` (default `info`),
-//! as text or JSON lines. Stdout stays for command output.
+//! as text or JSON lines. Stdout stays for command output. With `[log]
+//! audit_file`, the audit events (target `porthor::audit`: logins, codes,
+//! tokens, revocations, logouts, admin actions) also go to that file as
+//! JSON lines, whatever `RUST_LOG` says, and the file is reopened on SIGHUP
+//! or SIGUSR1 so that logrotate can move it away.
 //!
 //! Log lines carry what requests sent (client ids, usernames, redirect URIs,
 //! reasons quoting them), so no value may break a line: the text format
@@ -8,32 +12,152 @@
 //! `x\nERROR forged` would write a line of the attacker's choosing.
 
 use std::fmt::{self, Write as _};
-use std::io::IsTerminal as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, IsTerminal as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use tracing::Level;
 use tracing::field::{Field, Visit};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::LogFormat;
 
 /// The filter when `RUST_LOG` is unset or unparseable.
 const DEFAULT_FILTER: &str = "info";
 
-/// Installs the global subscriber; a second call changes nothing.
-pub fn init(format: LogFormat) {
+/// The target of the audit events (`porthor_oidc::AUDIT`).
+const AUDIT_TARGET: &str = porthor_oidc::AUDIT;
+
+/// The audit file of this process, once [`init`] opened one.
+static AUDIT_FILE: OnceLock<Arc<AuditFile>> = OnceLock::new();
+
+/// Installs the global subscriber, with the audit file at `audit_file` if
+/// given (created owner-only: it names users and addresses); fails only if
+/// that file cannot be opened. A second call changes nothing.
+pub fn init(format: LogFormat, audit_file: Option<&Path>) -> io::Result<()> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    // Fails only if a subscriber is already installed, which is fine.
-    let _ = match format {
-        LogFormat::Text => builder.fmt_fields(EscapedFields).try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(io::stderr().is_terminal())
+        .with_writer(io::stderr);
+    let stderr = match format {
+        LogFormat::Text => stderr.fmt_fields(EscapedFields).boxed(),
+        LogFormat::Json => stderr.json().boxed(),
     };
+    let audit = match audit_file {
+        Some(path) => {
+            let file = Arc::new(AuditFile::open(path)?);
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(AuditWriter(Arc::clone(&file)))
+                .with_filter(Targets::new().with_target(AUDIT_TARGET, Level::INFO));
+            Some((file, layer))
+        }
+        None => None,
+    };
+    let (file, audit) = audit.unzip();
+    // Fails only if a subscriber is already installed, which is fine.
+    if tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(audit)
+        .try_init()
+        .is_ok()
+        && let Some(file) = file
+    {
+        let _ = AUDIT_FILE.set(file);
+    }
+    Ok(())
+}
+
+/// Reopens the audit file (if any) on every SIGHUP or SIGUSR1, for as long
+/// as the runtime runs: after logrotate renames it, new events go to a new
+/// file at the configured path. Without an audit file the signals are
+/// logged and ignored (rather than ending the process, their default).
+pub fn reopen_audit_file_on_signals() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut user1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {}
+                _ = user1.recv() => {}
+            }
+            match AUDIT_FILE.get() {
+                Some(file) => match file.reopen() {
+                    Ok(()) => tracing::info!(path = %file.path.display(), "audit file reopened"),
+                    Err(error) => {
+                        tracing::error!(path = %file.path.display(), %error, "cannot reopen the audit file; audit events keep going to the old one")
+                    }
+                },
+                None => tracing::info!("signal received; there is no audit file to reopen"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The audit file: appended to, and swapped for a fresh open of its path by
+/// [`AuditFile::reopen`].
+struct AuditFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl AuditFile {
+    fn open(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            path: path.to_owned(),
+            file: Mutex::new(append(path)?),
+        })
+    }
+
+    /// Opens the path again; on failure the old file stays in use.
+    fn reopen(&self) -> io::Result<()> {
+        let fresh = append(&self.path)?;
+        *self.file.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Hands the formatter the audit file, one event (one `write`) at a time.
+struct AuditWriter(Arc<AuditFile>);
+
+impl<'a> MakeWriter<'a> for AuditWriter {
+    type Writer = AuditLine<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        AuditLine(self.0.file.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The audit file, held for one event, so that events never interleave.
+struct AuditLine<'a>(MutexGuard<'a, File>);
+
+impl io::Write for AuditLine<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The text format's fields as tracing-subscriber writes them (the message,

@@ -51,6 +51,7 @@ const ENV_KEYS: &[&str] = &[
     "limits.sessions_per_user",
     "tokens.consent_lifetime",
     "log.format",
+    "log.audit_file",
     "throttle.enabled",
     "throttle.window",
     "throttle.lockout",
@@ -351,6 +352,10 @@ pub struct MetricsSettings {
 pub struct LogSettings {
     #[serde(default)]
     pub format: LogFormat,
+    /// Where the audit events also go, as JSON lines (relative to the
+    /// file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_file: Option<PathBuf>,
 }
 
 /// `log.format`.
@@ -669,6 +674,10 @@ mod tests {
             metrics: MetricsSettings {
                 listen: Some("127.0.0.1:9090".into()),
                 ..MetricsSettings::default()
+            },
+            log: LogSettings {
+                audit_file: Some("a".into()),
+                ..LogSettings::default()
             },
             ..Settings::default()
         };

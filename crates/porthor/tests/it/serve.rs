@@ -407,3 +407,98 @@ async fn sigterm_drains_then_finishes_in_flight_requests() {
         server.logs()
     );
 }
+
+/// `[log] audit_file`: the audit events go there as JSON lines (and only
+/// they: no request log, no startup line), the file is created owner-only,
+/// and SIGHUP makes `serve` reopen its path, as logrotate needs after it
+/// renames the file.
+#[tokio::test]
+async fn audit_file_gets_the_audit_events_and_is_reopened_on_sighup() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let port = free_port();
+    let mut server = Running::start(
+        porthor()
+            .arg("serve")
+            .env("PORTHOR_LOG__AUDIT_FILE", &audit),
+        port,
+    );
+    let http = reqwest::Client::new();
+    server.wait_until_healthy(&http).await;
+    let lines = server.stdout_until(|line| line.trim_start().starts_with("client_secret"));
+    let secret = lines
+        .iter()
+        .find_map(|line| {
+            line.trim_start()
+                .strip_prefix("client_secret")?
+                .trim_start()
+                .strip_prefix("= ")
+        })
+        .unwrap()
+        .to_owned();
+    let endpoint = format!("{}/auth/openid/token", server.base);
+
+    // An audit event: a code refused.
+    assert_eq!(
+        token_error(&http, &endpoint, "demo", &secret).await,
+        "invalid_grant"
+    );
+    let events = wait_for_lines(&audit, 1).await;
+    let event: Value = serde_json::from_str(&events[0]).unwrap();
+    assert_eq!(event["target"], "porthor::audit", "{event}");
+    assert_eq!(event["fields"]["outcome"], "refused", "{event}");
+    assert!(!events[0].contains(&secret));
+    let mode = std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // logrotate: rename, then SIGHUP; the next event starts a new file.
+    let rotated = dir.path().join("audit.log.1");
+    std::fs::rename(&audit, &rotated).unwrap();
+    let pid = server.child.id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.logs().contains("audit file reopened") {
+        assert!(
+            Instant::now() < deadline,
+            "no reopen; logs:\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        token_error(&http, &endpoint, "demo", &secret).await,
+        "invalid_grant"
+    );
+    assert_eq!(wait_for_lines(&audit, 1).await.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1
+    );
+    // Still serving: SIGHUP did not stop it.
+    assert!(server.child.try_wait().unwrap().is_none());
+}
+
+/// The lines of `path` once it has at least `count`.
+async fn wait_for_lines(path: &std::path::Path, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {} lines",
+            path.display(),
+            lines.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
