@@ -32,7 +32,7 @@ use xtask::process::{
 use xtask::redis::{Redis, free_port};
 use xtask::server::{self, Client, Credentials, Setup, Store};
 
-use crate::interop::{Tally, run_rp};
+use crate::interop::{Tally, run_rp, start_logged};
 use crate::npm;
 
 /// Debian's Chromium, which playwright-core drives instead of downloading
@@ -102,18 +102,7 @@ fn run_flow(tally: &mut Tally) -> Result<()> {
         // Per-request logs, for the reason behind any refusal.
         env: &[("RUST_LOG".to_owned(), "info".to_owned())],
     };
-    let log = setup.dir.join("porthor.log");
-    let server = step("start porthor", || {
-        setup.keys()?;
-        setup.start()
-    })?;
-    eprintln!(
-        "porthor serve (pid {}) is up on http://{} (log: {}), with redis-server (pid {})",
-        server.pid(),
-        server.address,
-        log.display(),
-        redis.pid()
-    );
+    let server = start_logged(&setup, &redis)?;
 
     let mut command = Command::new("node");
     command.arg(script).envs([
@@ -141,7 +130,10 @@ fn run_flow(tally: &mut Tally) -> Result<()> {
     });
     eprintln!("screenshots: {}", screenshots.display());
     if tally.failed > 0 {
-        eprintln!("the server's log: {}", log.display());
+        eprintln!(
+            "the server's log: {}",
+            setup.dir.join("porthor.log").display()
+        );
     }
     Ok(())
 }

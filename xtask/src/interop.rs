@@ -138,18 +138,7 @@ fn run_all(tally: &mut Tally) -> Result<()> {
         // Per-request logs, for the reason behind any refusal.
         env: &[("RUST_LOG".to_owned(), "info".to_owned())],
     };
-    let log = setup.dir.join("porthor.log");
-    let server = step("start porthor", || {
-        setup.keys()?;
-        setup.start()
-    })?;
-    eprintln!(
-        "porthor serve (pid {}) is up on http://{} (log: {}), with redis-server (pid {})",
-        server.pid(),
-        server.address,
-        log.display(),
-        redis.pid()
-    );
+    let server = start_logged(&setup, &redis)?;
 
     let env = rp_env(&server, &credentials);
     for (rp, mut command) in ready {
@@ -166,7 +155,10 @@ fn run_all(tally: &mut Tally) -> Result<()> {
         tally.failed += result.failed;
     }
     if tally.failed > 0 {
-        eprintln!("the server's log: {}", log.display());
+        eprintln!(
+            "the server's log: {}",
+            setup.dir.join("porthor.log").display()
+        );
     }
     Ok(())
 }
@@ -191,6 +183,23 @@ fn rp_env(server: &Server, credentials: &Credentials) -> Vec<(String, String)> {
 /// Prints one line of results for a relying party.
 fn say(rp: &str, line: &str) {
     println!("{rp}: {line}");
+}
+
+/// Writes `setup`'s keys and starts its `porthor serve` (with `redis`
+/// behind it), saying where it runs and where it logs.
+pub(crate) fn start_logged(setup: &Setup, redis: &Redis) -> Result<Server> {
+    let server = step("start porthor", || {
+        setup.keys()?;
+        setup.start()
+    })?;
+    eprintln!(
+        "porthor serve (pid {}) is up on http://{} (log: {}), with redis-server (pid {})",
+        server.pid(),
+        server.address,
+        setup.dir.join("porthor.log").display(),
+        redis.pid()
+    );
+    Ok(server)
 }
 
 /// Runs a relying party's script (or `e2e`'s, which reports the same way),

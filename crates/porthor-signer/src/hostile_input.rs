@@ -10,20 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proptest::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::{Signer, SigningAlgorithm, generate_pem};
 
-const ISSUER: &str = "https://id.example.test";
-const NOW: u64 = 1_700_000_000;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: u64,
-}
+use crate::tests::{Claims, ISSUER, NOW};
 
 /// A signer of each algorithm, and the PEM of another key of the same
 /// algorithm (the forger's).

@@ -22,15 +22,16 @@ const EC_P384_SEC1: &[u8] = include_bytes!("../tests/data/ec-p384-sec1.pem");
 const ED: &[u8] = include_bytes!("../tests/data/ed25519.pem");
 const X25519: &[u8] = include_bytes!("../tests/data/x25519.pem");
 
-const ISSUER: &str = "https://id.example.test";
-const NOW: u64 = 1_700_000_000;
+pub(crate) const ISSUER: &str = "https://id.example.test";
+pub(crate) const NOW: u64 = 1_700_000_000;
 
+/// The claims every test signs (shared with `hostile_input`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    aud: String,
-    exp: u64,
+pub(crate) struct Claims {
+    pub(crate) iss: String,
+    pub(crate) sub: String,
+    pub(crate) aud: String,
+    pub(crate) exp: u64,
 }
 
 fn claims() -> Claims {

@@ -184,13 +184,19 @@ fn load(file: Option<&Path>, insecure: InsecureArgs) -> Result<Config> {
     validate(&loaded, insecure)
 }
 
-fn load_settings(file: Option<&Path>) -> Result<Loaded> {
+/// The settings of `file` (if any) under the process's `PORTHOR_*`
+/// variables, unchecked and without setting anything up.
+pub(crate) fn read_settings(file: Option<&Path>) -> Result<Loaded> {
     let env = std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
-    let loaded = config::load(file, env).with_context(|| match file {
+    config::load(file, env).with_context(|| match file {
         Some(file) => format!("cannot load {}", file.display()),
         None => "cannot load the configuration from the environment".to_owned(),
-    })?;
+    })
+}
+
+fn load_settings(file: Option<&Path>) -> Result<Loaded> {
+    let loaded = read_settings(file)?;
     let audit_file = loaded
         .settings
         .log

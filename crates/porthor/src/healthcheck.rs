@@ -21,7 +21,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use url::Url;
 
 use crate::cli::HealthcheckArgs;
-use crate::config;
+use crate::commands::read_settings;
 
 /// At most this much of the answer is read: the status line is all that
 /// counts, and a probe must not be made to buffer a large body.
@@ -71,12 +71,7 @@ fn probe_url(base: &str, path: &str) -> Result<Url> {
 /// its `server.listen` address, with a wildcard address replaced by
 /// loopback, and the issuer's path.
 fn url_from_config(file: Option<&Path>, path: &str) -> Result<Url> {
-    let env = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
-    let loaded = config::load(file, env).with_context(|| match file {
-        Some(file) => format!("cannot load {}", file.display()),
-        None => "cannot load the configuration from the environment".to_owned(),
-    })?;
+    let loaded = read_settings(file)?;
     let settings = &loaded.settings;
     let listen: SocketAddr = settings.server.listen.parse().map_err(|_| {
         anyhow!(
