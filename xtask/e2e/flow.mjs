@@ -2,7 +2,8 @@
 // playwright-core, through the pages a person sees at Porthor.
 //
 // The flow runs once per viewport (a desktop window and a 360 px phone), each
-// in a fresh browser context (no cookies): an authorization request opens the
+// in a fresh browser context (no cookies): the landing page at `/` names the
+// product and links to discovery and the JWKS; an authorization request opens the
 // login form; a wrong password shows an error that is announced and tied to
 // the field; the right password leads to the consent page (the request says
 // prompt=consent); allowing it returns to the client's redirect URI with a
@@ -126,6 +127,22 @@ async function expectHeading(page, expected) {
 
 // The steps, in order; each needs the one before it to have passed.
 const STEPS = [
+  {
+    name: 'landing page',
+    async body(ctx) {
+      await ctx.page.goto(`${ISSUER.replace(/\/$/, '')}/`)
+      const title = await heading(ctx.page)
+      expect(title.includes('Porthor'), `the landing page's heading is "${title}"`)
+      for (const [what, url] of [
+        ['discovery', ctx.metadata.issuer.replace(/\/$/, '') + '/.well-known/openid-configuration'],
+        ['JWKS', ctx.metadata.jwks_uri],
+      ]) {
+        const links = ctx.page.locator(`a[href="${url}"]`)
+        expect((await links.count()) === 1, `no link to the ${what} at ${url}`)
+      }
+      return { page: true, detail: 'names the product and links to discovery and the JWKS' }
+    },
+  },
   {
     name: 'login form',
     async body(ctx) {
