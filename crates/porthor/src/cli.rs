@@ -26,8 +26,14 @@ pub enum Command {
     /// defaults: an in-memory store, a fresh signing key, issuer
     /// http://127.0.0.1:8080, and a client `demo` (redirect URI
     /// http://127.0.0.1:9000/callback) and user `demo` with random
-    /// credentials printed at start. That mode is for trying Porthor out,
-    /// not for production.
+    /// credentials printed at start, with the landing page's URL. That mode
+    /// is for trying Porthor out, not for production.
+    ///
+    /// Signals: SIGTERM drains (/ready answers 503 for server.drain_delay,
+    /// default 5s, while everything else is served), then stops accepting
+    /// and lets in-flight requests finish (server.shutdown_timeout, default
+    /// 30s) before exiting 0; SIGINT skips the drain; SIGHUP or SIGUSR1
+    /// reopen log.audit_file (for logrotate).
     Serve(ServeArgs),
     /// Write a new signing key (PEM) or store encryption key to a file
     /// readable only by its owner.
@@ -46,6 +52,12 @@ pub enum Command {
     /// them from `[[users]]` (and restart) first.
     RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
+    ///
+    /// Checks every key, the key files (readable, private to their owner,
+    /// parseable), the clients and users, and the [ui] overrides (every
+    /// template parsed and rendered, the stylesheet and logo readable); an
+    /// error names the key, and the file and line where there is one. Exits
+    /// 1 on any problem; warnings (odd but harmless settings) are logged.
     CheckConfig(ConfigArgs),
     /// Probe a running instance's /health (or /ready) and exit 0 if it
     /// answers 200, 1 otherwise: a container's HEALTHCHECK.
