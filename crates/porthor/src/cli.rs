@@ -54,7 +54,7 @@ pub enum Command {
     /// Validate the configuration and print it with secrets redacted.
     ///
     /// Checks every key, the key files (readable, private to their owner,
-    /// parseable), the clients and users, and the [ui] overrides (every
+    /// parseable), the clients and users, and the `[ui]` overrides (every
     /// template parsed and rendered, the stylesheet and logo readable); an
     /// error names the key, and the file and line where there is one. Exits
     /// 1 on any problem; warnings (odd but harmless settings) are logged.
