@@ -26,13 +26,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use xtask::process::{
-    Reported, apt_install, cargo, is_root, run, step, target_dir, workspace_root,
-};
+use xtask::process::{apt_install, cargo, is_root, run, step, target_dir, workspace_root};
 use xtask::redis::{Redis, free_port};
 use xtask::server::{self, Client, Credentials, Setup, Store};
 
-use crate::interop::{Tally, run_rp, start_logged};
+use crate::interop::{Tally, run_rp, start_logged, summarized};
 use crate::npm;
 
 /// Debian's Chromium, which playwright-core drives instead of downloading
@@ -45,17 +43,7 @@ const FLOW_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Runs the task; prints the summary line last, whatever happened.
 pub fn e2e() -> Result<()> {
-    let mut tally = Tally::default();
-    if let Err(error) = run_flow(&mut tally) {
-        // The summary must stay the last line, so report the error here.
-        eprintln!("error: {error:#}");
-        tally.failed += 1;
-    }
-    println!("{} passed, {} failed", tally.passed, tally.failed);
-    if tally.failed > 0 {
-        return Err(Reported.into());
-    }
-    Ok(())
+    summarized(run_flow)
 }
 
 fn run_flow(tally: &mut Tally) -> Result<()> {

@@ -82,9 +82,16 @@ pub(crate) struct Tally {
 
 /// Runs the task; prints the summary line last, whatever happened.
 pub fn interop() -> Result<()> {
+    summarized(run_all)
+}
+
+/// Runs `checks`, counting into a [`Tally`], then prints `N passed, M
+/// failed` as the last line, whatever happened (an error that stopped the
+/// checks counts as one failure, reported before the summary); fails if
+/// anything failed. Shared by `interop` and `e2e`.
+pub(crate) fn summarized(checks: impl FnOnce(&mut Tally) -> Result<()>) -> Result<()> {
     let mut tally = Tally::default();
-    if let Err(error) = run_all(&mut tally) {
-        // The summary must stay the last line, so report the error here.
+    if let Err(error) = checks(&mut tally) {
         eprintln!("error: {error:#}");
         tally.failed += 1;
     }

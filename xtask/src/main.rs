@@ -259,29 +259,29 @@ impl BenchArgs {
     }
 }
 
-/// Builds the release binaries (unless told not to) and runs porthor-bench.
+/// Builds the release binaries (unless told not to) and runs porthor-bench
+/// with the given options.
 fn bench(args: &BenchArgs) -> Result<()> {
+    porthor_bench(args, &[])
+}
+
+/// Builds the release binaries (unless told not to) and runs
+/// `porthor-bench --hostile` with the given options.
+fn hostile(args: &BenchArgs) -> Result<()> {
+    porthor_bench(args, &["--hostile"])
+}
+
+/// Builds the release binaries (unless told not to) and runs porthor-bench
+/// with `mode` and then the given options.
+fn porthor_bench(args: &BenchArgs, mode: &[&str]) -> Result<()> {
     let (build, bench_args) = args.build_and_bench_args();
     if build {
         step("build", server::build_release)?;
     }
     let release = target_dir()?.join("release");
     run(Command::new(release.join("porthor-bench"))
+        .args(mode)
         .args(bench_args)
-        .current_dir(workspace_root()))
-}
-
-/// Builds the release binaries (unless told not to) and runs
-/// `porthor-bench --hostile` with the given options.
-fn hostile(args: &BenchArgs) -> Result<()> {
-    let (build, hostile_args) = args.build_and_bench_args();
-    if build {
-        step("build", server::build_release)?;
-    }
-    let release = target_dir()?.join("release");
-    run(Command::new(release.join("porthor-bench"))
-        .arg("--hostile")
-        .args(hostile_args)
         .current_dir(workspace_root()))
 }
 

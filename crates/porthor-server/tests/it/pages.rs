@@ -210,57 +210,40 @@ async fn a_refused_login_is_announced_and_tied_to_the_fields(backend: StoreKind)
 
 async fn the_login_page_names_the_application(backend: StoreKind) {
     let h = Harness::start(backend).await;
-    let response = h
-        .authorize(
-            None,
-            &[
-                ("response_type", "code"),
-                ("client_id", CONSENT_CLIENT_ID),
-                ("redirect_uri", REDIRECT_URI),
-                ("scope", "openid"),
-            ],
-        )
-        .await;
-    let login = crate::harness::location(&response);
-    let body = h
-        .http
-        .get(login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        body.contains("to continue to <strong>Lab &lt;Dashboard&gt; &amp; &quot;Co&quot;</strong>"),
-        "{body}"
-    );
-    // A client without a name is shown by its id.
-    let response = h
-        .authorize(
-            None,
-            &[
-                ("response_type", "code"),
-                ("client_id", CLIENT_ID),
-                ("redirect_uri", REDIRECT_URI),
-                ("scope", "openid"),
-            ],
-        )
-        .await;
-    let login = crate::harness::location(&response);
-    let body = h
-        .http
-        .get(login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        body.contains(&format!("to continue to <strong>{CLIENT_ID}</strong>")),
-        "{body}"
-    );
+    for (client_id, shown) in [
+        (
+            CONSENT_CLIENT_ID,
+            "to continue to <strong>Lab &lt;Dashboard&gt; &amp; &quot;Co&quot;</strong>".to_owned(),
+        ),
+        // A client without a name is shown by its id.
+        (
+            CLIENT_ID,
+            format!("to continue to <strong>{CLIENT_ID}</strong>"),
+        ),
+    ] {
+        let response = h
+            .authorize(
+                None,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("scope", "openid"),
+                ],
+            )
+            .await;
+        let login = crate::harness::location(&response);
+        let body = h
+            .http
+            .get(login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains(&shown), "{body}");
+    }
 }
 
 async fn an_unknown_client_is_told_to_contact_its_administrator(backend: StoreKind) {

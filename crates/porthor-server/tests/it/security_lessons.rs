@@ -150,32 +150,42 @@ async fn keycloak_cve_2024_8883_no_loopback_widening(backend: StoreKind) {
 /// URI is compared as a string, so userinfo never matches; and no URI with
 /// userinfo can be registered (porthor-models refuses it).
 async fn keycloak_cve_2026_7504_userinfo_never_matches(backend: StoreKind) {
-    let h = Harness::start(backend).await;
-    let session = h.login().await;
-    for uri in [
-        "https://app.example.com@evil.example/callback",
-        "https://evil.example@app.example.com/callback",
-        "https://a@b@app.example.com/callback",
-        "https://app.example.com:443@evil.example/callback",
-    ] {
-        assert_not_redirected(&h, &session, uri).await;
-        assert!(porthor_models::RedirectUri::parse(uri).is_err(), "{uri}");
-    }
+    never_matched_nor_registered(
+        backend,
+        &[
+            "https://app.example.com@evil.example/callback",
+            "https://evil.example@app.example.com/callback",
+            "https://a@b@app.example.com/callback",
+            "https://app.example.com:443@evil.example/callback",
+        ],
+    )
+    .await;
 }
 
 /// Row 8, Keycloak CVE-2026-3872: `..;/` slipped past a path check. Exact
 /// matching refuses every such variant; registering one is refused too.
 async fn keycloak_cve_2026_3872_no_path_traversal(backend: StoreKind) {
+    never_matched_nor_registered(
+        backend,
+        &[
+            "https://app.example.com/callback/..;/evil",
+            "https://app.example.com/callback/../evil",
+            "https://app.example.com/callback/%2e%2e/evil",
+            "https://app.example.com/evil/../callback",
+            "https://app.example.com/callback;jsessionid=x",
+            "https://app.example.com//callback",
+        ],
+    )
+    .await;
+}
+
+/// Each of `uris` (none of them registered) is refused at the
+/// authorization endpoint with a session, without a redirect, and could not
+/// be registered either.
+async fn never_matched_nor_registered(backend: StoreKind, uris: &[&str]) {
     let h = Harness::start(backend).await;
     let session = h.login().await;
-    for uri in [
-        "https://app.example.com/callback/..;/evil",
-        "https://app.example.com/callback/../evil",
-        "https://app.example.com/callback/%2e%2e/evil",
-        "https://app.example.com/evil/../callback",
-        "https://app.example.com/callback;jsessionid=x",
-        "https://app.example.com//callback",
-    ] {
+    for uri in uris {
         assert_not_redirected(&h, &session, uri).await;
         assert!(porthor_models::RedirectUri::parse(uri).is_err(), "{uri}");
     }

@@ -99,10 +99,7 @@ impl Harness {
         let rd = hidden_field(&body, "rd")
             .expect("rd field")
             .replace("&amp;", "&");
-        let mut cookies = format!("porthor_csrf={csrf_cookie}");
-        if let Some(session) = session {
-            cookies.push_str(&format!("; {}", session_cookie(session)));
-        }
+        let cookies = browser_cookies(&csrf_cookie, session);
         let response = self
             .http
             .post(self.url("/login"))
@@ -150,10 +147,7 @@ impl Harness {
     /// go with the post. Returns the new session cookie's value.
     pub async fn login_in_browser(&self, username: &str, session: Option<&str>) -> String {
         let (csrf_cookie, csrf) = self.login_form().await;
-        let mut cookies = format!("porthor_csrf={csrf_cookie}");
-        if let Some(session) = session {
-            cookies.push_str(&format!("; {}", session_cookie(session)));
-        }
+        let cookies = browser_cookies(&csrf_cookie, session);
         let response = self
             .http
             .post(self.url("/login"))
@@ -388,5 +382,14 @@ impl Harness {
     pub fn code_storage_key(&self, code: &str) -> String {
         let code = AuthorizationCode::parse(code).unwrap();
         storage_key(self.redis_prefix.as_deref().unwrap(), "code", code.key())
+    }
+}
+
+/// The `Cookie` header of a browser posting a form: the CSRF cookie, and the
+/// session cookie if it holds one.
+fn browser_cookies(csrf_cookie: &str, session: Option<&str>) -> String {
+    match session {
+        Some(session) => format!("porthor_csrf={csrf_cookie}; {}", session_cookie(session)),
+        None => format!("porthor_csrf={csrf_cookie}"),
     }
 }
