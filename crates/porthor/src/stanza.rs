@@ -271,7 +271,7 @@ impl Target {
 
 /// Writes `text` to a temporary file beside `file` with `file`'s
 /// permissions, then renames it over `file`.
-fn replace(file: &Path, text: String) -> Result<()> {
+pub fn replace(file: &Path, text: String) -> Result<()> {
     let permissions = fs::metadata(file)?.permissions();
     let name = file
         .file_name()
