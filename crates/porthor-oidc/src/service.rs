@@ -141,7 +141,12 @@ impl OidcService {
             users_added: added(&users, &old.users),
             users_removed: added(&old.users, &users),
             signing_kid: (signer.kid() != old.signer.kid()).then(|| signer.kid().to_owned()),
-            published_kids: signer.jwks().keys.iter().map(|key| key.kid.clone()).collect(),
+            published_kids: signer
+                .jwks()
+                .keys
+                .iter()
+                .map(|key| key.kid.clone())
+                .collect(),
             throttle_changed: config.throttle != old.throttle,
         };
         let inner = Inner {

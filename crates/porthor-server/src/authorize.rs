@@ -39,11 +39,7 @@ pub(crate) async fn get(state: State, req: HttpRequest) -> HttpResponse {
 
 /// `POST /auth/openid/login`: parameters in a form body (OpenID Connect Core
 /// 3.1.2.1). Redirects use 303 so the browser follows them with `GET`.
-pub(crate) async fn post(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn post(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let params = Params::parse(&body);
     respond(&state, &req, &params, StatusCode::SEE_OTHER, Step::Ask).await
 }

@@ -83,11 +83,7 @@ fn refused(state: &AppState, req: &HttpRequest, detail: &str) -> HttpResponse {
 /// `POST /consent`: the user's answer. An approval stores the grant (for a
 /// client that needs one) and continues to the client with a code; a
 /// refusal sends the user back to the client with `access_denied`.
-pub(crate) async fn decide(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn decide(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&FIELDS) {
         return refused(&state, &req, &format!("the {name} parameter is repeated"));

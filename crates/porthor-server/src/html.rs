@@ -7,8 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use minijinja::Value;
 
-use crate::{AppState, State};
 use crate::ui::Asset;
+use crate::{AppState, State};
 
 /// Pages load their stylesheet and logo from here and nothing else: no
 /// script, no inline style, nothing from another origin.

@@ -207,11 +207,7 @@ pub(crate) async fn login_form(state: State, req: HttpRequest) -> HttpResponse {
 }
 
 /// `POST /login`: checks the password, starts a session and returns to `rd`.
-pub(crate) async fn login(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn login(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
         return bad_request(&state, &req, &format!("the {name} parameter is repeated"));
@@ -332,11 +328,7 @@ fn logout_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
 }
 
 /// `POST /logout`: ends the session (and so every token issued under it).
-pub(crate) async fn logout(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn logout(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&state, &req, &form) {
         return logout_refused(&state, &req);
@@ -396,11 +388,7 @@ const END_SESSION_PARAMETERS: [&str; 4] = [
 /// provider's, so its `POST` is same-site and carries the cookie, and the
 /// session really ends. (A cross-site `GET` is a top-level navigation, which
 /// does carry the cookie: a `GET` without one has no session to end.)
-pub(crate) async fn rp_logout(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn rp_logout(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let post = req.method() == Method::POST;
     let params = if post {
         Params::parse(&body)

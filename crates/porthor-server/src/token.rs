@@ -164,11 +164,7 @@ fn no_store(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 }
 
 /// `POST /auth/openid/token`.
-pub(crate) async fn token(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn token(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let BackChannel {
         form,
         client,
@@ -193,11 +189,7 @@ pub(crate) async fn token(
 
 /// `POST /auth/openid/revoke` (RFC 7009): 200 with an empty body for any
 /// token once the client has authenticated.
-pub(crate) async fn revoke(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn revoke(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.revoke(query, state.clock.now()).await {
         Ok(()) => no_store(&mut HttpResponse::Ok()).finish(),
@@ -206,11 +198,7 @@ pub(crate) async fn revoke(
 }
 
 /// `POST /auth/openid/introspect` (RFC 7662).
-pub(crate) async fn introspect(
-    state: State,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn introspect(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.introspect(query, state.clock.now()).await {
         Ok(answer) => no_store(&mut HttpResponse::Ok()).json(answer),

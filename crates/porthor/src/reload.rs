@@ -177,7 +177,7 @@ fn refused(file: &Path, problems: usize, reason: &str) {
 }
 
 fn applied(file: &Path, changes: &ReloadChanges, ignored: &[String]) {
-    tracing::warn!(
+    tracing::info!(
         target: AUDIT,
         file = %file.display(),
         outcome = "applied",
