@@ -40,7 +40,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Make a running `porthor serve` reload its configuration file: send
     /// it SIGHUP, finding it by the pid file it was started with
-    /// (`serve --pid-file`).
+    /// (`serve --pid-file`), or by --pid (1 in a container, where porthor
+    /// is the first process).
     ///
     /// The outcome is in the server's log ("configuration reloaded", or
     /// "configuration reload refused" with every problem) and its
@@ -72,7 +73,7 @@ pub enum Command {
     /// (for a compromised account; the Redis store only).
     ///
     /// It does not stop new logins: change the user's password or remove
-    /// them from `[[users]]` (and restart) first.
+    /// them from `[[users]]` (and reload) first.
     RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
     ///
@@ -124,8 +125,8 @@ pub enum ClientCommand {
     /// stanza to the file, keeping its comments.
     ///
     /// The client is checked as check-config would; with --append, an id
-    /// the file already has is refused. Restart the provider for it to
-    /// take effect.
+    /// the file already has is refused. Reload the provider (`porthor
+    /// reload`, SIGHUP) for it to take effect.
     Add(ClientAddArgs),
 }
 
@@ -161,8 +162,8 @@ pub enum UserCommand {
     /// one, printed once) and print the `[[users]]` stanza to paste, or with
     /// --append add it to the file, keeping its comments.
     ///
-    /// With --append, a username the file already has is refused. Restart
-    /// the provider for it to take effect.
+    /// With --append, a username the file already has is refused. Reload
+    /// the provider (`porthor reload`, SIGHUP) for it to take effect.
     Add(UserAddArgs),
 }
 
@@ -204,10 +205,14 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
 pub struct ReloadArgs {
     /// The pid file `porthor serve --pid-file` wrote.
     #[arg(long, value_name = "PATH")]
-    pub pid_file: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    /// The server's process id.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
 }
 
 #[derive(Debug, Args)]

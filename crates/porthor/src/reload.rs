@@ -263,30 +263,38 @@ impl Drop for PidFile {
     }
 }
 
-/// `porthor reload`: SIGHUP to the `serve` named by the pid file.
+/// `porthor reload`: SIGHUP to the `serve` named by the pid file (or the
+/// process id).
 pub fn send(args: &ReloadArgs, out: &mut impl Write) -> Result<()> {
-    let shown = args.pid_file.display();
-    let text = fs::read_to_string(&args.pid_file)
-        .with_context(|| format!("cannot read the pid file {shown}"))?;
-    let pid: i32 = text
-        .trim()
-        .parse()
-        .ok()
-        .filter(|pid| *pid > 1)
-        .with_context(|| format!("{shown} does not hold a process id"))?;
+    let (pid, source) = match (&args.pid_file, args.pid) {
+        (Some(file), _) => {
+            let shown = file.display().to_string();
+            let text = fs::read_to_string(file)
+                .with_context(|| format!("cannot read the pid file {shown}"))?;
+            let pid = text
+                .trim()
+                .parse::<i32>()
+                .with_context(|| format!("{shown} does not hold a process id"))?;
+            (pid, shown)
+        }
+        (None, Some(pid)) => (pid, "--pid".to_owned()),
+        // clap requires one of them.
+        (None, None) => bail!("give --pid-file or --pid"),
+    };
     // A pid file left by a crash may name a process that reused the id:
     // signal only a process running this same program.
     let comm = |pid: &str| fs::read_to_string(format!("/proc/{pid}/comm"));
     match (comm("self"), comm(&pid.to_string())) {
         (Ok(own), Ok(theirs)) if own != theirs => bail!(
-            "{shown} names process {pid}, which is {:?}, not porthor: the pid file is stale",
+            "{source} names process {pid}, which is {:?}, not porthor (a stale pid file?)",
             theirs.trim()
         ),
-        (Ok(_), Err(_)) => bail!("{shown} names process {pid}, which is not running"),
+        (Ok(_), Err(_)) => bail!("{source} names process {pid}, which is not running"),
         _ => {}
     }
     let target = rustix::process::Pid::from_raw(pid)
-        .with_context(|| format!("{shown} does not hold a process id"))?;
+        .filter(|_| pid > 0)
+        .with_context(|| format!("{source}: {pid} is not a process id"))?;
     rustix::process::kill_process(target, rustix::process::Signal::HUP)
         .with_context(|| format!("cannot signal process {pid}"))?;
     writeln!(

@@ -73,7 +73,7 @@ pub fn add_client(args: &ClientAddArgs, out: &mut impl Write) -> Result<()> {
             writeln!(out, "{}", preamble.as_str())?;
             writeln!(
                 out,
-                "added client {:?} to {}; restart porthor for it to take effect",
+                "added client {:?} to {}; reload porthor (`porthor reload`, or SIGHUP) for it to take effect",
                 settings.client_id,
                 file.display()
             )?;
@@ -131,7 +131,7 @@ pub fn add_user(args: &UserAddArgs, input: impl BufRead, out: &mut impl Write) -
             write!(out, "{}", preamble.as_str())?;
             writeln!(
                 out,
-                "added user {:?} to {}; restart porthor for it to take effect",
+                "added user {:?} to {}; reload porthor (`porthor reload`, or SIGHUP) for it to take effect",
                 settings.username,
                 file.display()
             )?;

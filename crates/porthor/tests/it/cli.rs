@@ -831,8 +831,22 @@ fn reload_refuses_a_pid_file_naming_no_porthor() {
     let output = reload();
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("the pid file is stale"),
+        stderr(&output).contains("not porthor (a stale pid file?)"),
         "{}",
         stderr(&output)
     );
+    let output = run(
+        porthor().args(["reload", "--pid", &std::process::id().to_string()]),
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not porthor"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(porthor().args(["reload", "--pid", "0"]), "");
+    assert!(!output.status.success());
+    let output = run(porthor().arg("reload"), "");
+    assert!(!output.status.success());
 }

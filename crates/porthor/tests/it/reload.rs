@@ -391,7 +391,8 @@ async fn sighup_refuses_an_invalid_file_and_keeps_serving() {
 }
 
 /// `porthor reload --pid-file` finds the server by the pid file `serve
-/// --pid-file` wrote, and has it reload.
+/// --pid-file` wrote, and has it reload; `--pid` names it directly. The
+/// tokens of a client a reload removes stop working.
 #[tokio::test]
 async fn porthor_reload_signals_the_server_of_the_pid_file() {
     let dir = ConfigDir::new(TEST_ENCRYPTION_KEY);
@@ -424,4 +425,14 @@ async fn porthor_reload_signals_the_server_of_the_pid_file() {
     let new = browser(&http, &server, "new");
     let (_, tokens) = new.grant("alice").await;
     assert_eq!(new.userinfo(&tokens).await, StatusCode::OK);
+
+    // By process id, as in a container where porthor is process 1.
+    setup.clients = &["app"];
+    dir.write_config(&setup.toml());
+    let pid = server.pid().to_string();
+    let output = run(porthor().args(["reload", "--pid", &pid]), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = server.wait_for_log_lines("configuration reloaded", 2).await;
+    assert!(line.contains("clients.removed=1"), "{line}");
+    assert_eq!(new.userinfo(&tokens).await, StatusCode::UNAUTHORIZED);
 }
