@@ -536,7 +536,7 @@ async fn a_reload_refuses_what_its_configuration_no_longer_has() {
     assert!(changes.users_added.is_empty());
     assert_eq!(changes.users_removed, ["alice"]);
     assert_eq!(changes.signing_kid.as_deref(), Some(kid.as_str()));
-    assert_eq!(changes.published_kids, [kid.clone()]);
+    assert_eq!(changes.published_kids, std::slice::from_ref(&kid));
     assert!(!changes.throttle_changed);
     assert_eq!(reloaded.jwks().keys.len(), 1);
     assert_eq!(

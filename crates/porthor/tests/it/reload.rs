@@ -226,7 +226,10 @@ async fn sighup_after_rotate_key_signs_with_the_new_key_and_keeps_the_old() {
     let app = browser(&http, &server, "app");
     let (_, before) = app.grant("alice").await;
     let old_kid = kid_of(&before["id_token"]);
-    assert_eq!(kids(&jwks(&http, &server).await), [old_kid.clone()]);
+    assert_eq!(
+        kids(&jwks(&http, &server).await),
+        std::slice::from_ref(&old_kid)
+    );
 
     let path = dir.path().join("porthor.toml");
     let output = run(porthor().args(["rotate-key", "--config"]).arg(&path), "");
