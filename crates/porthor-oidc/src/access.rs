@@ -74,9 +74,15 @@ impl OidcService {
             .store
             .access_token_with_grant(token.key())
             .await?;
-        let Some(data) = data
-            .filter(|data| data.secret_hash.verify(&token.secret_hash()) && data.expires_at > now)
-        else {
+        // A token of a client or user a reload removed is dead too: it is
+        // checked against the configuration at hand, not the one it was
+        // issued under.
+        let Some(data) = data.filter(|data| {
+            data.secret_hash.verify(&token.secret_hash())
+                && data.expires_at > now
+                && self.is_valid_client(&data.client_id)
+                && self.is_user(&data.username)
+        }) else {
             return Ok(None);
         };
         let key = token.key();
@@ -108,7 +114,10 @@ impl OidcService {
         }
         if let Ok(token) = RefreshToken::parse(text) {
             return Ok(match self.refresh_token_status(&token, now).await? {
-                RefreshTokenStatus::Current(family) => {
+                RefreshTokenStatus::Current(family)
+                    if self.is_valid_client(&family.client_id)
+                        && self.is_user(&family.username) =>
+                {
                     Some(LiveToken::Refresh(token.key().clone(), family))
                 }
                 _ => None,

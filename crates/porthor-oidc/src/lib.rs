@@ -52,6 +52,6 @@ pub use error::OidcError;
 pub use login::{LoginSession, PasswordCheckStats, check_password_hash, hash_password};
 pub use service::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
-    OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
+    OidcService, REVOCATION_PATH, ReloadChanges, TOKEN_PATH, USERINFO_PATH,
 };
 pub use token::TokenRequest;

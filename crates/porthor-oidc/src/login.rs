@@ -33,7 +33,9 @@ pub struct LoginSession {
 /// a client that disconnects mid-check drops its request, but the check
 /// runs on to the end holding its slot, so disconnecting cannot start more
 /// checks than there are slots.
-#[derive(Debug)]
+///
+/// Clones share the slots and the gauge: a configuration reload keeps them.
+#[derive(Debug, Clone)]
 pub(crate) struct PasswordChecks {
     slots: Arc<Semaphore>,
     size: usize,
@@ -300,16 +302,17 @@ impl OidcService {
     }
 
     /// The live session named by a session token (the cookie's value), if
-    /// any. A malformed, unknown, expired or unreadable token is no session.
+    /// any. A malformed, unknown, expired or unreadable token is no session,
+    /// and so is a session of a user the configuration no longer has (a
+    /// reload removed them): the browser is asked to log in again.
     pub async fn session(
         &self,
         token: &str,
         now: Timestamp,
     ) -> Result<Option<LoginSession>, OidcError> {
-        Ok(self
-            .session_record(token)
-            .await?
-            .filter(|session| session.data.expires_at > now))
+        Ok(self.session_record(token).await?.filter(|session| {
+            session.data.expires_at > now && self.is_user(&session.data.username)
+        }))
     }
 
     /// The session record a session token names, if its secret matches,

@@ -79,42 +79,7 @@ impl OidcService {
                 "sessions_per_user must be at least 1".to_owned(),
             ));
         }
-        let mut clients = HashMap::new();
-        for client in config.clients {
-            if client.redirect_uris.is_empty() {
-                return Err(OidcError::InvalidConfig(format!(
-                    "client {:?} has no redirect_uris",
-                    client.client_id
-                )));
-            }
-            if let Some((field, problem)) = client.contradictions().first() {
-                return Err(OidcError::InvalidConfig(format!(
-                    "client {:?}: {field} {problem}",
-                    client.client_id
-                )));
-            }
-            if let Some(old) = clients.insert(client.client_id.clone(), client) {
-                return Err(OidcError::InvalidConfig(format!(
-                    "client_id {:?} is registered twice",
-                    old.client_id
-                )));
-            }
-        }
-        let mut users = HashMap::new();
-        for user in config.users {
-            check_password_hash(&user.password_hash).map_err(|problem| {
-                OidcError::InvalidConfig(format!(
-                    "password hash of user {:?} {problem}",
-                    user.username
-                ))
-            })?;
-            if let Some(old) = users.insert(user.username.clone(), Arc::new(user)) {
-                return Err(OidcError::InvalidConfig(format!(
-                    "username {:?} is configured twice",
-                    old.username
-                )));
-            }
-        }
+        let (clients, users) = registry(config.clients, config.users)?;
         let dummy_hash = hash_password(&ClientSecretHash::generate_secret())?;
         let dummy_user = Arc::new(User {
             username: String::new(),
@@ -151,6 +116,68 @@ impl OidcService {
         })
     }
 
+    /// A service like this one with `config`'s clients, users and throttle
+    /// limits and `signer`'s keys, for a configuration reload; and what
+    /// changed. The rest of `config` is not taken: the issuer, lifetimes,
+    /// limits and metrics labels stay as they are, and so do the store, the
+    /// CSRF key and the password-check slots (with their queue timeout), so
+    /// that sessions, forms in flight and the bound on concurrent password
+    /// checks carry over. Refused, with this service unchanged, for the
+    /// reasons [`OidcService::new`] refuses.
+    ///
+    /// Requests that hold this service finish on it; the credentials of a
+    /// user or client the new configuration lacks stop working at their
+    /// next use, since every use looks them up in the service at hand.
+    pub fn reload(
+        &self,
+        config: OidcConfig,
+        signer: Signer,
+    ) -> Result<(Self, ReloadChanges), OidcError> {
+        let (clients, users) = registry(config.clients, config.users)?;
+        let old = &self.inner;
+        let changes = ReloadChanges {
+            clients_added: added(&clients, &old.clients),
+            clients_removed: added(&old.clients, &clients),
+            users_added: added(&users, &old.users),
+            users_removed: added(&old.users, &users),
+            signing_kid: (signer.kid() != old.signer.kid()).then(|| signer.kid().to_owned()),
+            published_kids: signer
+                .jwks()
+                .keys
+                .iter()
+                .map(|key| key.kid.clone())
+                .collect(),
+            throttle_changed: config.throttle != old.throttle,
+        };
+        let inner = Inner {
+            issuer: old.issuer.clone(),
+            lifetimes: old.lifetimes,
+            limits: old.limits,
+            csrf_key: old.csrf_key.clone(),
+            clients,
+            users,
+            dummy_user: Arc::clone(&old.dummy_user),
+            dummy_client_secret: old.dummy_client_secret.clone(),
+            store: Arc::clone(&old.store),
+            metadata: provider_metadata(&old.issuer, &signer),
+            signer,
+            password_checks: old.password_checks.clone(),
+            throttle: config.throttle,
+            metrics_per_client: old.metrics_per_client,
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            changes,
+        ))
+    }
+
+    /// Whether `username` names a configured user.
+    pub(crate) fn is_user(&self, username: &str) -> bool {
+        self.inner.users.contains_key(username)
+    }
+
     /// The issuer identifier.
     pub fn issuer(&self) -> &Issuer {
         &self.inner.issuer
@@ -161,7 +188,7 @@ impl OidcService {
         self.inner.lifetimes
     }
 
-    /// The discovery document, built once at start.
+    /// The discovery document, built with the service.
     pub fn openid_configuration(&self) -> &ProviderMetadata {
         &self.inner.metadata
     }
@@ -275,6 +302,88 @@ impl OidcService {
     pub async fn ready(&self) -> Result<(), OidcError> {
         Ok(self.inner.store.ping().await?)
     }
+}
+
+/// What a configuration reload changed ([`OidcService::reload`]): names
+/// and key ids, never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadChanges {
+    /// Client ids registered now and not before, sorted.
+    pub clients_added: Vec<String>,
+    /// Client ids no longer registered, sorted: their codes and tokens stop
+    /// working.
+    pub clients_removed: Vec<String>,
+    /// Usernames configured now and not before, sorted.
+    pub users_added: Vec<String>,
+    /// Usernames no longer configured, sorted: their sessions and tokens
+    /// stop working.
+    pub users_removed: Vec<String>,
+    /// The key id new tokens are signed with, if it changed.
+    pub signing_kid: Option<String>,
+    /// Every key id the JWKS now publishes, the signing key's first.
+    pub published_kids: Vec<String>,
+    /// Whether any throttle setting changed.
+    pub throttle_changed: bool,
+}
+
+/// The keys of `these` that `those` lacks, sorted.
+fn added<T>(these: &HashMap<String, T>, those: &HashMap<String, T>) -> Vec<String> {
+    let mut keys: Vec<String> = these
+        .keys()
+        .filter(|key| !those.contains_key(*key))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The clients and users by id and name, refusing repeats, clients without
+/// redirect URIs or with contradicting settings, and weak password hashes.
+#[allow(
+    clippy::type_complexity,
+    reason = "a pair of maps, named by the function and its callers"
+)]
+fn registry(
+    client_list: Vec<Client>,
+    user_list: Vec<User>,
+) -> Result<(HashMap<String, Client>, HashMap<String, Arc<User>>), OidcError> {
+    let mut clients = HashMap::new();
+    for client in client_list {
+        if client.redirect_uris.is_empty() {
+            return Err(OidcError::InvalidConfig(format!(
+                "client {:?} has no redirect_uris",
+                client.client_id
+            )));
+        }
+        if let Some((field, problem)) = client.contradictions().first() {
+            return Err(OidcError::InvalidConfig(format!(
+                "client {:?}: {field} {problem}",
+                client.client_id
+            )));
+        }
+        if let Some(old) = clients.insert(client.client_id.clone(), client) {
+            return Err(OidcError::InvalidConfig(format!(
+                "client_id {:?} is registered twice",
+                old.client_id
+            )));
+        }
+    }
+    let mut users = HashMap::new();
+    for user in user_list {
+        check_password_hash(&user.password_hash).map_err(|problem| {
+            OidcError::InvalidConfig(format!(
+                "password hash of user {:?} {problem}",
+                user.username
+            ))
+        })?;
+        if let Some(old) = users.insert(user.username.clone(), Arc::new(user)) {
+            return Err(OidcError::InvalidConfig(format!(
+                "username {:?} is configured twice",
+                old.username
+            )));
+        }
+    }
+    Ok((clients, users))
 }
 
 fn provider_metadata(issuer: &Issuer, signer: &Signer) -> ProviderMetadata {

@@ -357,6 +357,10 @@ impl OidcService {
                 .await?;
             return Err(refuse("refresh token was issued to another client"));
         }
+        // Before the rotation: a user a reload removed keeps nothing.
+        if !self.is_user(&family.username) {
+            return Err(refuse("user no longer configured"));
+        }
         let presented = token.secret_hash();
         let scopes = match request.scope.as_deref() {
             None => family.scopes,

@@ -487,3 +487,102 @@ async fn only_the_providers_own_id_token_hint_names_a_user() {
         )
         .unwrap();
 }
+
+/// A reload hands back a new service on the same store: what it no longer
+/// configures is refused at its next use (a user's sessions and tokens, a
+/// client's tokens), what it keeps carries over, and the service it came
+/// from, which in-flight requests hold, is unchanged.
+#[tokio::test]
+async fn a_reload_refuses_what_its_configuration_no_longer_has() {
+    let hash = hash_password("pw").unwrap();
+    let service = service(config(
+        vec![client("app"), client("other")],
+        vec![user("alice", hash.clone()), user("bob", hash.clone())],
+        Lifetimes::default(),
+    ))
+    .await
+    .unwrap();
+    let at = now();
+    let log_in = |name: &'static str| {
+        let service = service.clone();
+        async move {
+            service
+                .login(name, "pw", None, None, at)
+                .await
+                .unwrap()
+                .expose()
+        }
+    };
+    let (alice, bob) = (log_in("alice").await, log_in("bob").await);
+    let alices = flow_with_scope(&service, "app", &alice, "openid offline_access", at).await;
+    let bobs_at_other = flow(&service, "other", &bob, at).await;
+    let bobs_at_app = flow(&service, "app", &bob, at).await;
+
+    let pem = generate_pem(SigningAlgorithm::EdDsa).unwrap();
+    let signer = Signer::from_pem(pem.as_bytes()).unwrap();
+    let kid = signer.kid().to_owned();
+    let (reloaded, changes) = service
+        .reload(
+            config(
+                vec![client("app"), client("new")],
+                vec![user("bob", hash.clone())],
+                Lifetimes::default(),
+            ),
+            signer,
+        )
+        .unwrap();
+    assert_eq!(changes.clients_added, ["new"]);
+    assert_eq!(changes.clients_removed, ["other"]);
+    assert!(changes.users_added.is_empty());
+    assert_eq!(changes.users_removed, ["alice"]);
+    assert_eq!(changes.signing_kid.as_deref(), Some(kid.as_str()));
+    assert_eq!(changes.published_kids, std::slice::from_ref(&kid));
+    assert!(!changes.throttle_changed);
+    assert_eq!(reloaded.jwks().keys.len(), 1);
+    assert_eq!(
+        reloaded
+            .openid_configuration()
+            .id_token_signing_alg_values_supported,
+        ["EdDSA"]
+    );
+
+    // Alice's session and tokens, and Bob's at the removed client: refused.
+    assert!(reloaded.session(&alice, at).await.unwrap().is_none());
+    assert!(reloaded.userinfo(&alices.access_token, at).await.is_err());
+    let refused = refresh(&reloaded, alices.refresh_token.as_deref().unwrap(), at).await;
+    assert!(
+        matches!(refused, Err(OidcError::InvalidGrant(_))),
+        "{refused:?}"
+    );
+    assert!(
+        reloaded
+            .userinfo(&bobs_at_other.access_token, at)
+            .await
+            .is_err()
+    );
+    // Bob's session and his tokens at the client that stays: as before.
+    assert!(reloaded.session(&bob, at).await.unwrap().is_some());
+    assert!(
+        reloaded
+            .userinfo(&bobs_at_app.access_token, at)
+            .await
+            .is_ok()
+    );
+    let at_new = flow(&reloaded, "new", &bob, at).await;
+    assert!(at_new.id_token.is_some());
+
+    // The service requests started on still knows Alice.
+    assert!(service.session(&alice, at).await.unwrap().is_some());
+    assert_ne!(service.jwks().keys[0].kid, kid);
+
+    // A configuration the service refuses leaves nothing half-applied.
+    let refused = reloaded.reload(
+        config(
+            vec![client("app"), client("app")],
+            vec![user("bob", hash)],
+            Lifetimes::default(),
+        ),
+        Signer::from_pem(pem.as_bytes()).unwrap(),
+    );
+    assert!(matches!(refused, Err(OidcError::InvalidConfig(_))));
+}

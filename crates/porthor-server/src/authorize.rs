@@ -2,7 +2,7 @@
 //! decision path the consent form returns to.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use porthor_models::Timestamp;
 use porthor_oidc::{
     AUTHORIZATION_PATH, AuthorizationRequest, AuthorizeError, OidcError, ValidAuthorization,
@@ -12,7 +12,7 @@ use crate::error::page_error;
 use crate::limits::FormBody;
 use crate::login::{LOGIN_PATH, current_session};
 use crate::params::Params;
-use crate::{AppState, consent};
+use crate::{AppState, State, consent};
 
 /// The parameters that may appear at most once (RFC 6749 3.1).
 const SINGLE_VALUED: &[&str] = &[
@@ -32,18 +32,14 @@ const SINGLE_VALUED: &[&str] = &[
 ];
 
 /// `GET /auth/openid/login`: parameters in the query.
-pub(crate) async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
     respond(&state, &req, &params, StatusCode::FOUND, Step::Ask).await
 }
 
 /// `POST /auth/openid/login`: parameters in a form body (OpenID Connect Core
 /// 3.1.2.1). Redirects use 303 so the browser follows them with `GET`.
-pub(crate) async fn post(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn post(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let params = Params::parse(&body);
     respond(&state, &req, &params, StatusCode::SEE_OTHER, Step::Ask).await
 }

@@ -15,7 +15,7 @@
 //! that needs consent only after a stored approval, or from this form.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use minijinja::context;
 use porthor_models::Scope;
 use porthor_oidc::{LoginSession, OidcError, ValidAuthorization};
@@ -25,7 +25,7 @@ use crate::error::page_error;
 use crate::limits::FormBody;
 use crate::login::{csrf_ok, csrf_token};
 use crate::params::Params;
-use crate::{AppState, html};
+use crate::{AppState, State, html};
 
 /// Where the consent form posts.
 pub(crate) const CONSENT_PATH: &str = "/consent";
@@ -83,11 +83,7 @@ fn refused(state: &AppState, req: &HttpRequest, detail: &str) -> HttpResponse {
 /// `POST /consent`: the user's answer. An approval stores the grant (for a
 /// client that needs one) and continues to the client with a code; a
 /// refusal sends the user back to the client with `access_denied`.
-pub(crate) async fn decide(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn decide(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&FIELDS) {
         return refused(&state, &req, &format!("the {name} parameter is repeated"));

@@ -22,7 +22,7 @@ const SESSION: &str = "porthor_session";
 const CSRF: &str = "porthor_csrf";
 
 /// The cookies' names and attributes for one issuer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Cookies {
     session: String,
     csrf: String,

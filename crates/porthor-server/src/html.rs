@@ -7,8 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use minijinja::Value;
 
-use crate::AppState;
 use crate::ui::Asset;
+use crate::{AppState, State};
 
 /// Pages load their stylesheet and logo from here and nothing else: no
 /// script, no inline style, nothing from another origin.
@@ -106,17 +106,17 @@ fn asset(req: &HttpRequest, asset: &Asset) -> HttpResponse {
 }
 
 /// `GET /static/style.css`.
-pub(crate) async fn style(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn style(state: State, req: HttpRequest) -> HttpResponse {
     asset(&req, &state.ui.style)
 }
 
 /// `GET /static/icon.svg`: the built-in icon.
-pub(crate) async fn icon(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn icon(state: State, req: HttpRequest) -> HttpResponse {
     asset(&req, &state.ui.icon)
 }
 
 /// `GET /static/logo`: 404 when no logo is configured.
-pub(crate) async fn logo(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn logo(state: State, req: HttpRequest) -> HttpResponse {
     match &state.ui.logo {
         Some(logo) => asset(&req, logo),
         None => HttpResponse::NotFound().finish(),

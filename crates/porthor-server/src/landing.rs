@@ -2,17 +2,17 @@
 //! version), the issuer, links to the discovery document and the JWKS, and,
 //! when the demo relying party runs, a button to try a login with it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use minijinja::context;
 use porthor_oidc::DISCOVERY_PATH;
 
-use crate::{AppState, html};
+use crate::{State, html};
 
 /// Where the demo relying party lives, under the issuer's path.
 pub(crate) const DEMO_PATH: &str = "/demo/";
 
 /// `GET /`.
-pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn landing(state: State, req: HttpRequest) -> HttpResponse {
     let metadata = state.service.openid_configuration();
     let issuer = metadata.issuer.trim_end_matches('/');
     let values = context! {

@@ -46,7 +46,8 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::middleware::{Condition, DefaultHeaders};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, FromRequest, HttpRequest, HttpServer, web};
+use arc_swap::ArcSwap;
 use porthor_oidc::{
     AUTHORIZATION_PATH, DISCOVERY_PATH, END_SESSION_PATH, INTROSPECTION_PATH, JWKS_PATH,
     OidcService, REVOCATION_PATH, TOKEN_PATH, USERINFO_PATH,
@@ -128,6 +129,7 @@ pub struct Server {
     server: actix_web::dev::Server,
     local_addr: SocketAddr,
     draining: Arc<AtomicBool>,
+    state: web::Data<Current>,
     /// The separate metrics listener's server, if there is one.
     metrics: Option<(actix_web::dev::Server, SocketAddr)>,
 }
@@ -140,12 +142,13 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Drains and stops a running [`Server`].
+/// Drains, stops and reconfigures a running [`Server`].
 #[derive(Clone)]
 pub struct ServerHandle {
     main: actix_web::dev::ServerHandle,
     metrics: Option<actix_web::dev::ServerHandle>,
     draining: Arc<AtomicBool>,
+    state: web::Data<Current>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -161,6 +164,22 @@ impl ServerHandle {
     /// send new requests elsewhere; everything else is still served.
     pub fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Serves every request from now on with `service`, a reload of the
+    /// current one ([`OidcService::reload`]: same issuer and store), its
+    /// discovery document and JWKS serialized once here. Requests already
+    /// running finish with the service they started with; connections and
+    /// everything else the server holds stay. Reloads are meant to come one
+    /// at a time (the binary's signal task): of two at once, the last wins.
+    pub fn replace_service(&self, service: OidcService) {
+        let next = self.state.load().with_service(service);
+        self.state.store(Arc::new(next));
+    }
+
+    /// The service requests are served with now.
+    pub fn service(&self) -> OidcService {
+        self.state.load().service.clone()
     }
 
     /// Stops accepting connections and waits for in-flight requests, at
@@ -204,17 +223,27 @@ impl Server {
         })?;
         let https = !service.issuer().is_insecure_loopback();
         let draining = Arc::new(AtomicBool::new(false));
-        let state = web::Data::new(AppState::new(service, config, draining.clone()));
+        let first = AppState::new(service, config, draining.clone());
+        let base_path = first.base_path.clone();
+        let public_metrics = first.public_metrics.clone();
+        let state: web::Data<Current> = web::Data::new(ArcSwap::from_pointee(first));
+        let proxies = web::Data::new(config.trusted_proxies.clone());
+        let request_limits = web::Data::new(config.limits);
         let measured = config.metrics.is_some();
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.limits.payload_config())
+                .app_data(request_limits.get_ref().payload_config())
+                .app_data(request_limits.clone())
+                .app_data(proxies.clone())
                 .wrap(from_fn(limits::limit_headers))
                 .wrap(default_headers(https))
                 .wrap(Condition::new(measured, from_fn(telemetry::record)))
                 // Outermost: every log line of the request carries its id.
                 .wrap(from_fn(request_id::request_id))
-                .configure(|cfg| routes(cfg, state.clone()))
+                .configure(|cfg| {
+                    routes(cfg, &base_path, public_metrics.clone(), app_state.clone());
+                })
         });
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
@@ -241,6 +270,7 @@ impl Server {
             local_addr,
             metrics,
             draining,
+            state,
         })
     }
 
@@ -260,6 +290,7 @@ impl Server {
             main: self.server.handle(),
             metrics: self.metrics.as_ref().map(|(server, _)| server.handle()),
             draining: self.draining.clone(),
+            state: self.state.clone(),
         }
     }
 
@@ -310,13 +341,46 @@ fn metrics_server(
     Ok((server, local_addr))
 }
 
-/// What every handler shares.
+/// The state requests are served with, swapped whole by
+/// [`ServerHandle::replace_service`]; every request loads it once (the
+/// [`State`] extractor), so one request sees one configuration.
+type Current = ArcSwap<AppState>;
+
+/// What every handler shares: the [`Current`] state, loaded once per
+/// request, dereferencing to [`AppState`].
+pub(crate) struct State(Arc<AppState>);
+
+impl std::ops::Deref for State {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+impl FromRequest for State {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // By reference: one atomic load and a reference count, as the
+        // `web::Data` this replaced cost.
+        std::future::ready(match req.app_data::<web::Data<Current>>() {
+            Some(current) => Ok(Self(current.load_full())),
+            None => Err(actix_web::error::ErrorInternalServerError(
+                "the application state is not registered",
+            )),
+        })
+    }
+}
+
+/// What a request is served with.
 pub(crate) struct AppState {
     pub(crate) service: OidcService,
     /// Read once per request; see [`Clock`].
     pub(crate) clock: Clock,
-    /// The discovery document and JWKS never change while the process runs,
-    /// so they are serialized once.
+    /// The discovery document and JWKS change only with the service, so
+    /// they are serialized once per service.
     pub(crate) discovery: web::Bytes,
     pub(crate) jwks: web::Bytes,
     /// The issuer's path ("" or "/idp"): every route lives under it.
@@ -334,10 +398,7 @@ pub(crate) struct AppState {
 
 impl AppState {
     fn new(service: OidcService, config: &ServerConfig, draining: Arc<AtomicBool>) -> Self {
-        // Serializing these plain structs cannot fail.
-        let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
-        let discovery = json(serde_json::to_vec(service.openid_configuration()));
-        let jwks = json(serde_json::to_vec(service.jwks()));
+        let (discovery, jwks) = documents(&service);
         let issuer = service.issuer();
         let base_path = issuer.url().path().trim_end_matches('/').to_owned();
         let cookies = Cookies::for_issuer(issuer, &base_path);
@@ -360,10 +421,39 @@ impl AppState {
         }
     }
 
+    /// This state with `service` in place of its own, and that service's
+    /// documents.
+    fn with_service(&self, service: OidcService) -> Self {
+        let (discovery, jwks) = documents(&service);
+        Self {
+            service,
+            clock: self.clock.clone(),
+            discovery,
+            jwks,
+            base_path: self.base_path.clone(),
+            cookies: self.cookies.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            limits: self.limits,
+            draining: Arc::clone(&self.draining),
+            ui: Arc::clone(&self.ui),
+            public_metrics: self.public_metrics.clone(),
+        }
+    }
+
     /// The path of a route under the issuer, for cookies and redirects.
     pub(crate) fn path(&self, route: &str) -> String {
         format!("{}{route}", self.base_path)
     }
+}
+
+/// The discovery document and the JWKS of `service`, serialized.
+fn documents(service: &OidcService) -> (web::Bytes, web::Bytes) {
+    // Serializing these plain structs cannot fail.
+    let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
+    (
+        json(serde_json::to_vec(service.openid_configuration())),
+        json(serde_json::to_vec(service.jwks())),
+    )
 }
 
 /// Headers on every response that does not set its own. `nosniff` keeps a
@@ -382,13 +472,16 @@ fn default_headers(https: bool) -> DefaultHeaders {
     }
 }
 
-fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
-    let base = state.base_path.clone();
-    let state_metrics = state.public_metrics.clone();
+fn routes(
+    cfg: &mut web::ServiceConfig,
+    base: &str,
+    state_metrics: Option<RenderMetrics>,
+    state: web::Data<Current>,
+) {
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
-        web::scope(&base)
+        web::scope(base)
             .service(web::resource(["", "/"]).get(landing::landing))
             .service(web::resource(ui::STYLE_PATH).get(html::style))
             .service(web::resource(ui::LOGO_PATH).get(html::logo))

@@ -22,8 +22,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpRequest, HttpResponse, web};
 
-use crate::AppState;
-
 /// How large a request may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimits {
@@ -99,15 +97,15 @@ fn header_bytes(headers: &HeaderMap) -> usize {
 
 /// Middleware: 431 for headers over [`RequestLimits::max_header_bytes`].
 pub(crate) async fn limit_headers(
-    state: web::Data<AppState>,
+    limits: web::Data<RequestLimits>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let size = header_bytes(req.headers());
-    if size > state.limits.max_header_bytes {
+    if size > limits.max_header_bytes {
         tracing::info!(
             size,
-            limit = state.limits.max_header_bytes,
+            limit = limits.max_header_bytes,
             outcome = "refused",
             "request headers too large"
         );

@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::cookie::Cookie;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::{Method, StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use minijinja::context;
 use porthor_models::Timestamp;
 use porthor_oidc::{END_SESSION_PATH, EndSessionRequest, LoginSession, OidcError};
@@ -23,7 +23,7 @@ use crate::client_ip::client_ip;
 use crate::error::{login_form_status, page_error, retry_after};
 use crate::limits::FormBody;
 use crate::params::Params;
-use crate::{AppState, html};
+use crate::{AppState, State, html};
 
 /// Where users log in; the authorization endpoint sends them here.
 pub(crate) const LOGIN_PATH: &str = "/login";
@@ -158,7 +158,7 @@ fn see_other(location: &str) -> HttpResponse {
 
 /// `GET /login`: the login form, or straight on to `rd` for a user who is
 /// already logged in.
-pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn login_form(state: State, req: HttpRequest) -> HttpResponse {
     let query = Params::parse(req.query_string().as_bytes());
     if let Some(name) = query.repeated(&["rd", "prompt"]) {
         return bad_request(&state, &req, &format!("the {name} parameter is repeated"));
@@ -207,11 +207,7 @@ pub(crate) async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> 
 }
 
 /// `POST /login`: checks the password, starts a session and returns to `rd`.
-pub(crate) async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn login(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if let Some(name) = form.repeated(&["username", "password", "rd", "csrf_token"]) {
         return bad_request(&state, &req, &format!("the {name} parameter is repeated"));
@@ -285,7 +281,7 @@ pub(crate) async fn login(
 
 /// `GET /logout`: a confirmation form, so that a link or an image cannot log
 /// the user out.
-pub(crate) async fn logout_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn logout_form(state: State, req: HttpRequest) -> HttpResponse {
     let session = match current_session(&state, &req, state.clock.now()).await {
         Ok(session) => session,
         Err(error) => return page_error(&state, &req, &error),
@@ -332,11 +328,7 @@ fn logout_refused(state: &AppState, req: &HttpRequest) -> HttpResponse {
 }
 
 /// `POST /logout`: ends the session (and so every token issued under it).
-pub(crate) async fn logout(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn logout(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let form = Params::parse(&body);
     if form.repeated(&["csrf_token"]).is_some() || !csrf_ok(&state, &req, &form) {
         return logout_refused(&state, &req);
@@ -396,11 +388,7 @@ const END_SESSION_PARAMETERS: [&str; 4] = [
 /// provider's, so its `POST` is same-site and carries the cookie, and the
 /// session really ends. (A cross-site `GET` is a top-level navigation, which
 /// does carry the cookie: a `GET` without one has no session to end.)
-pub(crate) async fn rp_logout(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn rp_logout(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let post = req.method() == Method::POST;
     let params = if post {
         Params::parse(&body)

@@ -21,7 +21,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use tracing::Instrument as _;
 
-use crate::AppState;
+use crate::TrustedProxies;
 
 /// The header, both ways.
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,11 +31,11 @@ const MAX_LEN: usize = 128;
 
 /// Runs the request inside a span carrying its id, and echoes the id.
 pub(crate) async fn request_id(
-    state: web::Data<AppState>,
+    proxies: web::Data<TrustedProxies>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = forwarded(&req, &state).unwrap_or_else(generate);
+    let id = forwarded(&req, &proxies).unwrap_or_else(generate);
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.call(req).instrument(span).await?;
     // Checked or generated above: always a valid header value.
@@ -46,9 +46,9 @@ pub(crate) async fn request_id(
 }
 
 /// The id a trusted proxy sent, if it is acceptable.
-fn forwarded(req: &ServiceRequest, state: &AppState) -> Option<String> {
+fn forwarded(req: &ServiceRequest, proxies: &TrustedProxies) -> Option<String> {
     let peer = req.peer_addr()?.ip().to_canonical();
-    if !state.trusted_proxies.contains(peer) {
+    if !proxies.contains(peer) {
         return None;
     }
     let value = req.headers().get(X_REQUEST_ID)?.to_str().ok()?;

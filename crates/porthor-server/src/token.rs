@@ -2,13 +2,13 @@
 //! token, revocation, introspection and userinfo.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use porthor_models::AuthMethod;
 use porthor_oidc::{ClientCredentials, TokenQuery, TokenRequest};
 
-use crate::AppState;
+use crate::State;
 use crate::error::{bearer_error, token_error};
 use crate::limits::FormBody;
 use crate::params::{Params, form_decode};
@@ -164,11 +164,7 @@ fn no_store(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 }
 
 /// `POST /auth/openid/token`.
-pub(crate) async fn token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn token(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let BackChannel {
         form,
         client,
@@ -193,11 +189,7 @@ pub(crate) async fn token(
 
 /// `POST /auth/openid/revoke` (RFC 7009): 200 with an empty body for any
 /// token once the client has authenticated.
-pub(crate) async fn revoke(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn revoke(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.revoke(query, state.clock.now()).await {
         Ok(()) => no_store(&mut HttpResponse::Ok()).finish(),
@@ -206,11 +198,7 @@ pub(crate) async fn revoke(
 }
 
 /// `POST /auth/openid/introspect` (RFC 7662).
-pub(crate) async fn introspect(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: FormBody,
-) -> HttpResponse {
+pub(crate) async fn introspect(state: State, req: HttpRequest, body: FormBody) -> HttpResponse {
     let (query, used_basic) = BackChannel::parse(&req, &body, TOKEN_QUERY_PARAMETERS).token_query();
     match state.service.introspect(query, state.clock.now()).await {
         Ok(answer) => no_store(&mut HttpResponse::Ok()).json(answer),
@@ -219,7 +207,7 @@ pub(crate) async fn introspect(
 }
 
 /// `GET` and `POST /auth/openid/userinfo` with a bearer token (RFC 6750 2.1).
-pub(crate) async fn userinfo(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn userinfo(state: State, req: HttpRequest) -> HttpResponse {
     // No header, or another scheme, is no authentication at all: a bare
     // challenge without an error code (RFC 6750 3.1).
     let bearer = req

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::AppState;
+use crate::State;
 use crate::error::page_error;
 
 /// Relying parties refetch these on unknown `kid`s; an hour of caching
@@ -21,12 +21,12 @@ fn json(body: &web::Bytes) -> HttpResponse {
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub(crate) async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn discovery(state: State) -> HttpResponse {
     json(&state.discovery)
 }
 
 /// `GET /.well-known/jwks.json`.
-pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn jwks(state: State) -> HttpResponse {
     json(&state.jwks)
 }
 
@@ -37,7 +37,7 @@ pub(crate) async fn health() -> HttpResponse {
 
 /// `GET /ready`: the store answers, so requests can be served, and the
 /// process is not shutting down.
-pub(crate) async fn ready(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn ready(state: State, req: HttpRequest) -> HttpResponse {
     if state.draining.load(Ordering::Relaxed) {
         return HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

@@ -32,9 +32,33 @@ pub enum Command {
     /// Signals: SIGTERM drains (/ready answers 503 for server.drain_delay,
     /// default 5s, while everything else is served), then stops accepting
     /// and lets in-flight requests finish (server.shutdown_timeout, default
-    /// 30s) before exiting 0; SIGINT skips the drain; SIGHUP or SIGUSR1
-    /// reopen log.audit_file (for logrotate).
+    /// 30s) before exiting 0; SIGINT skips the drain; SIGHUP reloads the
+    /// configuration file's clients, users, signing keys and throttle
+    /// limits, keeping connections and sessions (an invalid file is refused,
+    /// every problem logged, and the running configuration stays); SIGHUP
+    /// and SIGUSR1 reopen log.audit_file (for logrotate).
     Serve(ServeArgs),
+    /// Make a running `porthor serve` reload its configuration file: send
+    /// it SIGHUP, finding it by the pid file it was started with
+    /// (`serve --pid-file`), or by --pid (1 in a container, where porthor
+    /// is the first process).
+    ///
+    /// The outcome is in the server's log ("configuration reloaded", or
+    /// "configuration reload refused" with every problem) and its
+    /// porthor_config_reloads_total metric; `check-config` first tells
+    /// whether the file is valid.
+    Reload(ReloadArgs),
+    /// Rotate the signing key: write a new key beside the current one (same
+    /// algorithm unless --alg), make it `signing.key_file`, and move the
+    /// current one to the front of `signing.previous_key_files`, editing
+    /// the configuration file in place (comments kept).
+    ///
+    /// Then reload the server (`porthor reload`, SIGHUP): new tokens are
+    /// signed with the new key, and the old one stays in the JWKS so that
+    /// tokens it signed keep verifying. With --publish-only the new key only
+    /// joins the JWKS, and --key later switches signing to it: the
+    /// procedure in docs/operations.md, "Rotating the signing key".
+    RotateKey(RotateKeyArgs),
     /// Write a new signing key (PEM) or store encryption key to a file
     /// readable only by its owner.
     Keygen(KeygenArgs),
@@ -49,7 +73,7 @@ pub enum Command {
     /// (for a compromised account; the Redis store only).
     ///
     /// It does not stop new logins: change the user's password or remove
-    /// them from `[[users]]` (and restart) first.
+    /// them from `[[users]]` (and reload) first.
     RevokeUser(RevokeUserArgs),
     /// Validate the configuration and print it with secrets redacted.
     ///
@@ -101,8 +125,8 @@ pub enum ClientCommand {
     /// stanza to the file, keeping its comments.
     ///
     /// The client is checked as check-config would; with --append, an id
-    /// the file already has is refused. Restart the provider for it to
-    /// take effect.
+    /// the file already has is refused. Reload the provider (`porthor
+    /// reload`, SIGHUP) for it to take effect.
     Add(ClientAddArgs),
 }
 
@@ -138,8 +162,8 @@ pub enum UserCommand {
     /// one, printed once) and print the `[[users]]` stanza to paste, or with
     /// --append add it to the file, keeping its comments.
     ///
-    /// With --append, a username the file already has is refused. Restart
-    /// the provider for it to take effect.
+    /// With --append, a username the file already has is refused. Reload
+    /// the provider (`porthor reload`, SIGHUP) for it to take effect.
     Add(UserAddArgs),
 }
 
@@ -174,6 +198,46 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub insecure: InsecureArgs,
+    /// Write the process id to this file once listening, and remove it on
+    /// a clean stop: for `porthor reload --pid-file`.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ReloadArgs {
+    /// The pid file `porthor serve --pid-file` wrote.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// The server's process id.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// The TOML configuration file whose `[signing]` table to edit.
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
+    /// The new key's algorithm: RS256, ES256 or EdDSA; the current key's
+    /// unless given.
+    #[arg(long, value_parser = parse_algorithm, conflicts_with = "key")]
+    pub alg: Option<SigningAlgorithm>,
+    /// Where to write the new key, as the file should name it (relative to
+    /// its directory); by default beside the current key, named after it
+    /// and the time.
+    #[arg(long, short, value_name = "PATH", conflicts_with = "key")]
+    pub output: Option<PathBuf>,
+    /// Only publish the new key: add it to `signing.previous_key_files`
+    /// (in the JWKS, not signing) and leave `key_file` as it is.
+    #[arg(long, conflicts_with = "key")]
+    pub publish_only: bool,
+    /// Sign with this existing key (one --publish-only wrote, as the file
+    /// names it) instead of a new one: it leaves
+    /// `previous_key_files` and becomes `key_file`.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -302,7 +366,8 @@ mod tests {
                 config: None,
                 insecure: InsecureArgs {
                     allow_insecure: false
-                }
+                },
+                pid_file: None,
             })
         ));
         let cli = Cli::try_parse_from([

@@ -15,11 +15,12 @@ use porthor_store::{BackendConfig, Store};
 
 use crate::cli::{ConfigArgs, InsecureArgs, RevokeUserArgs, ServeArgs};
 use crate::config::{self, Config, KeyFiles, Loaded, Settings, resolve};
-use crate::{demo, logging, telemetry};
+use crate::{demo, logging, reload, telemetry};
 
 /// `porthor serve`.
 pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
-    let config = load(args.config.as_deref(), args.insecure)?;
+    let loaded = load_settings(args.config.as_deref())?;
+    let config = validate(&loaded, args.insecure)?;
     let metrics = match config.metrics {
         Some(metrics) => Some(MetricsConfig {
             listen: metrics
@@ -44,8 +45,25 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     let service = open(config).await?;
     // Before anything is served, so that a SIGHUP never finds the default
     // action (ending the process) in place.
-    logging::reopen_audit_file_on_signals().context("cannot handle SIGHUP and SIGUSR1")?;
+    let signals = reload::Signals::install()?;
     let server = Server::bind(&listen, service.clone()).context("cannot start the server")?;
+    let handle = server.handle();
+    reload::spawn(
+        signals,
+        reload::Reloader {
+            file: args.config.clone(),
+            insecure: args.insecure,
+            started: loaded.settings,
+            server: handle.clone(),
+        },
+    );
+    // Once bound: a `porthor reload` that reads it finds a process ready
+    // for the signal. Removed when `serve` returns.
+    let _pid_file = args
+        .pid_file
+        .as_deref()
+        .map(reload::PidFile::create)
+        .transpose()?;
     let metadata = service.openid_configuration();
     if let Some(credentials) = &demo {
         demo::print_banner(
@@ -62,7 +80,6 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         metrics = ?server.metrics_addr(),
         "porthor is listening"
     );
-    let handle = server.handle();
     let running = server.run();
     tokio::pin!(running);
     let signal = tokio::select! {

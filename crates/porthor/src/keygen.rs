@@ -3,6 +3,7 @@
 use std::fs::{OpenOptions, Permissions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use porthor_signer::Signer;
@@ -42,7 +43,7 @@ pub fn run(args: &KeygenArgs, out: &mut impl Write) -> Result<()> {
             format!("{} signing key (kid {})", args.alg, signer.kid()),
         )
     };
-    write_key_file(args, contents.as_bytes())?;
+    write_key_file(&args.output, args.force, contents.as_bytes())?;
     writeln!(
         out,
         "wrote a new {description} to {}",
@@ -51,11 +52,12 @@ pub fn run(args: &KeygenArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn write_key_file(args: &KeygenArgs, contents: &[u8]) -> Result<()> {
-    let path = &args.output;
+/// Writes `contents` to a new file at `path` readable only by its owner;
+/// an existing file is refused unless `force`.
+pub fn write_key_file(path: &Path, force: bool, contents: &[u8]) -> Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).mode(KEY_FILE_MODE);
-    if args.force {
+    if force {
         options.create(true).truncate(true);
     } else {
         options.create_new(true);

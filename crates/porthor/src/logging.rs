@@ -3,7 +3,7 @@
 //! audit_file`, the audit events (target `porthor::audit`: logins, codes,
 //! tokens, revocations, logouts, admin actions) also go to that file as
 //! JSON lines, whatever `RUST_LOG` says, and the file is reopened on SIGHUP
-//! or SIGUSR1 so that logrotate can move it away.
+//! or SIGUSR1 ([`reopen_audit_file`]) so that logrotate can move it away.
 //!
 //! Log lines carry what requests sent (client ids, usernames, redirect URIs,
 //! reasons quoting them), so no value may break a line: the text format
@@ -77,32 +77,19 @@ pub fn init(format: LogFormat, audit_file: Option<&Path>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reopens the audit file (if any) on every SIGHUP or SIGUSR1, for as long
-/// as the runtime runs: after logrotate renames it, new events go to a new
-/// file at the configured path. Without an audit file the signals are
-/// logged and ignored (rather than ending the process, their default).
-pub fn reopen_audit_file_on_signals() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut user1 = signal(SignalKind::user_defined1())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = hangup.recv() => {}
-                _ = user1.recv() => {}
+/// Reopens the audit file, if there is one: after logrotate renames it, new
+/// events go to a new file at the configured path. `serve` calls it on
+/// every SIGHUP and SIGUSR1 (see `crate::reload`).
+pub fn reopen_audit_file() {
+    match AUDIT_FILE.get() {
+        Some(file) => match file.reopen() {
+            Ok(()) => tracing::info!(path = %file.path.display(), "audit file reopened"),
+            Err(error) => {
+                tracing::error!(path = %file.path.display(), %error, "cannot reopen the audit file; audit events keep going to the old one")
             }
-            match AUDIT_FILE.get() {
-                Some(file) => match file.reopen() {
-                    Ok(()) => tracing::info!(path = %file.path.display(), "audit file reopened"),
-                    Err(error) => {
-                        tracing::error!(path = %file.path.display(), %error, "cannot reopen the audit file; audit events keep going to the old one")
-                    }
-                },
-                None => tracing::info!("signal received; there is no audit file to reopen"),
-            }
-        }
-    });
-    Ok(())
+        },
+        None => tracing::debug!("there is no audit file to reopen"),
+    }
 }
 
 /// The audit file: appended to, and swapped for a fresh open of its path by

@@ -5,8 +5,9 @@
 //! structs each library crate takes ([`config`]), the embedded demo defaults
 //! ([`demo`]), process-wide logging (tracing-subscriber), the metrics
 //! exporter ([`telemetry`]), the async runtime, the signals that stop
-//! `serve` (SIGTERM drains first, see `commands::serve`), and the
-//! maintenance commands (`keygen`, `hash-secret`, `hash-password`,
+//! `serve` (SIGTERM drains first, see `commands::serve`) and the reload on
+//! SIGHUP ([`reload`]), and the maintenance commands (`keygen`,
+//! `rotate-key`, `reload`, `hash-secret`, `hash-password`,
 //! `delete-all-codes`, `revoke-user`, `check-config`, `healthcheck`,
 //! `client add`, `user add`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
@@ -26,6 +27,8 @@ mod hashing;
 mod healthcheck;
 mod keygen;
 mod logging;
+mod reload;
+mod rotate;
 mod stanza;
 mod telemetry;
 
@@ -54,6 +57,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = io::stdout();
     match cli.command {
         Command::Serve(args) => commands::serve(&args, &mut out).await,
+        Command::Reload(args) => reload::send(&args, &mut out),
+        Command::RotateKey(args) => rotate::run(&args, &mut out),
         Command::Keygen(args) => keygen::run(&args, &mut out),
         Command::HashSecret(args) => hashing::hash_secret(&args, io::stdin().lock(), &mut out),
         Command::HashPassword => hashing::hash_password(io::stdin().lock(), &mut out),

@@ -73,7 +73,7 @@ pub fn add_client(args: &ClientAddArgs, out: &mut impl Write) -> Result<()> {
             writeln!(out, "{}", preamble.as_str())?;
             writeln!(
                 out,
-                "added client {:?} to {}; restart porthor for it to take effect",
+                "added client {:?} to {}; reload porthor (`porthor reload`, or SIGHUP) for it to take effect",
                 settings.client_id,
                 file.display()
             )?;
@@ -131,7 +131,7 @@ pub fn add_user(args: &UserAddArgs, input: impl BufRead, out: &mut impl Write) -
             write!(out, "{}", preamble.as_str())?;
             writeln!(
                 out,
-                "added user {:?} to {}; restart porthor for it to take effect",
+                "added user {:?} to {}; reload porthor (`porthor reload`, or SIGHUP) for it to take effect",
                 settings.username,
                 file.display()
             )?;
@@ -271,7 +271,7 @@ impl Target {
 
 /// Writes `text` to a temporary file beside `file` with `file`'s
 /// permissions, then renames it over `file`.
-fn replace(file: &Path, text: String) -> Result<()> {
+pub fn replace(file: &Path, text: String) -> Result<()> {
     let permissions = fs::metadata(file)?.permissions();
     let name = file
         .file_name()

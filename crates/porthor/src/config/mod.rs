@@ -20,6 +20,7 @@ mod problem;
 mod raw;
 mod validate;
 
+pub use problem::ConfigErrors;
 pub use raw::{ClientSettings, Loaded, LogFormat, Settings, UserSettings, load, resolve, to_toml};
 pub use validate::{Config, KeyFiles, check_entries, validate};
 

@@ -51,7 +51,6 @@ impl ConfigErrors {
         Self(vec![problem])
     }
 
-    #[cfg(test)]
     pub fn problems(&self) -> &[Problem] {
         &self.0
     }

@@ -1,5 +1,6 @@
 //! The commands that need no server: keygen, hash-secret, hash-password and
-//! check-config, and client add and user add (checked by check-config).
+//! check-config, client add and user add (checked by check-config),
+//! rotate-key, and reload's refusals.
 
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -662,4 +663,190 @@ fn printed_stanzas_paste_into_a_valid_file() {
         Some("grafana")
     );
     assert_eq!(effective["users"][1]["username"].as_str(), Some("dave"));
+}
+
+/// The `Signing key: ALG, kid KID.` line check-config prints.
+fn signing_key_line(path: &std::path::Path) -> String {
+    let output = run(porthor().args(["check-config", "--config"]).arg(path), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .find_map(|line| line.strip_prefix("# Signing key: "))
+        .unwrap()
+        .to_owned()
+}
+
+fn signing_table(path: &std::path::Path) -> toml::Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    toml::from_str::<toml::Value>(&text).unwrap()["signing"].clone()
+}
+
+fn rotate_key(path: &std::path::Path, flags: &[&str]) -> String {
+    let output = run(
+        porthor()
+            .args(["rotate-key", "--config"])
+            .arg(path)
+            .args(flags),
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// `rotate-key`: a new private key beside the old, the file's `[signing]`
+/// edited in place with its comments, and a file check-config accepts at
+/// each step of the rotation procedure.
+#[test]
+fn rotate_key_moves_the_old_key_to_previous_keeping_comments() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config(&commented_config());
+    let old_kid = Signer::from_pem(&std::fs::read(dir.path().join("signing.pem")).unwrap())
+        .unwrap()
+        .kid()
+        .to_owned();
+
+    // The default: sign with a new key of the same algorithm at once.
+    let said = rotate_key(&path, &[]);
+    let signing = signing_table(&path);
+    let new_name = signing["key_file"].as_str().unwrap().to_owned();
+    assert!(
+        new_name.starts_with("signing-") && new_name.ends_with(".pem"),
+        "{new_name}"
+    );
+    assert_eq!(
+        signing["previous_key_files"].as_array().unwrap(),
+        &[toml::Value::from("signing.pem")]
+    );
+    let new_path = dir.path().join(&new_name);
+    assert_eq!(mode(&new_path), 0o600);
+    let new = Signer::from_pem(&std::fs::read(&new_path).unwrap()).unwrap();
+    assert_eq!(new.algorithm(), SigningAlgorithm::Es256);
+    assert_ne!(new.kid(), old_kid);
+    assert!(
+        said.contains(new.kid()) && said.contains(&old_kid),
+        "{said}"
+    );
+    assert!(said.contains("porthor reload"), "{said}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for comment in [
+        "# The operator's header comment.",
+        "# a trailing comment",
+        "# The first client.",
+    ] {
+        assert!(text.contains(comment), "{text}");
+    }
+    assert_eq!(
+        signing_key_line(&path),
+        format!("ES256, kid {}.", new.kid())
+    );
+
+    // Publish first: the new key joins the published ones, signing stays.
+    let said = rotate_key(
+        &path,
+        &["--publish-only", "--alg", "EdDSA", "-o", "next.pem"],
+    );
+    assert!(said.contains("not signing yet"), "{said}");
+    let signing = signing_table(&path);
+    assert_eq!(signing["key_file"].as_str(), Some(new_name.as_str()));
+    assert_eq!(
+        signing["previous_key_files"].as_array().unwrap(),
+        &[
+            toml::Value::from("signing.pem"),
+            toml::Value::from("next.pem")
+        ]
+    );
+    assert_eq!(mode(&dir.path().join("next.pem")), 0o600);
+    assert_eq!(
+        signing_key_line(&path),
+        format!("ES256, kid {}.", new.kid())
+    );
+
+    // Then sign with it: it leaves the previous keys, the one it replaces
+    // goes first.
+    let said = rotate_key(&path, &["--key", "next.pem"]);
+    assert!(!said.contains("warning"), "{said}");
+    let signing = signing_table(&path);
+    assert_eq!(signing["key_file"].as_str(), Some("next.pem"));
+    assert_eq!(
+        signing["previous_key_files"].as_array().unwrap(),
+        &[
+            toml::Value::from(new_name),
+            toml::Value::from("signing.pem")
+        ]
+    );
+    assert!(signing_key_line(&path).starts_with("EdDSA, kid "));
+}
+
+#[test]
+fn rotate_key_refuses_what_it_cannot_rotate() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let path = dir.write_config("issuer = \"https://auth.example.com\"\n");
+    let output = run(porthor().args(["rotate-key", "--config"]).arg(&path), "");
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no [signing] key_file"),
+        "{}",
+        stderr(&output)
+    );
+
+    let path = dir.write_config(&commented_config());
+    let before = std::fs::read_to_string(&path).unwrap();
+    for (flags, error) in [
+        (&["--key", "signing.pem"][..], "nothing to rotate"),
+        (&["--key", "missing.pem"][..], "cannot read"),
+        (&["--output", "signing.pem"][..], "refusing to overwrite"),
+    ] {
+        let output = run(
+            porthor()
+                .args(["rotate-key", "--config"])
+                .arg(&path)
+                .args(flags),
+            "",
+        );
+        assert!(!output.status.success(), "{flags:?}");
+        assert!(stderr(&output).contains(error), "{}", stderr(&output));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    }
+}
+
+/// `reload` signals only a porthor process: a missing, garbled or stale
+/// pid file (one naming another program) is refused.
+#[test]
+fn reload_refuses_a_pid_file_naming_no_porthor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("porthor.pid");
+    let reload = || run(porthor().args(["reload", "--pid-file"]).arg(&path), "");
+
+    let output = reload();
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("cannot read the pid file"));
+
+    std::fs::write(&path, "not a pid\n").unwrap();
+    let output = reload();
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("does not hold a process id"));
+
+    // This test's own process: alive, and not porthor.
+    std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
+    let output = reload();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not porthor (a stale pid file?)"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        porthor().args(["reload", "--pid", &std::process::id().to_string()]),
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not porthor"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(porthor().args(["reload", "--pid", "0"]), "");
+    assert!(!output.status.success());
+    let output = run(porthor().arg("reload"), "");
+    assert!(!output.status.success());
 }

@@ -10,9 +10,9 @@ use crate::serve::Running;
 use crate::{ConfigDir, SECRET, free_port, porthor, run, secret_hash, stderr, stdout};
 use porthor_test_support::{TEST_ENCRYPTION_KEY, redis_url, unique_prefix};
 
-const CLIENT: &str = "app";
-const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const CLIENT: &str = "app";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 fn config(port: u16, backend: &str, prefix: &str) -> String {
     let password_hash = porthor_oidc::hash_password(PASSWORD).unwrap();
@@ -43,7 +43,7 @@ password_hash = "{password_hash}"
 }
 
 /// The value `response` sets cookie `name` to.
-fn cookie(response: &Response, name: &str) -> String {
+pub(crate) fn cookie(response: &Response, name: &str) -> String {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -55,15 +55,24 @@ fn cookie(response: &Response, name: &str) -> String {
         .to_owned()
 }
 
-/// A browser and a relying party against the running server.
-struct Browser<'a> {
-    http: reqwest::Client,
-    base: &'a str,
+/// A browser and a relying party (`client`, whose secret is [`SECRET`])
+/// against the running server.
+pub(crate) struct Browser<'a> {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: &'a str,
+    pub(crate) client: &'a str,
 }
 
 impl Browser<'_> {
     /// Logs `username` in through the form; the session cookie's value.
-    async fn log_in(&self, username: &str) -> String {
+    pub(crate) async fn log_in(&self, username: &str) -> String {
+        let response = self.try_log_in(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        cookie(&response, "porthor_session")
+    }
+
+    /// The login form's answer to `username` and `password`.
+    pub(crate) async fn try_log_in(&self, username: &str, password: &str) -> Response {
         let form = self
             .http
             .get(format!("{}/login", self.base))
@@ -71,31 +80,28 @@ impl Browser<'_> {
             .await
             .unwrap();
         let csrf = cookie(&form, "porthor_csrf");
-        let response = self
-            .http
+        self.http
             .post(format!("{}/login", self.base))
             .header(COOKIE, format!("porthor_csrf={csrf}"))
             .form(&[
                 ("username", username),
-                ("password", PASSWORD),
+                ("password", password),
                 ("csrf_token", &csrf),
             ])
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        cookie(&response, "porthor_session")
+            .unwrap()
     }
 
     /// The authorization endpoint's answer to the browser with `session`:
     /// the code, or `None` if it sends the browser to log in.
-    async fn code(&self, session: &str) -> Option<String> {
+    pub(crate) async fn code(&self, session: &str) -> Option<String> {
         let response = self
             .http
             .get(format!("{}/auth/openid/login", self.base))
             .query(&[
                 ("response_type", "code"),
-                ("client_id", CLIENT),
+                ("client_id", self.client),
                 ("redirect_uri", REDIRECT_URI),
                 ("scope", "openid offline_access"),
             ])
@@ -111,10 +117,10 @@ impl Browser<'_> {
             .map(|(_, code)| code.into_owned())
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> Response {
         self.http
             .post(format!("{}/auth/openid/token", self.base))
-            .basic_auth(CLIENT, Some(SECRET))
+            .basic_auth(self.client, Some(SECRET))
             .form(form)
             .send()
             .await
@@ -122,7 +128,7 @@ impl Browser<'_> {
     }
 
     /// Logs `username` in and redeems a code: the token response.
-    async fn grant(&self, username: &str) -> (String, Value) {
+    pub(crate) async fn grant(&self, username: &str) -> (String, Value) {
         let session = self.log_in(username).await;
         let code = self.code(&session).await.expect("a code");
         let response = self
@@ -136,7 +142,7 @@ impl Browser<'_> {
         (session, response.json().await.unwrap())
     }
 
-    async fn userinfo(&self, tokens: &Value) -> StatusCode {
+    pub(crate) async fn userinfo(&self, tokens: &Value) -> StatusCode {
         self.http
             .get(format!("{}/auth/openid/userinfo", self.base))
             .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -146,7 +152,7 @@ impl Browser<'_> {
             .status()
     }
 
-    async fn refresh(&self, tokens: &Value) -> StatusCode {
+    pub(crate) async fn refresh(&self, tokens: &Value) -> StatusCode {
         let refresh_token = tokens["refresh_token"].as_str().unwrap();
         self.token(&[
             ("grant_type", "refresh_token"),
@@ -176,6 +182,7 @@ async fn revoke_user_ends_a_users_sessions_on_a_running_server() {
             .build()
             .unwrap(),
         base: &server.base.clone(),
+        client: CLIENT,
     };
     server.wait_until_healthy(&browser.http).await;
     let (alices_session, alices_tokens) = browser.grant("alice").await;

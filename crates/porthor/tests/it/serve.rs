@@ -110,8 +110,37 @@ impl Running {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The process id, for signals.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the server SIGHUP.
+    pub(crate) fn hang_up(&self) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    }
+
+    /// Waits until the logs hold `count` lines containing `needle`; returns
+    /// the last of them.
+    pub(crate) async fn wait_for_log_lines(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let logs = self.logs();
+            let lines: Vec<&str> = logs.lines().filter(|line| line.contains(needle)).collect();
+            if lines.len() >= count {
+                return lines[count - 1].to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {count} log lines with {needle:?}; logs:\n{logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn discovery(&self, http: &reqwest::Client) -> Value {
