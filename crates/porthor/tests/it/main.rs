@@ -1,7 +1,7 @@
 //! The `porthor` binary, run as a user runs it: key and hash commands,
 //! `check-config`, `client add` and `user add`, `delete-all-codes` and
 //! `revoke-user` against the test Redis, `serve`, and `healthcheck` against
-//! it.
+//! it; three `serve` replicas on one Redis acting as one provider.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -15,6 +15,7 @@
 
 mod cli;
 mod healthcheck;
+mod replicas;
 mod revoke_user;
 mod serve;
 mod store;
