@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
 
-use crate::revoke_user::{Browser, PASSWORD, config, cookie};
+use crate::revoke_user::{Browser, PASSWORD, REDIRECT_URI, config, cookie};
 use crate::serve::Running;
 use crate::{ConfigDir, free_port, porthor};
 use porthor_test_support::{TEST_ENCRYPTION_KEY, unique_prefix};
@@ -140,7 +140,7 @@ async fn sessions_and_codes_cross_replicas() {
     let redemption = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
-        ("redirect_uri", crate::revoke_user::REDIRECT_URI),
+        ("redirect_uri", REDIRECT_URI),
     ];
     let response = c.token(&redemption).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -223,7 +223,7 @@ async fn a_logout_at_one_replica_ends_the_session_everywhere() {
         .token(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
-            ("redirect_uri", crate::revoke_user::REDIRECT_URI),
+            ("redirect_uri", REDIRECT_URI),
         ])
         .await;
     assert_eq!(response.status(), StatusCode::OK);
