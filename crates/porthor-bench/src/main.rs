@@ -115,7 +115,7 @@ struct Cli {
     /// command timeout. Fails on any 5xx but 503, a failed request that is
     /// not `temporarily_unavailable`, a code or refresh token accepted twice,
     /// a panic, a flow rate not back to 90% within 5 s, or unbounded memory.
-    /// Writes target/bench/chaos-<fault>.json (chaos-<fault>-quick.json
+    /// Writes `target/bench/chaos-<fault>.json` (`chaos-<fault>-quick.json`
     /// with --quick, the short CI run).
     #[arg(
         long,
