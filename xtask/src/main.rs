@@ -1,7 +1,8 @@
 //! Porthor's automation, run as `cargo xtask <command>`.
 //!
 //! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`
-//! (with `e2e`), `interop`, `bench --quick` and `hostile`. `cargo xtask
+//! (with `e2e`), `interop`, `bench --quick`, `hostile` and the short chaos
+//! runs (`bench --quick --chaos redis-restart,redis-pause`). `cargo xtask
 //! lint` checks formatting, runs clippy and rustdoc and audits the
 //! dependencies for duplicates; `cargo xtask deploy-lint` lints `deploy/`
 //! offline; `cargo xtask test` runs the workspace's tests against a
@@ -66,7 +67,8 @@ enum Task {
     /// semver-incompatible versions fails unless listed there with a reason.
     Lint,
     /// Run exactly what CI runs: `lint`, `deploy-lint`, `test`, `interop`,
-    /// `bench --quick` and `hostile`, stopping at the first that fails.
+    /// `bench --quick`, `hostile` and `bench --quick --chaos
+    /// redis-restart,redis-pause`, stopping at the first that fails.
     Ci,
     /// Load-test a release build end to end: build `porthor` and
     /// `porthor-bench` in release mode and run the bench.
@@ -75,7 +77,10 @@ enum Task {
     /// each configuration, drives full authorization-code flows at each
     /// concurrency, prints a table and writes target/bench/results.json
     /// (results-quick.json with --quick). It fails on any error, never on
-    /// speed. `cargo xtask bench -- --help` describes its options.
+    /// speed. With `--replicas N` it runs N servers on one Redis; with
+    /// `--chaos redis-restart` or `--chaos redis-pause` it kills or freezes
+    /// Redis under load instead and checks that the servers fail cleanly
+    /// and recover. `cargo xtask bench -- --help` describes its options.
     Bench(BenchArgs),
     /// Send 100,000 malformed requests to a release build and check that
     /// it holds: build `porthor` and `porthor-bench` in release mode (unless
@@ -149,8 +154,8 @@ struct BenchArgs {
     no_build: bool,
     /// porthor-bench's options, passed on: `--quick` (the five-second smoke
     /// run CI uses), `--duration SECS`, `--concurrency C,...`, `--max-flows
-    /// N`, `--client-threads N`, `--server-env NAME=VALUE`; for `hostile`,
-    /// `--requests N` and `--seed S`.
+    /// N`, `--client-threads N`, `--server-env NAME=VALUE`, `--replicas N`,
+    /// `--chaos FAULT`; for `hostile`, `--requests N` and `--seed S`.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -199,7 +204,14 @@ fn ci() -> Result<()> {
         no_build: true,
         bench_args: Vec::new(),
     };
-    step("hostile", || hostile(&hostile_args))
+    step("hostile", || hostile(&hostile_args))?;
+    let chaos = BenchArgs {
+        no_build: true,
+        bench_args: ["--quick", "--chaos", "redis-restart,redis-pause"]
+            .map(str::to_owned)
+            .into(),
+    };
+    step("bench --quick --chaos", || bench(&chaos))
 }
 
 fn lint() -> Result<()> {

@@ -2,7 +2,10 @@
 //!
 //! The server listens on a free loopback port (never the usual 6379, which
 //! may belong to a shared or distro-started instance), keeps nothing on disk
-//! and logs to `target/xtask/redis-<port>.log`.
+//! (unless started with [`Redis::start_persistent`]) and logs to
+//! `target/xtask/redis-<port>.log`. The chaos runs of porthor-bench kill and
+//! restart it on the same port ([`Redis::restart`]) or freeze it
+//! ([`Redis::pause`], [`Redis::resume`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
@@ -31,6 +34,8 @@ pub struct Redis {
     child: Child,
     port: u16,
     log: PathBuf,
+    /// The append-only files' directory, if persistent.
+    aof: Option<PathBuf>,
     /// Startup failed: the error already reported the log, so keep it quietly.
     failed: bool,
 }
@@ -39,13 +44,26 @@ impl Redis {
     /// Installs `redis-server` if missing (as root only) and starts one whose
     /// log goes under `target_dir/xtask`, waiting until it answers `PING`.
     pub fn start(target_dir: &Path) -> Result<Self> {
+        Self::start_with(target_dir, false)
+    }
+
+    /// [`Redis::start`], but with append-only persistence (`appendonly
+    /// yes`, fsync every second), as docs/operations.md advises: each write
+    /// reaches the file before Redis answers it, so a killed and restarted
+    /// server has every acknowledged write (only an operating system crash
+    /// could lose the last second).
+    pub fn start_persistent(target_dir: &Path) -> Result<Self> {
+        Self::start_with(target_dir, true)
+    }
+
+    fn start_with(target_dir: &Path, persistent: bool) -> Result<Self> {
         ensure_installed()?;
         let dir = target_dir.join("xtask");
         fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
         let mut attempt = 1;
         loop {
             let port = free_port()?;
-            let mut redis = Self::spawn(port, &dir)?;
+            let mut redis = Self::spawn(port, &dir, persistent)?;
             match redis.wait_until_ready(STARTUP_TIMEOUT) {
                 Ok(Startup::Ready) => return Ok(redis),
                 Ok(Startup::PortTaken) if attempt < PORT_ATTEMPTS => {
@@ -80,25 +98,69 @@ impl Redis {
         &self.log
     }
 
-    fn spawn(port: u16, dir: &Path) -> Result<Self> {
+    /// Kills the server (SIGKILL: no chance to save anything) and starts
+    /// it again on the same port: [`Redis::kill`], then
+    /// [`Redis::start_again`].
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        self.start_again()
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("could not kill redis-server")?;
+        self.child.wait().context("could not reap redis-server")?;
+        Ok(())
+    }
+
+    /// Starts a killed server again on the same port with the same
+    /// settings, waiting until it answers `PING`. A persistent server
+    /// reloads its append-only file first.
+    pub fn start_again(&mut self) -> Result<()> {
+        let dir = self.log.parent().map(Path::to_path_buf).unwrap_or_default();
+        // The log is appended to, so that both lives stay readable.
+        self.child = spawn_child(self.port, &dir, self.aof.is_some(), &self.log, true)?;
+        match self.wait_until_ready(STARTUP_TIMEOUT)? {
+            Startup::Ready => Ok(()),
+            Startup::PortTaken => bail!("port {} was taken while redis-server was down", self.port),
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and commands
+    /// go unanswered until [`Redis::resume`].
+    pub fn pause(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .context("could not run kill")?;
+        if !status.success() {
+            bail!("kill {signal} {} failed ({status})", self.child.id());
+        }
+        Ok(())
+    }
+
+    fn spawn(port: u16, dir: &Path, persistent: bool) -> Result<Self> {
         let log = dir.join(format!("redis-{port}.log"));
-        let stdout =
-            File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
-        let stderr = stdout.try_clone()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .context("could not start redis-server")?;
+        let aof = dir.join(aof_dir_name(port));
+        if persistent {
+            // A fresh server starts empty, whatever an earlier one left.
+            let _ = fs::remove_dir_all(&aof);
+        }
+        let child = spawn_child(port, dir, persistent, &log, false)?;
         Ok(Self {
             child,
             port,
             log,
+            aof: persistent.then_some(aof),
             failed: false,
         })
     }
@@ -162,9 +224,53 @@ impl Drop for Redis {
                     // A clean run's log holds nothing worth keeping.
                     let _ = fs::remove_file(&self.log);
                 }
+                if let Some(aof) = &self.aof {
+                    let _ = fs::remove_dir_all(aof);
+                }
             }
         }
     }
+}
+
+/// Where a persistent server on `port` keeps its append-only files, under
+/// its `--dir`.
+fn aof_dir_name(port: u16) -> String {
+    format!("redis-{port}-aof")
+}
+
+/// Starts `redis-server` on `port`, logging to `log` (appended to, or
+/// truncated first).
+fn spawn_child(port: u16, dir: &Path, persistent: bool, log: &Path, append: bool) -> Result<Child> {
+    let stdout = File::options()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("could not create {}", log.display()))?;
+    let stderr = stdout.try_clone()?;
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--daemonize", "no"]);
+    if persistent {
+        command.args([
+            "--appendonly",
+            "yes",
+            "--appenddirname",
+            &aof_dir_name(port),
+        ]);
+    } else {
+        command.args(["--appendonly", "no"]);
+    }
+    command
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .context("could not start redis-server")
 }
 
 /// How a startup attempt ended, short of an error.

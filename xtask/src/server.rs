@@ -201,6 +201,29 @@ impl Setup<'_> {
     }
 }
 
+impl Setup<'_> {
+    /// Starts `replicas` processes of `porthor serve` (at least one) on the
+    /// one configuration file, so with the same keys, store and clients:
+    /// the first as [`Setup::start`] does (the issuer names its address),
+    /// each other one on a free port of its own (`PORTHOR_SERVER__LISTEN`),
+    /// logging to `porthor-<n>.log`.
+    pub fn start_replicas(&self, replicas: usize) -> Result<Vec<Server>> {
+        let mut servers = vec![self.start()?];
+        let config = self.dir.join("porthor.toml");
+        for n in 1..replicas {
+            let port = free_port()?;
+            let mut env = self.env.to_vec();
+            env.push((
+                "PORTHOR_SERVER__LISTEN".to_owned(),
+                format!("127.0.0.1:{port}"),
+            ));
+            let log = self.dir.join(format!("porthor-{n}.log"));
+            servers.push(Server::start(self.porthor, &config, port, &log, &env)?);
+        }
+        Ok(servers)
+    }
+}
+
 /// The part of porthor's configuration file the tasks write (see
 /// docs/configuration.md); everything else keeps its default.
 #[derive(Debug, Serialize)]

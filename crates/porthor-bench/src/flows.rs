@@ -36,7 +36,7 @@ pub struct Target {
     pub client_id: String,
     pub redirect_uri: String,
     /// `Basic base64(client_id:client_secret)`, each half form-urlencoded.
-    basic_auth: String,
+    pub basic_auth: String,
     /// The authorization request up to `&state=`.
     authorize_prefix: String,
     /// `&redirect_uri=...` for the token request.
@@ -76,7 +76,7 @@ impl Target {
 pub struct Session {
     pub username: String,
     /// `porthor_session=<value>`, ready for a `Cookie` header.
-    cookie: String,
+    pub cookie: String,
 }
 
 /// An ID token whose checks are left until the load has stopped.
@@ -329,7 +329,7 @@ pub fn csrf_field(html: &str) -> Option<&str> {
     rest.get(..rest.find('"')?)
 }
 
-fn form_encode(text: &str) -> String {
+pub fn form_encode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

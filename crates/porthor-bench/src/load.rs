@@ -106,8 +106,12 @@ struct UserOutcome {
     id_tokens: Vec<IdTokenCheck>,
 }
 
-/// Runs `work` on `address` within `bounds`.
-pub async fn run(address: SocketAddr, work: Arc<Work>, bounds: Bounds) -> Result<Outcome> {
+/// Runs `work` within `bounds`, virtual user `i` on `addresses[i % len]`
+/// (round robin by connection over the replicas).
+pub async fn run(addresses: &[SocketAddr], work: Arc<Work>, bounds: Bounds) -> Result<Outcome> {
+    let Some(&first) = addresses.first() else {
+        bail!("no server to load");
+    };
     let started = Instant::now();
     let deadline = started + bounds.duration;
     let budget = Arc::new(AtomicU64::new(bounds.max_operations));
@@ -115,8 +119,9 @@ pub async fn run(address: SocketAddr, work: Arc<Work>, bounds: Bounds) -> Result
         .map(|index| {
             let work = Arc::clone(&work);
             let budget = Arc::clone(&budget);
+            let address = addresses.get(index % addresses.len()).copied();
             tokio::spawn(virtual_user(
-                address,
+                address.unwrap_or(first),
                 work,
                 index,
                 bounds.concurrency,
@@ -287,7 +292,7 @@ mod tests {
             max_operations: 6,
         };
         let outcome = runtime
-            .block_on(run(address, Arc::new(Work::WellKnown), bounds))
+            .block_on(run(&[address], Arc::new(Work::WellKnown), bounds))
             .unwrap();
         assert_eq!(outcome.ok, 0);
         assert_eq!(outcome.errors, 6);

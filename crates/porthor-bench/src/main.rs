@@ -30,6 +30,7 @@
     reason = "progress and warnings go to the terminal; stdout carries the table"
 )]
 
+mod chaos;
 mod flows;
 mod hostile;
 mod http;
@@ -53,7 +54,7 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 use xtask::process::step;
 use xtask::redis::Redis;
-use xtask::server::{Client, Credentials, Setup, Store};
+use xtask::server::{Client, Credentials, Server, Setup, Store};
 
 use self::load::{Bounds, Outcome, Work};
 use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settings, Signing};
@@ -101,6 +102,28 @@ struct Cli {
     /// settings (repeatable; recorded in the results).
     #[arg(long, value_name = "NAME=VALUE")]
     server_env: Vec<String>,
+    /// `porthor serve` processes per Redis configuration, on the one Redis
+    /// and configuration file; virtual user `i` connects to replica `i % N`
+    /// (round robin by connection). CPU is summed over the replicas, RSS is
+    /// the largest one's. Above 1 the memory-store configuration is left
+    /// out (a memory store cannot be shared).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    replicas: u16,
+    /// Instead of the bench, a fault under full load (repeatable, or
+    /// comma-separated): `redis-restart` kills Redis and starts it again,
+    /// `redis-pause` freezes it (SIGSTOP) for longer than the store's
+    /// command timeout. Fails on any 5xx but 503, a failed request that is
+    /// not `temporarily_unavailable`, a code or refresh token accepted twice,
+    /// a panic, a flow rate not back to 90% within 5 s, or unbounded memory.
+    /// Writes `target/bench/chaos-<fault>.json` (`chaos-<fault>-quick.json`
+    /// with --quick, the short CI run).
+    #[arg(
+        long,
+        value_name = "FAULT",
+        value_delimiter = ',',
+        conflicts_with = "hostile"
+    )]
+    chaos: Vec<chaos::Fault>,
     /// Instead of the bench, the hostile run: malformed requests (random
     /// bytes, wrong methods, broken encodings, oversized, duplicated and
     /// truncated parts, slow headers) against one server, failing on any 5xx
@@ -126,6 +149,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = if cli.hostile {
         run_hostile(&cli)
+    } else if !cli.chaos.is_empty() {
+        run_chaos(&cli)
     } else {
         bench(&cli)
     };
@@ -187,6 +212,8 @@ struct Plan {
     client_threads: usize,
     /// Extra environment for the server.
     server_env: Vec<(String, String)>,
+    /// Server processes per configuration.
+    replicas: usize,
     configs: Vec<ConfigPlan>,
 }
 
@@ -216,7 +243,7 @@ impl Plan {
             logins: Some(Duration::from_secs(2)),
             signing: Duration::from_secs(1),
         };
-        let configs = if args.quick {
+        let mut configs = if args.quick {
             // About five seconds of load in all: the primary configuration
             // in full, the others at the top concurrency only.
             let brief = |name, store, alg| ConfigPlan {
@@ -247,8 +274,13 @@ impl Plan {
                 full("memory-rs256", StoreKind::Memory, "RS256"),
             ]
         };
+        let replicas = usize::from(args.replicas);
+        if replicas > 1 {
+            configs.retain(|config| config.store == StoreKind::Redis);
+        }
         Ok(Self {
             quick: args.quick,
+            replicas,
             level,
             concurrency,
             max_flows: args.max_flows,
@@ -290,6 +322,45 @@ fn run_hostile(args: &Cli) -> Result<()> {
     });
     let credentials = Credentials::generate(&porthor)?;
     hostile::run(&porthor, &target_dir, &credentials, args.requests, seed)
+}
+
+/// Runs each fault of `--chaos` (see [`chaos`]) as `args` says.
+fn run_chaos(args: &Cli) -> Result<()> {
+    let plan = Plan::new(args)?;
+    let release = release_dir()?;
+    let porthor = release.join("porthor");
+    if !porthor.is_file() {
+        bail!(
+            "{} is missing; `cargo xtask bench` builds it",
+            porthor.display()
+        );
+    }
+    let target_dir = release
+        .parent()
+        .context("the release directory has no parent")?
+        .to_path_buf();
+    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(plan.client_threads)
+        .enable_all()
+        .build()
+        .context("could not start the load generator's runtime")?;
+    let credentials = Credentials::generate(&porthor)?;
+    let env = chaos::Env {
+        porthor: &porthor,
+        target_dir: &target_dir,
+        credentials: &credentials,
+        runtime: &runtime,
+        replicas: plan.replicas,
+        quick: plan.quick,
+        server_env: &plan.server_env,
+    };
+    for &fault in &args.chaos {
+        step(&format!("chaos {}", fault.name()), || {
+            chaos::run(&env, fault)
+        })?;
+    }
+    Ok(())
 }
 
 /// Runs the bench as `args` says.
@@ -356,16 +427,18 @@ fn bench(args: &Cli) -> Result<()> {
             server_workers: "one per core (unset)",
             server_rust_log: "warn",
             server_env: args.server_env.clone(),
+            replicas: plan.replicas,
         },
         targets: report::check_targets(&configs, total_errors),
         configs,
         total_errors,
     };
     report.print_table();
-    let file = out.join(if plan.quick {
-        "results-quick.json"
-    } else {
-        "results.json"
+    let file = out.join(match (plan.quick, plan.replicas) {
+        (true, 1) => "results-quick.json".to_owned(),
+        (false, 1) => "results.json".to_owned(),
+        (true, n) => format!("results-quick-replicas{n}.json"),
+        (false, n) => format!("results-replicas{n}.json"),
     });
     report.write(&file)?;
     eprintln!("results written to {}", file.display());
@@ -428,10 +501,11 @@ impl ConfigBench<'_> {
             config.alg, signing.signs_per_sec
         );
 
-        let mut server = setup.start()?;
-        let pid = server.pid();
-        let address = server.address;
-        let startup_mib = rss_mib(pid, "VmRSS");
+        let mut servers = setup.start_replicas(self.plan.replicas)?;
+        let pids: Vec<u32> = servers.iter().map(Server::pid).collect();
+        let addresses: Vec<SocketAddr> = servers.iter().map(|server| server.address).collect();
+        let address = *addresses.first().context("no server started")?;
+        let startup_mib = rss_mib(&pids, "VmRSS");
         let sessions = self.runtime.block_on(load::log_in_all(
             address,
             config.users,
@@ -441,11 +515,11 @@ impl ConfigBench<'_> {
         std::thread::sleep(Duration::from_millis(200));
         let rss = Rss {
             startup_mib,
-            idle_mib: rss_mib(pid, "VmRSS"),
-            peak_after_logins_mib: rss_mib(pid, "VmHWM"),
+            idle_mib: rss_mib(&pids, "VmRSS"),
+            peak_after_logins_mib: rss_mib(&pids, "VmHWM"),
         };
         eprintln!(
-            "server pid {pid} on {address}: {} users logged in",
+            "server pid(s) {pids:?} on {addresses:?}: {} users logged in",
             sessions.len()
         );
 
@@ -461,7 +535,7 @@ impl ConfigBench<'_> {
             sessions: Arc::new(sessions),
         });
         let probe = Probe {
-            server: pid,
+            servers: pids.clone(),
             redis: redis.as_ref().map(Redis::pid),
             ticks: self.ticks,
         };
@@ -480,7 +554,7 @@ impl ConfigBench<'_> {
         let warmup = if config.warmup.is_zero() {
             None
         } else {
-            let mut outcome = self.phase(address, &flows, top, config.warmup)?;
+            let mut outcome = self.phase(&addresses, &flows, top, config.warmup)?;
             outcome.check_id_tokens(&flows);
             keep(&outcome);
             Some(rate(&outcome, top))
@@ -488,11 +562,11 @@ impl ConfigBench<'_> {
         let redis_port = redis.as_ref().map(Redis::port);
         let mut levels = Vec::new();
         for &concurrency in &config.levels {
-            let peak_reset = procfs::reset_peak_rss(pid);
+            let peak_reset = pids.iter().all(|&pid| procfs::reset_peak_rss(pid));
             let commands_before =
                 redis_port.and_then(|port| redis_stats::commands_served(port).ok());
             let before = probe.sample();
-            let mut outcome = self.phase(address, &flows, concurrency, config.level)?;
+            let mut outcome = self.phase(&addresses, &flows, concurrency, config.level)?;
             let usage = probe.sample().since(&before, probe.ticks);
             outcome.check_id_tokens(&flows);
             let commands = redis_port
@@ -500,7 +574,7 @@ impl ConfigBench<'_> {
                 .zip(commands_before)
                 .and_then(|(after, before)| after.checked_sub(before));
             keep(&outcome);
-            let mut level = level_result(&outcome, concurrency, &usage, signing, pid, peak_reset);
+            let mut level = level_result(&outcome, concurrency, &usage, signing, &pids, peak_reset);
             level.redis_commands_per_flow = commands
                 .filter(|_| outcome.ok > 0)
                 .map(|commands| commands as f64 / outcome.ok as f64);
@@ -512,7 +586,7 @@ impl ConfigBench<'_> {
         }
         let discovery_jwks = match config.well_known {
             Some(duration) => {
-                let outcome = self.phase(address, &Arc::new(Work::WellKnown), 16, duration)?;
+                let outcome = self.phase(&addresses, &Arc::new(Work::WellKnown), 16, duration)?;
                 keep(&outcome);
                 Some(rate(&outcome, 16))
             }
@@ -524,19 +598,19 @@ impl ConfigBench<'_> {
                     password: self.credentials.password.clone(),
                     users: config.users,
                 });
-                let outcome = self.phase(address, &work, login_concurrency(), duration)?;
+                let outcome = self.phase(&addresses, &work, login_concurrency(), duration)?;
                 keep(&outcome);
                 Some(rate(&outcome, login_concurrency()))
             }
             None => None,
         };
-        if !server.is_running() {
+        if !servers.iter_mut().all(Server::is_running) {
             bail!(
-                "porthor serve died during the bench; see {}",
-                setup.dir.join("porthor.log").display()
+                "porthor serve died during the bench; see the logs in {}",
+                setup.dir.display()
             );
         }
-        drop(server);
+        drop(servers);
         drop(redis);
         Ok(ConfigResult {
             name: config.name.to_owned(),
@@ -559,7 +633,7 @@ impl ConfigBench<'_> {
 
     fn phase(
         &self,
-        address: SocketAddr,
+        addresses: &[SocketAddr],
         work: &Arc<Work>,
         concurrency: usize,
         duration: Duration,
@@ -570,13 +644,14 @@ impl ConfigBench<'_> {
             max_operations: self.plan.max_flows,
         };
         self.runtime
-            .block_on(load::run(address, Arc::clone(work), bounds))
+            .block_on(load::run(addresses, Arc::clone(work), bounds))
     }
 }
 
 /// Where CPU time is read from around a phase.
 struct Probe {
-    server: u32,
+    /// The server processes (replicas), whose CPU is summed.
+    servers: Vec<u32>,
     redis: Option<u32>,
     ticks: u64,
 }
@@ -601,7 +676,11 @@ impl Probe {
     fn sample(&self) -> CpuSample {
         CpuSample {
             at: Instant::now(),
-            server: procfs::cpu_ticks(Some(self.server)).ok(),
+            server: self
+                .servers
+                .iter()
+                .map(|&pid| procfs::cpu_ticks(Some(pid)).ok())
+                .sum(),
             redis: self.redis.and_then(|pid| procfs::cpu_ticks(Some(pid)).ok()),
             client: procfs::cpu_ticks(None).ok(),
         }
@@ -629,7 +708,7 @@ fn level_result(
     concurrency: usize,
     usage: &Usage,
     signing: Signing,
-    pid: u32,
+    pids: &[u32],
     peak_reset: bool,
 ) -> LevelResult {
     let per_flow_ms = |seconds: Option<f64>| {
@@ -659,7 +738,7 @@ fn level_result(
         redis_cpu_ms_per_flow: per_flow_ms(usage.redis),
         redis_commands_per_flow: None,
         client_cpu_ms_per_flow: per_flow_ms(usage.client),
-        server_peak_rss_mib: rss_mib(pid, "VmHWM"),
+        server_peak_rss_mib: rss_mib(pids, "VmHWM"),
         peak_rss_is_per_level: peak_reset,
     }
 }
@@ -674,10 +753,11 @@ fn rate(outcome: &Outcome, concurrency: usize) -> Rate {
     }
 }
 
-/// A memory figure of `pid` in MiB.
-fn rss_mib(pid: u32, key: &str) -> Option<f64> {
-    procfs::memory_kib(pid, key)
-        .ok()
+/// A memory figure in MiB, the largest of `pids`'.
+fn rss_mib(pids: &[u32], key: &str) -> Option<f64> {
+    pids.iter()
+        .filter_map(|&pid| procfs::memory_kib(pid, key).ok())
+        .max()
         .map(|kib| kib as f64 / 1024.0)
 }
 

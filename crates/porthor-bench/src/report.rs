@@ -72,6 +72,8 @@ pub struct Settings {
     pub server_rust_log: &'static str,
     /// `--server-env` settings, as given.
     pub server_env: Vec<String>,
+    /// `porthor serve` processes per configuration, on one Redis.
+    pub replicas: usize,
 }
 
 /// One server configuration (store and key) and what it did.
@@ -187,6 +189,13 @@ impl Report {
             self.settings.client_threads,
             self.settings.server_rust_log
         );
+        if self.settings.replicas > 1 {
+            let _ = writeln!(
+                out,
+                "{} server replicas on one Redis, round robin by connection; CPU summed, RSS the largest",
+                self.settings.replicas
+            );
+        }
         if !self.settings.server_env.is_empty() {
             let _ = writeln!(
                 out,

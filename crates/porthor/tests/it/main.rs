@@ -1,7 +1,8 @@
 //! The `porthor` binary, run as a user runs it: key and hash commands,
 //! `check-config`, `client add` and `user add`, `delete-all-codes` and
 //! `revoke-user` against the test Redis, `serve`, and `healthcheck` against
-//! it; `rotate-key`, and reloads of a running `serve` (SIGHUP, `reload`).
+//! it; `rotate-key`, and reloads of a running `serve` (SIGHUP, `reload`);
+//! three `serve` replicas on one Redis acting as one provider.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -16,6 +17,7 @@
 mod cli;
 mod healthcheck;
 mod reload;
+mod replicas;
 mod revoke_user;
 mod serve;
 mod store;

@@ -14,7 +14,7 @@ pub(crate) const CLIENT: &str = "app";
 pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn config(port: u16, backend: &str, prefix: &str) -> String {
+pub(crate) fn config(port: u16, backend: &str, prefix: &str) -> String {
     let password_hash = porthor_oidc::hash_password(PASSWORD).unwrap();
     format!(
         r#"
