@@ -5,7 +5,9 @@
 //! starts a throwaway `redis-server` where needed and a server on a free
 //! loopback port, logs the users in through the real login form, and drives
 //! full authorization-code flows (authorize, token, userinfo, every answer
-//! checked) at each concurrency from the generator in [`load`]. Around each
+//! checked) at each concurrency from the generator in [`load`], or open
+//! loop at fixed arrival rates (`--rate`, `--rate-sweep`), and refreshes
+//! (rotation, then userinfo) at the top concurrency. Around each
 //! phase it reads the server's (and Redis's, and its own) CPU time and the
 //! server's RSS from `/proc`, and it measures the configured key's signing
 //! cost in-process, so that server CPU per flow can be compared with it.
@@ -34,6 +36,7 @@ mod flows;
 mod hostile;
 mod http;
 mod load;
+mod phases;
 mod procfs;
 mod redis_stats;
 mod report;
@@ -97,6 +100,24 @@ struct Cli {
     /// server, so keep it small).
     #[arg(long, value_name = "N", default_value_t = 1)]
     client_threads: usize,
+    /// Open-loop steps instead of the concurrency levels: flows fall due at
+    /// R per second and start on time whether or not earlier ones have
+    /// finished, and each flow's latency counts from when it was due.
+    #[arg(long, value_name = "R,...", value_delimiter = ',')]
+    rate: Vec<f64>,
+    /// Open-loop steps in ascending order (--rate's, or 500, 1000, ...,
+    /// 20000 flows/s), stopping after the first whose flow p99 exceeds
+    /// 10 ms or whose flows could not all start; reports where p99 crosses
+    /// 10 ms.
+    #[arg(long)]
+    rate_sweep: bool,
+    /// Open-loop flows (and so connections) in flight at most; a due flow
+    /// waits for a free slot, and the waits are reported.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_in_flight: usize,
+    /// Only these configurations (redis-rs256, redis-es256, memory-rs256).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    configs: Vec<String>,
     /// Extra environment for `porthor serve`, e.g. to try allocator
     /// settings (repeatable; recorded in the results).
     #[arg(long, value_name = "NAME=VALUE")]
@@ -174,6 +195,8 @@ struct ConfigPlan {
     level: Duration,
     well_known: Option<Duration>,
     logins: Option<Duration>,
+    /// Refreshes at the top concurrency.
+    refreshes: Option<Duration>,
     signing: Duration,
 }
 
@@ -188,6 +211,12 @@ struct Plan {
     /// Extra environment for the server.
     server_env: Vec<(String, String)>,
     configs: Vec<ConfigPlan>,
+    /// Open-loop steps, in flows per second (then the concurrency levels
+    /// are not run).
+    rates: Vec<f64>,
+    /// Whether the steps stop at the first that crosses the threshold.
+    sweep: bool,
+    max_in_flight: usize,
 }
 
 impl Plan {
@@ -214,6 +243,7 @@ impl Plan {
             level,
             well_known: Some(level),
             logins: Some(Duration::from_secs(2)),
+            refreshes: Some(level),
             signing: Duration::from_secs(1),
         };
         let configs = if args.quick {
@@ -226,6 +256,7 @@ impl Plan {
                 level: level.mul_f64(0.7),
                 well_known: None,
                 logins: None,
+                refreshes: None,
                 signing: Duration::from_millis(200),
                 ..full(name, store, alg)
             };
@@ -234,6 +265,7 @@ impl Plan {
                     warmup: Duration::from_millis(300),
                     well_known: Some(Duration::from_millis(300)),
                     logins: Some(Duration::from_millis(500)),
+                    refreshes: Some(Duration::from_millis(300)),
                     signing: Duration::from_millis(200),
                     ..full("redis-rs256", StoreKind::Redis, "RS256")
                 },
@@ -247,7 +279,30 @@ impl Plan {
                 full("memory-rs256", StoreKind::Memory, "RS256"),
             ]
         };
+        let mut configs = configs;
+        if !args.configs.is_empty() {
+            if let Some(unknown) = args
+                .configs
+                .iter()
+                .find(|name| !configs.iter().any(|c| c.name == name.as_str()))
+            {
+                bail!("--configs: no configuration is called {unknown:?}");
+            }
+            configs.retain(|c| args.configs.iter().any(|name| name == c.name));
+        }
+        let rates = phases::rate_steps(&args.rate, args.rate_sweep)?;
+        if !rates.is_empty() {
+            for config in &mut configs {
+                config.levels.clear();
+            }
+        }
+        if args.max_in_flight == 0 {
+            bail!("--max-in-flight must be above zero");
+        }
         Ok(Self {
+            rates,
+            sweep: args.rate_sweep,
+            max_in_flight: args.max_in_flight,
             quick: args.quick,
             level,
             concurrency,
@@ -476,7 +531,7 @@ impl ConfigBench<'_> {
             }
         };
 
-        let top = config.levels.iter().copied().max().unwrap_or(1);
+        let top = self.plan.concurrency.iter().copied().max().unwrap_or(1);
         let warmup = if config.warmup.is_zero() {
             None
         } else {
@@ -510,6 +565,13 @@ impl ConfigBench<'_> {
             );
             levels.push(level);
         }
+        let meter = phases::Meter {
+            probe: &probe,
+            redis_port,
+            server: pid,
+        };
+        let rates = self.rate_steps(address, &flows, &meter, &mut keep)?;
+        let refreshes = self.refreshes(address, &flows, &meter, signing, &mut keep)?;
         let discovery_jwks = match config.well_known {
             Some(duration) => {
                 let outcome = self.phase(address, &Arc::new(Work::WellKnown), 16, duration)?;
@@ -550,6 +612,9 @@ impl ConfigBench<'_> {
             rss,
             warmup,
             levels,
+            p99_crossing: report::crossing(&rates),
+            rates,
+            refreshes,
             discovery_jwks,
             logins,
             errors,
@@ -756,7 +821,34 @@ mod tests {
             assert_eq!(config.level, Duration::from_secs(10));
             assert_eq!(config.users, 64);
             assert!(config.well_known.is_some() && config.logins.is_some());
+            assert_eq!(config.refreshes, Some(Duration::from_secs(10)));
         }
+        assert!(plan.rates.is_empty());
+    }
+
+    #[test]
+    fn open_loop_rates_replace_the_levels() {
+        let plan = parse(&["--rate", "2500", "--configs", "redis-rs256"]).unwrap();
+        assert_eq!(plan.rates, [2500.0]);
+        assert!(!plan.sweep);
+        assert_eq!(plan.max_in_flight, 256);
+        let names: Vec<_> = plan.configs.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["redis-rs256"]);
+        assert!(plan.configs[0].levels.is_empty());
+        // The refreshes still run at the top concurrency.
+        assert_eq!(plan.concurrency.iter().max(), Some(&64));
+
+        let plan = parse(&["--rate-sweep", "--max-in-flight", "32"]).unwrap();
+        assert!(plan.sweep);
+        assert_eq!(plan.rates.first(), Some(&500.0));
+        assert_eq!(plan.max_in_flight, 32);
+        assert!(plan.configs.iter().all(|c| c.levels.is_empty()));
+        let plan = parse(&["--rate-sweep", "--rate", "3000,1000"]).unwrap();
+        assert_eq!(plan.rates, [1000.0, 3000.0]);
+
+        assert!(parse(&["--rate", "0"]).is_err());
+        assert!(parse(&["--max-in-flight", "0"]).is_err());
+        assert!(parse(&["--configs", "redis-rs512"]).is_err());
     }
 
     #[test]
@@ -771,6 +863,7 @@ mod tests {
                     + c.level * u32::try_from(c.levels.len()).unwrap()
                     + c.well_known.unwrap_or_default()
                     + c.logins.unwrap_or_default()
+                    + c.refreshes.unwrap_or_default()
                     + c.signing
             })
             .sum();
