@@ -383,6 +383,53 @@ fn config_table(out: &mut String, config: &ConfigResult) {
         mib(config.rss.idle_mib),
         mib(config.rss.peak_after_logins_mib)
     );
+    levels_table(out, config);
+    rates_table(out, config);
+    if let Some(refresh) = &config.refreshes {
+        let _ = writeln!(
+            out,
+            "refreshes (rotate, then userinfo) at C={}: {:.1}/s ({} in {:.1} s, {} errors), \
+             srv ms/refresh {} (x sign {}), srv cores {}, redis cmd/refresh {}, \
+             gen ms/refresh {}",
+            refresh.concurrency,
+            refresh.refreshes_per_sec,
+            refresh.refreshes,
+            refresh.seconds,
+            refresh.errors,
+            opt(refresh.server_cpu_ms_per_refresh, 3),
+            opt(refresh.server_cpu_to_sign_ratio, 2),
+            opt(refresh.server_cores, 2),
+            opt(refresh.redis_commands_per_refresh, 1),
+            opt(refresh.client_cpu_ms_per_refresh, 3),
+        );
+        let _ = writeln!(
+            out,
+            "  latency ms, p50 / p90 / p99 / p99.9 / max: token {}; userinfo {}; refresh {}",
+            full_percentiles(&refresh.token),
+            full_percentiles(&refresh.userinfo),
+            full_percentiles(&refresh.refresh),
+        );
+    }
+    if let Some(rate) = &config.discovery_jwks {
+        let _ = writeln!(out, "discovery + JWKS: {}", rate_line(rate, "requests"));
+    }
+    if let Some(rate) = &config.logins {
+        let _ = writeln!(
+            out,
+            "logins (default argon2id): {}",
+            rate_line(rate, "logins")
+        );
+    }
+    for sample in &config.error_samples {
+        let _ = writeln!(out, "error: {sample}");
+    }
+}
+
+/// The closed-loop levels, if any ran.
+fn levels_table(out: &mut String, config: &ConfigResult) {
+    if config.levels.is_empty() {
+        return;
+    }
     let _ = writeln!(
         out,
         "{:>4} {:>9} {:>6} {:>5} {:>11} {:>7} {:>9} {:>11} {:>9} {:>11} {:>10}",
@@ -430,45 +477,6 @@ fn config_table(out: &mut String, config: &ConfigResult) {
             percentiles(&level.userinfo),
             percentiles(&level.flow),
         );
-    }
-    rates_table(out, config);
-    if let Some(refresh) = &config.refreshes {
-        let _ = writeln!(
-            out,
-            "refreshes (rotate, then userinfo) at C={}: {:.1}/s ({} in {:.1} s, {} errors), \
-             srv ms/refresh {} (x sign {}), srv cores {}, redis cmd/refresh {}, \
-             gen ms/refresh {}",
-            refresh.concurrency,
-            refresh.refreshes_per_sec,
-            refresh.refreshes,
-            refresh.seconds,
-            refresh.errors,
-            opt(refresh.server_cpu_ms_per_refresh, 3),
-            opt(refresh.server_cpu_to_sign_ratio, 2),
-            opt(refresh.server_cores, 2),
-            opt(refresh.redis_commands_per_refresh, 1),
-            opt(refresh.client_cpu_ms_per_refresh, 3),
-        );
-        let _ = writeln!(
-            out,
-            "  latency ms, p50 / p90 / p99 / p99.9 / max: token {}; userinfo {}; refresh {}",
-            full_percentiles(&refresh.token),
-            full_percentiles(&refresh.userinfo),
-            full_percentiles(&refresh.refresh),
-        );
-    }
-    if let Some(rate) = &config.discovery_jwks {
-        let _ = writeln!(out, "discovery + JWKS: {}", rate_line(rate, "requests"));
-    }
-    if let Some(rate) = &config.logins {
-        let _ = writeln!(
-            out,
-            "logins (default argon2id): {}",
-            rate_line(rate, "logins")
-        );
-    }
-    for sample in &config.error_samples {
-        let _ = writeln!(out, "error: {sample}");
     }
 }
 
