@@ -69,10 +69,12 @@ use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settin
 /// authorization-code flows (authorize with the session cookie, token with
 /// client_secret_basic, userinfo), checking every status and the ID token's
 /// signature, state and nonce. Runs at each concurrency for Redis + RS256,
-/// Redis + ES256 and the memory store + RS256, and also measures the key's
-/// signing cost, discovery + JWKS requests/s and logins/s. Prints a table and
-/// writes target/bench/results.json (results-quick.json with --quick). Fails
-/// on any error, never on speed. `porthor` must be built (release) beside
+/// Redis + ES256 and the memory store + RS256 (or, with --rate, open loop at
+/// each arrival rate), then refreshes at the top concurrency (rotate the
+/// refresh token, userinfo with the new access token), and also measures
+/// the key's signing cost, discovery + JWKS requests/s and logins/s. Prints
+/// a table and writes target/bench/results.json (results-quick.json with
+/// --quick). Fails on any error, never on speed. `porthor` must be built (release) beside
 /// this program: `cargo xtask bench` builds both and runs it.
 #[derive(Debug, Parser)]
 #[command(name = "porthor-bench", about, long_about)]

@@ -1,5 +1,5 @@
 //! The bench's open-loop steps and its refresh phase on one configuration:
-//! running each with the generator in [`load`](super::load), measuring
+//! running each with the generator in [`load`], measuring
 //! around it as the concurrency levels are measured (server, Redis and
 //! generator CPU from `/proc`, Redis's commands, the server's peak RSS),
 //! and turning what happened into the report's figures.
