@@ -340,6 +340,15 @@ impl Report {
              the ID tokens after each level); \
              peak RSS: the server's peak during the level"
         );
+        if self.configs.iter().any(|config| !config.rates.is_empty()) {
+            let _ = writeln!(
+                out,
+                "open loop: achieved: successful flows per second; late>1ms: flows that \
+                 started over 1 ms after they were due;\nwaits: due flows that found the \
+                 bound in flight and waited; unstrt: due flows still waiting at the end; \
+                 peak: most flows in flight"
+            );
+        }
         let _ = writeln!(out, "\nTargets (Redis store, C=64 unless noted):");
         for check in &self.targets {
             let verdict = match check.met {
