@@ -166,6 +166,9 @@ const CLIENT_ID: &str = "bench";
 /// Where the client's authorization responses go (nothing listens there).
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 
+/// The open-loop step of `--quick`, in flows per second.
+const QUICK_RATE: f64 = 200.0;
+
 /// Users logged in before the load (and so sessions the flows spread over).
 const USERS: usize = 64;
 
@@ -195,6 +198,9 @@ struct ConfigPlan {
     warmup: Duration,
     levels: Vec<usize>,
     level: Duration,
+    /// Open-loop steps, in flows per second, each `rate_step` long.
+    rates: Vec<f64>,
+    rate_step: Duration,
     well_known: Option<Duration>,
     logins: Option<Duration>,
     /// Refreshes at the top concurrency.
@@ -213,10 +219,8 @@ struct Plan {
     /// Extra environment for the server.
     server_env: Vec<(String, String)>,
     configs: Vec<ConfigPlan>,
-    /// Open-loop steps, in flows per second (then the concurrency levels
-    /// are not run).
-    rates: Vec<f64>,
-    /// Whether the steps stop at the first that crosses the threshold.
+    /// Whether the open-loop steps stop at the first that crosses the
+    /// threshold.
     sweep: bool,
     max_in_flight: usize,
 }
@@ -243,6 +247,8 @@ impl Plan {
             warmup: Duration::from_secs(1),
             levels: concurrency.clone(),
             level,
+            rates: Vec::new(),
+            rate_step: level,
             well_known: Some(level),
             logins: Some(Duration::from_secs(2)),
             refreshes: Some(level),
@@ -264,7 +270,11 @@ impl Plan {
             };
             vec![
                 ConfigPlan {
-                    warmup: Duration::from_millis(300),
+                    warmup: Duration::from_millis(200),
+                    // A brief open-loop step, so that CI runs that
+                    // generator against a real server too.
+                    rates: vec![QUICK_RATE],
+                    rate_step: Duration::from_millis(200),
                     well_known: Some(Duration::from_millis(300)),
                     logins: Some(Duration::from_millis(500)),
                     refreshes: Some(Duration::from_millis(300)),
@@ -296,13 +306,14 @@ impl Plan {
         if !rates.is_empty() {
             for config in &mut configs {
                 config.levels.clear();
+                config.rates.clone_from(&rates);
+                config.rate_step = config.level;
             }
         }
         if args.max_in_flight == 0 {
             bail!("--max-in-flight must be above zero");
         }
         Ok(Self {
-            rates,
             sweep: args.rate_sweep,
             max_in_flight: args.max_in_flight,
             quick: args.quick,
@@ -846,13 +857,14 @@ mod tests {
             assert!(config.well_known.is_some() && config.logins.is_some());
             assert_eq!(config.refreshes, Some(Duration::from_secs(10)));
         }
-        assert!(plan.rates.is_empty());
+        assert!(plan.configs.iter().all(|c| c.rates.is_empty()));
     }
 
     #[test]
     fn open_loop_rates_replace_the_levels() {
         let plan = parse(&["--rate", "2500", "--configs", "redis-rs256"]).unwrap();
-        assert_eq!(plan.rates, [2500.0]);
+        assert_eq!(plan.configs[0].rates, [2500.0]);
+        assert_eq!(plan.configs[0].rate_step, Duration::from_secs(10));
         assert!(!plan.sweep);
         assert_eq!(plan.max_in_flight, 256);
         let names: Vec<_> = plan.configs.iter().map(|c| c.name).collect();
@@ -863,11 +875,11 @@ mod tests {
 
         let plan = parse(&["--rate-sweep", "--max-in-flight", "32"]).unwrap();
         assert!(plan.sweep);
-        assert_eq!(plan.rates.first(), Some(&500.0));
+        assert_eq!(plan.configs[2].rates.first(), Some(&500.0));
         assert_eq!(plan.max_in_flight, 32);
         assert!(plan.configs.iter().all(|c| c.levels.is_empty()));
         let plan = parse(&["--rate-sweep", "--rate", "3000,1000"]).unwrap();
-        assert_eq!(plan.rates, [1000.0, 3000.0]);
+        assert_eq!(plan.configs[1].rates, [1000.0, 3000.0]);
 
         assert!(parse(&["--rate", "0"]).is_err());
         assert!(parse(&["--max-in-flight", "0"]).is_err());
@@ -887,11 +899,17 @@ mod tests {
                     + c.well_known.unwrap_or_default()
                     + c.logins.unwrap_or_default()
                     + c.refreshes.unwrap_or_default()
+                    + c.rate_step * u32::try_from(c.rates.len()).unwrap()
                     + c.signing
             })
             .sum();
         assert!(load <= Duration::from_millis(5200), "{load:?}");
         assert_eq!(plan.configs[0].levels, [1, 16, 64]);
+        // The primary configuration has a refresh phase and an open-loop
+        // step, so that CI runs both.
+        assert!(plan.configs[0].refreshes.is_some());
+        assert_eq!(plan.configs[0].rates, [QUICK_RATE]);
+        assert!(plan.configs[1..].iter().all(|c| c.rates.is_empty()));
         assert_eq!(plan.configs[0].users, 64);
         assert_eq!(plan.configs.len(), 3);
     }

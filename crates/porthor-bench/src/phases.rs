@@ -92,8 +92,8 @@ fn per_op(total: Option<f64>, ops: u64, scale: f64) -> Option<f64> {
 }
 
 impl ConfigBench<'_> {
-    /// The plan's open-loop steps in order, each as long as a level; a
-    /// sweep stops after the first that crosses the threshold.
+    /// The configuration's open-loop steps in order; a sweep stops after
+    /// the first that crosses the threshold.
     pub(crate) fn rate_steps(
         &self,
         address: SocketAddr,
@@ -105,10 +105,10 @@ impl ConfigBench<'_> {
             bail!("open-loop steps run flows");
         };
         let mut steps = Vec::new();
-        for &rate in &self.plan.rates {
+        for &rate in &self.config.rates {
             let schedule = Schedule {
                 rate,
-                duration: self.config.level,
+                duration: self.config.rate_step,
                 max_in_flight: self.plan.max_in_flight,
                 max_flows: self.plan.max_flows,
             };
