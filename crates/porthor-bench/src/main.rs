@@ -74,8 +74,9 @@ use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settin
 /// refresh token, userinfo with the new access token), and also measures
 /// the key's signing cost, discovery + JWKS requests/s and logins/s. Prints
 /// a table and writes target/bench/results.json (results-quick.json with
-/// --quick). Fails on any error, never on speed. `porthor` must be built (release) beside
-/// this program: `cargo xtask bench` builds both and runs it.
+/// --quick). Fails on any error, never on speed. `porthor` must be built
+/// (release) beside this program: `cargo xtask bench` builds both and runs
+/// it.
 #[derive(Debug, Parser)]
 #[command(name = "porthor-bench", about, long_about)]
 struct Cli {
@@ -254,7 +255,7 @@ impl Plan {
             refreshes: Some(level),
             signing: Duration::from_secs(1),
         };
-        let configs = if args.quick {
+        let mut configs = if args.quick {
             // About five seconds of load in all: the primary configuration
             // in full, the others at the top concurrency only.
             let brief = |name, store, alg| ConfigPlan {
@@ -291,7 +292,6 @@ impl Plan {
                 full("memory-rs256", StoreKind::Memory, "RS256"),
             ]
         };
-        let mut configs = configs;
         if !args.configs.is_empty() {
             if let Some(unknown) = args
                 .configs
