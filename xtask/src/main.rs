@@ -155,7 +155,9 @@ struct BenchArgs {
     /// porthor-bench's options, passed on: `--quick` (the five-second smoke
     /// run CI uses), `--duration SECS`, `--concurrency C,...`, `--max-flows
     /// N`, `--client-threads N`, `--server-env NAME=VALUE`, `--replicas N`,
-    /// `--chaos FAULT`; for `hostile`, `--requests N` and `--seed S`.
+    /// `--chaos FAULT`, open loop with `--rate R,...`, `--rate-sweep` and
+    /// `--max-in-flight N`, `--configs NAME,...`; for `hostile`, `--requests
+    /// N` and `--seed S`.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

@@ -1,7 +1,9 @@
 //! The protocol as a browser and a relying party drive it: logging in
-//! through the real form, and the full authorization-code flow with every
-//! answer checked (status, state, code, ID token signature, issuer, nonce,
-//! audience and subject, userinfo subject).
+//! through the real form, the full authorization-code flow, and refreshing
+//! (rotating the refresh token, then userinfo with the new access token),
+//! with every answer checked (status, state, code, ID token signature,
+//! issuer, nonce, audience and subject, userinfo subject, a new refresh
+//! token on each rotation).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Target {
     pub basic_auth: String,
     /// The authorization request up to `&state=`.
     authorize_prefix: String,
+    /// The same with `offline_access` too, for a refresh token.
+    offline_authorize_prefix: String,
     /// `&redirect_uri=...` for the token request.
     redirect_param: String,
     /// Verifies ID tokens: the server's own key.
@@ -55,16 +59,18 @@ impl Target {
     ) -> Self {
         let credentials = format!("{}:{}", form_encode(client_id), form_encode(client_secret));
         let redirect = form_encode(redirect_uri);
+        let authorize_prefix = format!(
+            "{AUTHORIZE_PATH}?response_type=code&client_id={}&redirect_uri={redirect}\
+             &scope=openid%20profile%20email",
+            form_encode(client_id)
+        );
         Self {
             issuer: format!("http://{address}"),
             client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
             basic_auth: format!("Basic {}", STANDARD.encode(credentials)),
-            authorize_prefix: format!(
-                "{AUTHORIZE_PATH}?response_type=code&client_id={}&redirect_uri={redirect}\
-                 &scope=openid%20profile%20email",
-                form_encode(client_id)
-            ),
+            offline_authorize_prefix: format!("{authorize_prefix}%20offline_access"),
+            authorize_prefix,
             redirect_param: format!("&redirect_uri={redirect}"),
             signer,
         }
@@ -79,6 +85,17 @@ pub struct Session {
     pub cookie: String,
 }
 
+#[cfg(test)]
+impl Session {
+    /// A session with a cookie no server issued.
+    pub fn for_test(username: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            cookie: format!("{SESSION_COOKIE}=none"),
+        }
+    }
+}
+
 /// An ID token whose checks are left until the load has stopped.
 ///
 /// Verifying an ES256 signature costs about three times as much CPU as
@@ -87,7 +104,9 @@ pub struct Session {
 #[derive(Debug)]
 pub struct IdTokenCheck {
     pub id_token: String,
-    pub nonce: String,
+    /// The authorization request's nonce; `None` for a refresh, whose ID
+    /// token must carry none (OpenID Connect Core 12.2).
+    pub nonce: Option<String>,
     pub username: String,
 }
 
@@ -95,7 +114,12 @@ impl IdTokenCheck {
     /// The signature (by the server's key), `iss`, `exp`, `nonce`, `aud`
     /// and `sub`.
     pub fn run(&self, target: &Target) -> Result<()> {
-        check_id_token(target, &self.id_token, &self.nonce, &self.username)
+        check_id_token(
+            target,
+            &self.id_token,
+            self.nonce.as_deref(),
+            &self.username,
+        )
     }
 }
 
@@ -105,8 +129,29 @@ pub struct FlowTimes {
     pub authorize: u32,
     pub token: u32,
     pub userinfo: u32,
-    /// The three exchanges end to end (ID token verification comes after).
+    /// The three exchanges end to end, from the time the flow was due to
+    /// start: in an open-loop run, the wait for a late start counts (ID
+    /// token verification comes after).
     pub flow: u32,
+    /// The three exchanges end to end, from the time the flow did start.
+    pub service: u32,
+}
+
+/// A refresh-token family one virtual user rotates: its newest token.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub username: String,
+    refresh_token: String,
+}
+
+/// How long each step of one successful refresh took, in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshTimes {
+    /// The token request that rotates the refresh token.
+    pub token: u32,
+    /// Userinfo with the new access token.
+    pub userinfo: u32,
+    pub refresh: u32,
 }
 
 /// Logs `username` in through the form: `GET /login` for the CSRF cookie and
@@ -147,11 +192,105 @@ pub async fn flow(
     target: &Target,
     session: &Session,
 ) -> Result<(FlowTimes, IdTokenCheck)> {
+    flow_due(conn, target, session, Instant::now()).await
+}
+
+/// [`flow`], whose time counts from `due`, when it should have started.
+pub async fn flow_due(
+    conn: &mut Conn,
+    target: &Target,
+    session: &Session,
+    due: Instant,
+) -> Result<(FlowTimes, IdTokenCheck)> {
+    let started = Instant::now();
+    let (tokens, check, authorized, tokens_at) =
+        authorize_and_redeem(conn, target, session, &target.authorize_prefix).await?;
+    userinfo(conn, &tokens.access_token, &session.username).await?;
+    let finished = Instant::now();
+    let times = FlowTimes {
+        authorize: micros(authorized - started),
+        token: micros(tokens_at - authorized),
+        userinfo: micros(finished - tokens_at),
+        flow: micros(finished - due.min(started)),
+        service: micros(finished - started),
+    };
+    Ok((times, check))
+}
+
+/// A flow for `session` that asks for `offline_access` too, and the refresh
+/// token it yields. Its ID token is checked at once (grants are made before
+/// the load).
+pub async fn grant(conn: &mut Conn, target: &Target, session: &Session) -> Result<RefreshGrant> {
+    let (tokens, check, _, _) =
+        authorize_and_redeem(conn, target, session, &target.offline_authorize_prefix).await?;
+    check.run(target)?;
+    let refresh_token = tokens
+        .refresh_token
+        .filter(|token| !token.is_empty())
+        .context("token: no refresh_token for an offline_access request")?;
+    Ok(RefreshGrant {
+        username: session.username.clone(),
+        refresh_token,
+    })
+}
+
+/// Rotates `grant`'s refresh token (which must come back new, with an
+/// access token and an ID token) and calls userinfo with the new access
+/// token. `grant` then holds the new refresh token; the ID token's checks
+/// are returned to be run later.
+pub async fn refresh(
+    conn: &mut Conn,
+    target: &Target,
+    grant: &mut RefreshGrant,
+) -> Result<(RefreshTimes, IdTokenCheck)> {
+    let started = Instant::now();
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        form_encode(&grant.refresh_token)
+    );
+    let response = conn
+        .post_form(TOKEN_PATH, &[(AUTHORIZATION, &target.basic_auth)], &form)
+        .await
+        .context("refresh")?;
+    let rotated = Instant::now();
+    let tokens = token_response(&response, "refresh")?;
+    let next = tokens
+        .refresh_token
+        .filter(|token| !token.is_empty())
+        .context("refresh: no new refresh_token")?;
+    ensure!(
+        next != grant.refresh_token,
+        "refresh: the refresh token was not rotated"
+    );
+    grant.refresh_token = next;
+    userinfo(conn, &tokens.access_token, &grant.username).await?;
+    let finished = Instant::now();
+    let times = RefreshTimes {
+        token: micros(rotated - started),
+        userinfo: micros(finished - rotated),
+        refresh: micros(finished - started),
+    };
+    let check = IdTokenCheck {
+        id_token: tokens.id_token,
+        nonce: None,
+        username: grant.username.clone(),
+    };
+    Ok((times, check))
+}
+
+/// Authorize (with the session cookie, the request starting with `prefix`)
+/// and redeem the code: the tokens, the ID token's checks, and when each of
+/// the two answered.
+async fn authorize_and_redeem(
+    conn: &mut Conn,
+    target: &Target,
+    session: &Session,
+    prefix: &str,
+) -> Result<(TokenResponse, IdTokenCheck, Instant, Instant)> {
     let state = format!("{:016x}", rand::random::<u64>());
     let nonce = format!("{:016x}", rand::random::<u64>());
 
-    let started = Instant::now();
-    let path = format!("{}&state={state}&nonce={nonce}", target.authorize_prefix);
+    let path = format!("{prefix}&state={state}&nonce={nonce}");
     let response = conn
         .get(&path, &[(COOKIE, &session.cookie)])
         .await
@@ -174,43 +313,44 @@ pub async fn flow(
         .await
         .context("token")?;
     let tokens_at = Instant::now();
-    expect_status(&response, 200, "token")?;
-    let tokens: TokenResponse =
-        serde_json::from_slice(&response.body).context("token: unexpected response body")?;
+    let mut tokens = token_response(&response, "token")?;
+    let check = IdTokenCheck {
+        id_token: std::mem::take(&mut tokens.id_token),
+        nonce: Some(nonce),
+        username: session.username.clone(),
+    };
+    Ok((tokens, check, authorized, tokens_at))
+}
+
+/// A token endpoint's 200 answer with a Bearer access token and an ID token.
+fn token_response(response: &Response, what: &str) -> Result<TokenResponse> {
+    expect_status(response, 200, what)?;
+    let tokens: TokenResponse = serde_json::from_slice(&response.body)
+        .with_context(|| format!("{what}: unexpected response body"))?;
     ensure!(
         tokens.token_type.eq_ignore_ascii_case("bearer"),
-        "token: token_type is {:?}",
+        "{what}: token_type is {:?}",
         tokens.token_type
     );
+    Ok(tokens)
+}
 
-    let bearer = format!("Bearer {}", tokens.access_token);
+/// Userinfo with `access_token`, which must answer 200 for `username`.
+async fn userinfo(conn: &mut Conn, access_token: &str, username: &str) -> Result<()> {
+    let bearer = format!("Bearer {access_token}");
     let response = conn
         .get(USERINFO_PATH, &[(AUTHORIZATION, &bearer)])
         .await
         .context("userinfo")?;
-    let finished = Instant::now();
     expect_status(&response, 200, "userinfo")?;
     let userinfo: Value =
         serde_json::from_slice(&response.body).context("userinfo: unexpected response body")?;
     ensure!(
-        userinfo.get("sub").and_then(Value::as_str) == Some(&session.username),
-        "userinfo: sub is {:?}, not {:?}",
+        userinfo.get("sub").and_then(Value::as_str) == Some(username),
+        "userinfo: sub is {:?}, not {username:?}",
         userinfo.get("sub"),
-        session.username
     );
-
-    let times = FlowTimes {
-        authorize: micros(authorized - started),
-        token: micros(tokens_at - authorized),
-        userinfo: micros(finished - tokens_at),
-        flow: micros(finished - started),
-    };
-    let check = IdTokenCheck {
-        id_token: tokens.id_token,
-        nonce,
-        username: session.username.clone(),
-    };
-    Ok((times, check))
+    Ok(())
 }
 
 /// `GET path`, expecting 200.
@@ -224,11 +364,17 @@ struct TokenResponse {
     access_token: String,
     token_type: String,
     id_token: String,
+    refresh_token: Option<String>,
 }
 
 /// The signature (by the server's key), `iss`, `exp`, `nonce`, `aud` and
 /// `sub` of an ID token.
-fn check_id_token(target: &Target, id_token: &str, nonce: &str, username: &str) -> Result<()> {
+fn check_id_token(
+    target: &Target,
+    id_token: &str,
+    nonce: Option<&str>,
+    username: &str,
+) -> Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
@@ -237,7 +383,7 @@ fn check_id_token(target: &Target, id_token: &str, nonce: &str, username: &str) 
         .verify(id_token, &target.issuer, now)
         .context("ID token")?;
     ensure!(
-        claims.get("nonce").and_then(Value::as_str) == Some(nonce),
+        claims.get("nonce").and_then(Value::as_str) == nonce,
         "ID token: nonce is {:?}, not {nonce:?}",
         claims.get("nonce")
     );

@@ -5,7 +5,9 @@
 //! starts a throwaway `redis-server` where needed and a server on a free
 //! loopback port, logs the users in through the real login form, and drives
 //! full authorization-code flows (authorize, token, userinfo, every answer
-//! checked) at each concurrency from the generator in [`load`]. Around each
+//! checked) at each concurrency from the generator in [`load`], or open
+//! loop at fixed arrival rates (`--rate`, `--rate-sweep`), and refreshes
+//! (rotation, then userinfo) at the top concurrency. Around each
 //! phase it reads the server's (and Redis's, and its own) CPU time and the
 //! server's RSS from `/proc`, and it measures the configured key's signing
 //! cost in-process, so that server CPU per flow can be compared with it.
@@ -35,6 +37,7 @@ mod flows;
 mod hostile;
 mod http;
 mod load;
+mod phases;
 mod procfs;
 mod redis_stats;
 mod report;
@@ -67,11 +70,14 @@ use self::report::{ConfigResult, LevelResult, Machine, Rate, Report, Rss, Settin
 /// authorization-code flows (authorize with the session cookie, token with
 /// client_secret_basic, userinfo), checking every status and the ID token's
 /// signature, state and nonce. Runs at each concurrency for Redis + RS256,
-/// Redis + ES256 and the memory store + RS256, and also measures the key's
-/// signing cost, discovery + JWKS requests/s and logins/s. Prints a table and
-/// writes target/bench/results.json (results-quick.json with --quick). Fails
-/// on any error, never on speed. `porthor` must be built (release) beside
-/// this program: `cargo xtask bench` builds both and runs it.
+/// Redis + ES256 and the memory store + RS256 (or, with --rate, open loop at
+/// each arrival rate), then refreshes at the top concurrency (rotate the
+/// refresh token, userinfo with the new access token), and also measures
+/// the key's signing cost, discovery + JWKS requests/s and logins/s. Prints
+/// a table and writes target/bench/results.json (results-quick.json with
+/// --quick). Fails on any error, never on speed. `porthor` must be built
+/// (release) beside this program: `cargo xtask bench` builds both and runs
+/// it.
 #[derive(Debug, Parser)]
 #[command(name = "porthor-bench", about, long_about)]
 struct Cli {
@@ -98,6 +104,24 @@ struct Cli {
     /// server, so keep it small).
     #[arg(long, value_name = "N", default_value_t = 1)]
     client_threads: usize,
+    /// Open-loop steps instead of the concurrency levels: flows fall due at
+    /// R per second and start on time whether or not earlier ones have
+    /// finished, and each flow's latency counts from when it was due.
+    #[arg(long, value_name = "R,...", value_delimiter = ',')]
+    rate: Vec<f64>,
+    /// Open-loop steps in ascending order (--rate's, or 500, 1000, ...,
+    /// 20000 flows/s), stopping after the first whose flow p99 exceeds
+    /// 10 ms or whose flows could not all start; reports where p99 crosses
+    /// 10 ms.
+    #[arg(long)]
+    rate_sweep: bool,
+    /// Open-loop flows (and so connections) in flight at most; a due flow
+    /// waits for a free slot, and the waits are reported.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_in_flight: usize,
+    /// Only these configurations (redis-rs256, redis-es256, memory-rs256).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    configs: Vec<String>,
     /// Extra environment for `porthor serve`, e.g. to try allocator
     /// settings (repeatable; recorded in the results).
     #[arg(long, value_name = "NAME=VALUE")]
@@ -168,6 +192,9 @@ const CLIENT_ID: &str = "bench";
 /// Where the client's authorization responses go (nothing listens there).
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 
+/// The open-loop step of `--quick`, in flows per second.
+const QUICK_RATE: f64 = 200.0;
+
 /// Users logged in before the load (and so sessions the flows spread over).
 const USERS: usize = 64;
 
@@ -197,8 +224,13 @@ struct ConfigPlan {
     warmup: Duration,
     levels: Vec<usize>,
     level: Duration,
+    /// Open-loop steps, in flows per second, each `rate_step` long.
+    rates: Vec<f64>,
+    rate_step: Duration,
     well_known: Option<Duration>,
     logins: Option<Duration>,
+    /// Refreshes at the top concurrency.
+    refreshes: Option<Duration>,
     signing: Duration,
 }
 
@@ -215,6 +247,10 @@ struct Plan {
     /// Server processes per configuration.
     replicas: usize,
     configs: Vec<ConfigPlan>,
+    /// Whether the open-loop steps stop at the first that crosses the
+    /// threshold.
+    sweep: bool,
+    max_in_flight: usize,
 }
 
 impl Plan {
@@ -239,8 +275,11 @@ impl Plan {
             warmup: Duration::from_secs(1),
             levels: concurrency.clone(),
             level,
+            rates: Vec::new(),
+            rate_step: level,
             well_known: Some(level),
             logins: Some(Duration::from_secs(2)),
+            refreshes: Some(level),
             signing: Duration::from_secs(1),
         };
         let mut configs = if args.quick {
@@ -253,14 +292,20 @@ impl Plan {
                 level: level.mul_f64(0.7),
                 well_known: None,
                 logins: None,
+                refreshes: None,
                 signing: Duration::from_millis(200),
                 ..full(name, store, alg)
             };
             vec![
                 ConfigPlan {
-                    warmup: Duration::from_millis(300),
+                    warmup: Duration::from_millis(200),
+                    // A brief open-loop step, so that CI runs that
+                    // generator against a real server too.
+                    rates: vec![QUICK_RATE],
+                    rate_step: Duration::from_millis(200),
                     well_known: Some(Duration::from_millis(300)),
                     logins: Some(Duration::from_millis(500)),
+                    refreshes: Some(Duration::from_millis(300)),
                     signing: Duration::from_millis(200),
                     ..full("redis-rs256", StoreKind::Redis, "RS256")
                 },
@@ -278,7 +323,30 @@ impl Plan {
         if replicas > 1 {
             configs.retain(|config| config.store == StoreKind::Redis);
         }
+        if !args.configs.is_empty() {
+            if let Some(unknown) = args
+                .configs
+                .iter()
+                .find(|name| !configs.iter().any(|c| c.name == name.as_str()))
+            {
+                bail!("--configs: no configuration is called {unknown:?}");
+            }
+            configs.retain(|c| args.configs.iter().any(|name| name == c.name));
+        }
+        let rates = phases::rate_steps(&args.rate, args.rate_sweep)?;
+        if !rates.is_empty() {
+            for config in &mut configs {
+                config.levels.clear();
+                config.rates.clone_from(&rates);
+                config.rate_step = config.level;
+            }
+        }
+        if args.max_in_flight == 0 {
+            bail!("--max-in-flight must be above zero");
+        }
         Ok(Self {
+            sweep: args.rate_sweep,
+            max_in_flight: args.max_in_flight,
             quick: args.quick,
             replicas,
             level,
@@ -550,7 +618,7 @@ impl ConfigBench<'_> {
             }
         };
 
-        let top = config.levels.iter().copied().max().unwrap_or(1);
+        let top = self.plan.concurrency.iter().copied().max().unwrap_or(1);
         let warmup = if config.warmup.is_zero() {
             None
         } else {
@@ -584,6 +652,13 @@ impl ConfigBench<'_> {
             );
             levels.push(level);
         }
+        let meter = phases::Meter {
+            probe: &probe,
+            redis_port,
+            servers: &pids,
+        };
+        let rates = self.rate_steps(address, &flows, &meter, &mut keep)?;
+        let refreshes = self.refreshes(&addresses, &flows, &meter, signing, &mut keep)?;
         let discovery_jwks = match config.well_known {
             Some(duration) => {
                 let outcome = self.phase(&addresses, &Arc::new(Work::WellKnown), 16, duration)?;
@@ -624,6 +699,9 @@ impl ConfigBench<'_> {
             rss,
             warmup,
             levels,
+            p99_crossing: report::crossing(&rates),
+            rates,
+            refreshes,
             discovery_jwks,
             logins,
             errors,
@@ -777,8 +855,9 @@ struct IdTokenClaims<'a> {
     email: &'a str,
 }
 
-/// Signatures per second on this thread through `Signer::sign`, over about
-/// `duration`.
+/// Signatures per CPU second of this thread through `Signer::sign`, over
+/// about `duration` of its CPU time (or five times that of wall time; then,
+/// if the thread got less than ten clock ticks, per wall second).
 fn signing_cost(signer: &Signer, duration: Duration) -> Result<Signing> {
     let claims = IdTokenClaims {
         iss: "http://127.0.0.1:40000",
@@ -795,13 +874,33 @@ fn signing_cost(signer: &Signer, duration: Duration) -> Result<Signing> {
     };
     // One unmeasured signature: lazy initialisation stays out of the figure.
     signer.sign(&claims)?;
+    // The thread's CPU time, not the wall clock: on a busy machine the
+    // thread waits for a core, and a signature would seem to cost the wait.
+    let ticks = procfs::clock_ticks_per_second() as f64;
+    let cpu = || procfs::thread_cpu_ticks().ok().map(|t| t as f64 / ticks);
     let started = Instant::now();
+    let cpu_before = cpu();
     let mut signs = 0u64;
-    while started.elapsed() < duration || signs == 0 {
-        std::hint::black_box(signer.sign(std::hint::black_box(&claims))?);
-        signs += 1;
+    loop {
+        for _ in 0..16 {
+            std::hint::black_box(signer.sign(std::hint::black_box(&claims))?);
+        }
+        signs += 16;
+        let used = cpu()
+            .zip(cpu_before)
+            .map_or(0.0, |(after, before)| after - before);
+        // Enough CPU time, or enough waiting for it.
+        let wall = started.elapsed();
+        if used >= duration.as_secs_f64() || wall >= duration * 5 {
+            break;
+        }
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let wall = started.elapsed().as_secs_f64();
+    let seconds = match cpu().zip(cpu_before) {
+        // At least ten ticks, for a figure within 10%.
+        Some((after, before)) if after - before >= 10.0 / ticks => after - before,
+        _ => wall,
+    };
     let signs_per_sec = signs as f64 / seconds;
     Ok(Signing {
         signs_per_sec,
@@ -836,7 +935,35 @@ mod tests {
             assert_eq!(config.level, Duration::from_secs(10));
             assert_eq!(config.users, 64);
             assert!(config.well_known.is_some() && config.logins.is_some());
+            assert_eq!(config.refreshes, Some(Duration::from_secs(10)));
         }
+        assert!(plan.configs.iter().all(|c| c.rates.is_empty()));
+    }
+
+    #[test]
+    fn open_loop_rates_replace_the_levels() {
+        let plan = parse(&["--rate", "2500", "--configs", "redis-rs256"]).unwrap();
+        assert_eq!(plan.configs[0].rates, [2500.0]);
+        assert_eq!(plan.configs[0].rate_step, Duration::from_secs(10));
+        assert!(!plan.sweep);
+        assert_eq!(plan.max_in_flight, 256);
+        let names: Vec<_> = plan.configs.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["redis-rs256"]);
+        assert!(plan.configs[0].levels.is_empty());
+        // The refreshes still run at the top concurrency.
+        assert_eq!(plan.concurrency.iter().max(), Some(&64));
+
+        let plan = parse(&["--rate-sweep", "--max-in-flight", "32"]).unwrap();
+        assert!(plan.sweep);
+        assert_eq!(plan.configs[2].rates.first(), Some(&500.0));
+        assert_eq!(plan.max_in_flight, 32);
+        assert!(plan.configs.iter().all(|c| c.levels.is_empty()));
+        let plan = parse(&["--rate-sweep", "--rate", "3000,1000"]).unwrap();
+        assert_eq!(plan.configs[1].rates, [1000.0, 3000.0]);
+
+        assert!(parse(&["--rate", "0"]).is_err());
+        assert!(parse(&["--max-in-flight", "0"]).is_err());
+        assert!(parse(&["--configs", "redis-rs512"]).is_err());
     }
 
     #[test]
@@ -851,11 +978,18 @@ mod tests {
                     + c.level * u32::try_from(c.levels.len()).unwrap()
                     + c.well_known.unwrap_or_default()
                     + c.logins.unwrap_or_default()
+                    + c.refreshes.unwrap_or_default()
+                    + c.rate_step * u32::try_from(c.rates.len()).unwrap()
                     + c.signing
             })
             .sum();
         assert!(load <= Duration::from_millis(5200), "{load:?}");
         assert_eq!(plan.configs[0].levels, [1, 16, 64]);
+        // The primary configuration has a refresh phase and an open-loop
+        // step, so that CI runs both.
+        assert!(plan.configs[0].refreshes.is_some());
+        assert_eq!(plan.configs[0].rates, [QUICK_RATE]);
+        assert!(plan.configs[1..].iter().all(|c| c.rates.is_empty()));
         assert_eq!(plan.configs[0].users, 64);
         assert_eq!(plan.configs.len(), 3);
     }

@@ -50,6 +50,13 @@ pub fn parse_stat_cpu(text: &str) -> Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
+/// The user plus system CPU time of the calling thread, in clock ticks.
+pub fn thread_cpu_ticks() -> Result<u64> {
+    let path = "/proc/thread-self/stat";
+    let text = fs::read_to_string(path).with_context(|| format!("could not read {path}"))?;
+    parse_stat_cpu(&text).with_context(|| format!("unexpected contents in {path}"))
+}
+
 /// A memory figure from `/proc/<pid>/status` in KiB, e.g. `VmRSS` (now) or
 /// `VmHWM` (the peak since start or since [`reset_peak_rss`]).
 pub fn memory_kib(pid: u32, key: &str) -> Result<u64> {

@@ -9,8 +9,10 @@ pub fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
         return None;
     }
     let len = sorted.len();
-    // p is in (0, 100], so the rank is in [1, len].
-    let rank = ((p / 100.0) * len as f64).ceil() as usize;
+    // p is in (0, 100], so the rank is in [1, len]. The small allowance
+    // keeps a product such as 99.9% of 1000 (999.0000000000001 in floating
+    // point) at its exact rank.
+    let rank = ((p / 100.0) * len as f64 - 1e-9).ceil() as usize;
     sorted.get(rank.clamp(1, len) - 1).copied()
 }
 
@@ -23,6 +25,7 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
     pub max_ms: f64,
 }
 
@@ -43,6 +46,7 @@ impl Latency {
             p50_ms: ms(50.0),
             p90_ms: ms(90.0),
             p99_ms: ms(99.0),
+            p999_ms: ms(99.9),
             max_ms: ms(100.0),
         }
     }
@@ -59,6 +63,8 @@ mod tests {
         assert_eq!(percentile(&samples, 90.0), Some(90));
         assert_eq!(percentile(&samples, 99.0), Some(99));
         assert_eq!(percentile(&samples, 100.0), Some(100));
+        let thousand: Vec<u32> = (1..=1000).collect();
+        assert_eq!(percentile(&thousand, 99.9), Some(999));
         assert_eq!(percentile(&samples, 0.5), Some(1));
         let ten: Vec<u32> = (1..=10).collect();
         assert_eq!(percentile(&ten, 99.0), Some(10));
@@ -84,6 +90,7 @@ mod tests {
         assert!((latency.mean_ms - 2.5).abs() < 1e-9);
         assert!((latency.p50_ms - 2.0).abs() < 1e-9);
         assert!((latency.p99_ms - 4.0).abs() < 1e-9);
+        assert!((latency.p999_ms - 4.0).abs() < 1e-9);
         assert!((latency.max_ms - 4.0).abs() < 1e-9);
         assert_eq!(Latency::of(&mut []), Latency::default());
     }
