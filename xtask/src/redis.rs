@@ -3,7 +3,12 @@
 //! The server listens on a free loopback port (never the usual 6379, which
 //! may belong to a shared or distro-started instance), keeps nothing on disk
 //! and logs to `target/xtask/redis-<port>.log`.
+//!
+//! Also two topologies built of such servers, for the store's Cluster and
+//! Sentinel support: a Redis Cluster of three masters ([`Cluster`]), and a
+//! master with one replica watched by three sentinels ([`SentinelGroup`]).
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +23,25 @@ use crate::process::{apt_install, is_root};
 
 /// The environment variable the tests read the server's URL from.
 pub const URL_VAR: &str = "PORTHOR_TEST_REDIS_URL";
+
+/// The environment variable the tests read the test Cluster's node URLs
+/// from, comma-separated.
+pub const CLUSTER_URLS_VAR: &str = "PORTHOR_TEST_REDIS_CLUSTER_URLS";
+
+/// The environment variable the tests read the test Sentinel group's
+/// sentinel URLs from, comma-separated.
+pub const SENTINEL_URLS_VAR: &str = "PORTHOR_TEST_REDIS_SENTINEL_URLS";
+
+/// The name the test sentinels know their master by.
+pub const SENTINEL_MASTER: &str = "porthor-test";
+
+/// How long a topology may take to settle (slots assigned, sentinels and
+/// replica discovered).
+const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a server is started as, besides the common flags: a configuration
+/// file first (a sentinel needs one it can rewrite), then more flags.
+type Extra<'a> = &'a dyn Fn(u16, &Path) -> Result<(Option<PathBuf>, Vec<OsString>)>;
 
 /// How long a fresh server may take to answer `PING`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,13 +63,18 @@ impl Redis {
     /// Installs `redis-server` if missing (as root only) and starts one whose
     /// log goes under `target_dir/xtask`, waiting until it answers `PING`.
     pub fn start(target_dir: &Path) -> Result<Self> {
+        Self::start_with(target_dir, &|_, _| Ok((None, Vec::new())))
+    }
+
+    /// [`Redis::start`], with `extra` flags for the chosen port.
+    fn start_with(target_dir: &Path, extra: Extra<'_>) -> Result<Self> {
         ensure_installed()?;
         let dir = target_dir.join("xtask");
         fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
         let mut attempt = 1;
         loop {
             let port = free_port()?;
-            let mut redis = Self::spawn(port, &dir)?;
+            let mut redis = Self::spawn(port, &dir, extra)?;
             match redis.wait_until_ready(STARTUP_TIMEOUT) {
                 Ok(Startup::Ready) => return Ok(redis),
                 Ok(Startup::PortTaken) if attempt < PORT_ATTEMPTS => {
@@ -65,6 +94,12 @@ impl Redis {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// `redis://127.0.0.1:PORT`: a Cluster node or a sentinel, which have
+    /// no databases to choose.
+    fn url_without_db(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
     /// The port the server listens on (loopback).
     pub fn port(&self) -> u16 {
         self.port
@@ -80,16 +115,19 @@ impl Redis {
         &self.log
     }
 
-    fn spawn(port: u16, dir: &Path) -> Result<Self> {
+    fn spawn(port: u16, dir: &Path, extra: Extra<'_>) -> Result<Self> {
         let log = dir.join(format!("redis-{port}.log"));
         let stdout =
             File::create(&log).with_context(|| format!("could not create {}", log.display()))?;
         let stderr = stdout.try_clone()?;
+        let (config, flags) = extra(port, dir)?;
         let child = Command::new("redis-server")
+            .args(config)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir)
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -164,6 +202,168 @@ impl Drop for Redis {
                 }
             }
         }
+    }
+}
+
+/// A Redis Cluster of three masters (no replicas) on loopback ports,
+/// stopped when dropped.
+#[derive(Debug)]
+pub struct Cluster {
+    nodes: Vec<Redis>,
+}
+
+impl Cluster {
+    /// Starts three cluster-enabled servers, joins them with
+    /// `redis-cli --cluster create`, and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start(target_dir: &Path) -> Result<Self> {
+        let node = |port: u16, dir: &Path| {
+            // A node file left by an earlier run on this port would make
+            // the node believe it is in that old cluster.
+            let nodes_file = dir.join(format!("nodes-{port}.conf"));
+            let _ = fs::remove_file(&nodes_file);
+            let flags = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"];
+            let mut flags: Vec<OsString> = flags.iter().map(OsString::from).collect();
+            flags.push("--cluster-config-file".into());
+            flags.push(nodes_file.into());
+            Ok((None, flags))
+        };
+        let nodes = (0..3)
+            .map(|_| Redis::start_with(target_dir, &node))
+            .collect::<Result<Vec<_>>>()?;
+        let cluster = Self { nodes };
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = create
+            .stdin(Stdio::null())
+            .output()
+            .context("could not run redis-cli --cluster create")?;
+        if !output.status.success() {
+            bail!(
+                "redis-cli --cluster create failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for node in &cluster.nodes {
+            wait_for(&format!("cluster node {}", node.port()), || {
+                Ok(redis_cli(node.port(), &["CLUSTER", "INFO"])?.contains("cluster_state:ok"))
+            })?;
+        }
+        Ok(cluster)
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Redis::url_without_db).collect()
+    }
+}
+
+/// A master with one replica, watched by three sentinels (quorum 2, the
+/// master declared down after a second), on loopback ports; stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct SentinelGroup {
+    master: Redis,
+    replica: Redis,
+    sentinels: Vec<Redis>,
+}
+
+impl SentinelGroup {
+    /// Starts the master and its replica, waits until the replica is in
+    /// sync, then the sentinels, and waits until each knows the replica and
+    /// the other two sentinels (which a failover needs).
+    pub fn start(target_dir: &Path) -> Result<Self> {
+        let master = Redis::start(target_dir)?;
+        let master_port = master.port();
+        let replica = Redis::start_with(target_dir, &|_, _| {
+            let flags = ["--replicaof", "127.0.0.1", &master_port.to_string()];
+            Ok((None, flags.iter().map(OsString::from).collect()))
+        })?;
+        wait_for("the replica's sync", || {
+            Ok(redis_cli(replica.port(), &["INFO", "replication"])?
+                .contains("master_link_status:up"))
+        })?;
+        let sentinel = |port: u16, dir: &Path| {
+            let config = dir.join(format!("sentinel-{port}.conf"));
+            let text = format!(
+                "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                 sentinel failover-timeout {SENTINEL_MASTER} 10000\n\
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
+            );
+            fs::write(&config, text)
+                .with_context(|| format!("could not write {}", config.display()))?;
+            Ok((Some(config), vec![OsString::from("--sentinel")]))
+        };
+        let sentinels = (0..3)
+            .map(|_| Redis::start_with(target_dir, &sentinel))
+            .collect::<Result<Vec<_>>>()?;
+        for sentinel in &sentinels {
+            wait_for(&format!("sentinel {}", sentinel.port()), || {
+                let state = redis_cli(sentinel.port(), &["SENTINEL", "MASTER", SENTINEL_MASTER])?;
+                let field = |name: &str| {
+                    let mut lines = state.lines();
+                    lines.find(|line| line.trim() == name)?;
+                    lines.next().map(|value| value.trim().to_owned())
+                };
+                Ok(field("num-slaves").as_deref() == Some("1")
+                    && field("num-other-sentinels").as_deref() == Some("2"))
+            })?;
+        }
+        Ok(Self {
+            master,
+            replica,
+            sentinels,
+        })
+    }
+
+    /// The sentinels' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(Redis::url_without_db).collect()
+    }
+
+    /// The ports of the first master and of its replica.
+    pub fn ports(&self) -> (u16, u16) {
+        (self.master.port(), self.replica.port())
+    }
+}
+
+/// Runs `redis-cli -p port ARGS…` and returns what it printed.
+fn redis_cli(port: u16, args: &[&str]) -> Result<String> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("could not run redis-cli")?;
+    if !output.status.success() {
+        bail!(
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Polls `ready` until it says yes, for at most [`TOPOLOGY_TIMEOUT`].
+fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + TOPOLOGY_TIMEOUT;
+    loop {
+        let last = match ready() {
+            Ok(true) => return Ok(()),
+            Ok(false) => "not yet".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= deadline {
+            bail!("{what} was not ready within {TOPOLOGY_TIMEOUT:?} ({last})");
+        }
+        thread::sleep(Duration::from_millis(100));
     }
 }
 
