@@ -99,17 +99,29 @@ impl Namespace {
     }
 
     /// `{key_prefix}:{`: every key of the kind starts with it.
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "for the Redis backend's SCAN pattern")
+    )]
     pub(crate) fn before_tag(&self) -> &str {
         &self.before_tag
     }
 
     /// `}:v2:{kind}:`: what follows the tag in every key of the kind.
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "for the Redis backend's SCAN pattern")
+    )]
     pub(crate) fn after_tag(&self) -> &str {
         &self.after_tag
     }
 
     /// Whether `key` is one of this kind's: the part before the tag, a
     /// non-empty tag without braces, then the part after it.
+    #[cfg_attr(
+        not(feature = "memory"),
+        allow(dead_code, reason = "for the memory backend's delete_matching")
+    )]
     pub(crate) fn contains(&self, key: &str) -> bool {
         let Some(rest) = key.strip_prefix(&self.before_tag) else {
             return false;
