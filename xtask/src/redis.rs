@@ -6,7 +6,12 @@
 //! `target/xtask/redis-<port>.log`. The chaos runs of porthor-bench kill and
 //! restart it on the same port ([`Redis::restart`]) or freeze it
 //! ([`Redis::pause`], [`Redis::resume`]).
+//!
+//! Also two topologies built of such servers, for the store's Cluster and
+//! Sentinel support: a Redis Cluster of three masters ([`Cluster`]), and a
+//! master with one replica watched by three sentinels ([`SentinelGroup`]).
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -22,6 +27,25 @@ use crate::process::{apt_install, is_root};
 /// The environment variable the tests read the server's URL from.
 pub const URL_VAR: &str = "PORTHOR_TEST_REDIS_URL";
 
+/// The environment variable the tests read the test Cluster's node URLs
+/// from, comma-separated.
+pub const CLUSTER_URLS_VAR: &str = "PORTHOR_TEST_REDIS_CLUSTER_URLS";
+
+/// The environment variable the tests read the test Sentinel group's
+/// sentinel URLs from, comma-separated.
+pub const SENTINEL_URLS_VAR: &str = "PORTHOR_TEST_REDIS_SENTINEL_URLS";
+
+/// The name the test sentinels know their master by.
+pub const SENTINEL_MASTER: &str = "porthor-test";
+
+/// How long a topology may take to settle (slots assigned, sentinels and
+/// replica discovered).
+const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a server is started as, besides the common flags: a configuration
+/// file first (a sentinel needs one it can rewrite), then more flags.
+type Extra<'a> = &'a dyn Fn(u16, &Path) -> Result<(Option<PathBuf>, Vec<OsString>)>;
+
 /// How long a fresh server may take to answer `PING`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -34,17 +58,28 @@ pub struct Redis {
     child: Child,
     port: u16,
     log: PathBuf,
-    /// The append-only files' directory, if persistent.
-    aof: Option<PathBuf>,
+    /// What it was started with, to start it again the same way.
+    launch: Launch,
     /// Startup failed: the error already reported the log, so keep it quietly.
     failed: bool,
+}
+
+/// A server's command line beyond its port: a configuration file first (a
+/// sentinel needs one it can rewrite), more flags, and whether it keeps an
+/// append-only file.
+#[derive(Debug)]
+struct Launch {
+    config: Option<PathBuf>,
+    flags: Vec<OsString>,
+    /// The append-only files' directory, if persistent.
+    aof: Option<PathBuf>,
 }
 
 impl Redis {
     /// Installs `redis-server` if missing (as root only) and starts one whose
     /// log goes under `target_dir/xtask`, waiting until it answers `PING`.
     pub fn start(target_dir: &Path) -> Result<Self> {
-        Self::start_with(target_dir, false)
+        Self::start_with(target_dir, false, &|_, _| Ok((None, Vec::new())))
     }
 
     /// [`Redis::start`], but with append-only persistence (`appendonly
@@ -53,17 +88,19 @@ impl Redis {
     /// server has every acknowledged write (only an operating system crash
     /// could lose the last second).
     pub fn start_persistent(target_dir: &Path) -> Result<Self> {
-        Self::start_with(target_dir, true)
+        Self::start_with(target_dir, true, &|_, _| Ok((None, Vec::new())))
     }
 
-    fn start_with(target_dir: &Path, persistent: bool) -> Result<Self> {
+    /// [`Redis::start`], persistent or not, with `extra` flags for the
+    /// chosen port.
+    fn start_with(target_dir: &Path, persistent: bool, extra: Extra<'_>) -> Result<Self> {
         ensure_installed()?;
         let dir = target_dir.join("xtask");
         fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
         let mut attempt = 1;
         loop {
             let port = free_port()?;
-            let mut redis = Self::spawn(port, &dir, persistent)?;
+            let mut redis = Self::spawn(port, &dir, persistent, extra)?;
             match redis.wait_until_ready(STARTUP_TIMEOUT) {
                 Ok(Startup::Ready) => return Ok(redis),
                 Ok(Startup::PortTaken) if attempt < PORT_ATTEMPTS => {
@@ -81,6 +118,12 @@ impl Redis {
     /// The URL the tests connect to (database 0).
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `redis://127.0.0.1:PORT`: a Cluster node or a sentinel, which have
+    /// no databases to choose.
+    fn url_without_db(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// The port the server listens on (loopback).
@@ -119,7 +162,7 @@ impl Redis {
     pub fn start_again(&mut self) -> Result<()> {
         let dir = self.log.parent().map(Path::to_path_buf).unwrap_or_default();
         // The log is appended to, so that both lives stay readable.
-        self.child = spawn_child(self.port, &dir, self.aof.is_some(), &self.log, true)?;
+        self.child = spawn_child(self.port, &dir, &self.launch, &self.log, true)?;
         match self.wait_until_ready(STARTUP_TIMEOUT)? {
             Startup::Ready => Ok(()),
             Startup::PortTaken => bail!("port {} was taken while redis-server was down", self.port),
@@ -148,19 +191,21 @@ impl Redis {
         Ok(())
     }
 
-    fn spawn(port: u16, dir: &Path, persistent: bool) -> Result<Self> {
+    fn spawn(port: u16, dir: &Path, persistent: bool, extra: Extra<'_>) -> Result<Self> {
         let log = dir.join(format!("redis-{port}.log"));
-        let aof = dir.join(aof_dir_name(port));
-        if persistent {
+        let aof = persistent.then(|| dir.join(aof_dir_name(port)));
+        if let Some(aof) = &aof {
             // A fresh server starts empty, whatever an earlier one left.
-            let _ = fs::remove_dir_all(&aof);
+            let _ = fs::remove_dir_all(aof);
         }
-        let child = spawn_child(port, dir, persistent, &log, false)?;
+        let (config, flags) = extra(port, dir)?;
+        let launch = Launch { config, flags, aof };
+        let child = spawn_child(port, dir, &launch, &log, false)?;
         Ok(Self {
             child,
             port,
             log,
-            aof: persistent.then_some(aof),
+            launch,
             failed: false,
         })
     }
@@ -224,7 +269,7 @@ impl Drop for Redis {
                     // A clean run's log holds nothing worth keeping.
                     let _ = fs::remove_file(&self.log);
                 }
-                if let Some(aof) = &self.aof {
+                if let Some(aof) = &self.launch.aof {
                     let _ = fs::remove_dir_all(aof);
                 }
             }
@@ -238,9 +283,9 @@ fn aof_dir_name(port: u16) -> String {
     format!("redis-{port}-aof")
 }
 
-/// Starts `redis-server` on `port`, logging to `log` (appended to, or
-/// truncated first).
-fn spawn_child(port: u16, dir: &Path, persistent: bool, log: &Path, append: bool) -> Result<Child> {
+/// Starts `redis-server` on `port` as `launch` says, logging to `log`
+/// (appended to, or truncated first).
+fn spawn_child(port: u16, dir: &Path, launch: &Launch, log: &Path, append: bool) -> Result<Child> {
     let stdout = File::options()
         .create(true)
         .write(true)
@@ -251,9 +296,10 @@ fn spawn_child(port: u16, dir: &Path, persistent: bool, log: &Path, append: bool
     let stderr = stdout.try_clone()?;
     let mut command = Command::new("redis-server");
     command
+        .args(&launch.config)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--daemonize", "no"]);
-    if persistent {
+    if launch.aof.is_some() {
         command.args([
             "--appendonly",
             "yes",
@@ -266,11 +312,174 @@ fn spawn_child(port: u16, dir: &Path, persistent: bool, log: &Path, append: bool
     command
         .arg("--dir")
         .arg(dir)
+        .args(&launch.flags)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .context("could not start redis-server")
+}
+
+/// A Redis Cluster of three masters (no replicas) on loopback ports,
+/// stopped when dropped.
+#[derive(Debug)]
+pub struct Cluster {
+    nodes: Vec<Redis>,
+}
+
+impl Cluster {
+    /// Starts three cluster-enabled servers, joins them with
+    /// `redis-cli --cluster create`, and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start(target_dir: &Path) -> Result<Self> {
+        let node = |port: u16, dir: &Path| {
+            // A node file left by an earlier run on this port would make
+            // the node believe it is in that old cluster.
+            let nodes_file = dir.join(format!("nodes-{port}.conf"));
+            let _ = fs::remove_file(&nodes_file);
+            let flags = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"];
+            let mut flags: Vec<OsString> = flags.iter().map(OsString::from).collect();
+            flags.push("--cluster-config-file".into());
+            flags.push(nodes_file.into());
+            Ok((None, flags))
+        };
+        let nodes = (0..3)
+            .map(|_| Redis::start_with(target_dir, false, &node))
+            .collect::<Result<Vec<_>>>()?;
+        let cluster = Self { nodes };
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = create
+            .stdin(Stdio::null())
+            .output()
+            .context("could not run redis-cli --cluster create")?;
+        if !output.status.success() {
+            bail!(
+                "redis-cli --cluster create failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for node in &cluster.nodes {
+            wait_for(&format!("cluster node {}", node.port()), || {
+                Ok(redis_cli(node.port(), &["CLUSTER", "INFO"])?.contains("cluster_state:ok"))
+            })?;
+        }
+        Ok(cluster)
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Redis::url_without_db).collect()
+    }
+}
+
+/// A master with one replica, watched by three sentinels (quorum 2, the
+/// master declared down after a second), on loopback ports; stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct SentinelGroup {
+    master: Redis,
+    replica: Redis,
+    sentinels: Vec<Redis>,
+}
+
+impl SentinelGroup {
+    /// Starts the master and its replica, waits until the replica is in
+    /// sync, then the sentinels, and waits until each knows the replica and
+    /// the other two sentinels (which a failover needs).
+    pub fn start(target_dir: &Path) -> Result<Self> {
+        let master = Redis::start(target_dir)?;
+        let master_port = master.port();
+        let replica = Redis::start_with(target_dir, false, &|_, _| {
+            let flags = ["--replicaof", "127.0.0.1", &master_port.to_string()];
+            Ok((None, flags.iter().map(OsString::from).collect()))
+        })?;
+        wait_for("the replica's sync", || {
+            Ok(redis_cli(replica.port(), &["INFO", "replication"])?
+                .contains("master_link_status:up"))
+        })?;
+        let sentinel = |port: u16, dir: &Path| {
+            let config = dir.join(format!("sentinel-{port}.conf"));
+            let text = format!(
+                "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                 sentinel failover-timeout {SENTINEL_MASTER} 10000\n\
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
+            );
+            fs::write(&config, text)
+                .with_context(|| format!("could not write {}", config.display()))?;
+            Ok((Some(config), vec![OsString::from("--sentinel")]))
+        };
+        let sentinels = (0..3)
+            .map(|_| Redis::start_with(target_dir, false, &sentinel))
+            .collect::<Result<Vec<_>>>()?;
+        for sentinel in &sentinels {
+            wait_for(&format!("sentinel {}", sentinel.port()), || {
+                let state = redis_cli(sentinel.port(), &["SENTINEL", "MASTER", SENTINEL_MASTER])?;
+                let field = |name: &str| {
+                    let mut lines = state.lines();
+                    lines.find(|line| line.trim() == name)?;
+                    lines.next().map(|value| value.trim().to_owned())
+                };
+                Ok(field("num-slaves").as_deref() == Some("1")
+                    && field("num-other-sentinels").as_deref() == Some("2"))
+            })?;
+        }
+        Ok(Self {
+            master,
+            replica,
+            sentinels,
+        })
+    }
+
+    /// The sentinels' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(Redis::url_without_db).collect()
+    }
+
+    /// The ports of the first master and of its replica.
+    pub fn ports(&self) -> (u16, u16) {
+        (self.master.port(), self.replica.port())
+    }
+}
+
+/// Runs `redis-cli -p port ARGS…` and returns what it printed.
+fn redis_cli(port: u16, args: &[&str]) -> Result<String> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("could not run redis-cli")?;
+    if !output.status.success() {
+        bail!(
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Polls `ready` until it says yes, for at most [`TOPOLOGY_TIMEOUT`].
+fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + TOPOLOGY_TIMEOUT;
+    loop {
+        let last = match ready() {
+            Ok(true) => return Ok(()),
+            Ok(false) => "not yet".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= deadline {
+            bail!("{what} was not ready within {TOPOLOGY_TIMEOUT:?} ({last})");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// How a startup attempt ended, short of an error.

@@ -9,10 +9,11 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, Result, bail};
 
 use xtask::process::{cargo, run, target_dir, workspace_root};
-use xtask::redis::{self, Redis};
+use xtask::redis::{self, Cluster, Redis, SentinelGroup};
 
-/// Starts a redis-server, runs the tests with `runner_args` against it, and
-/// stops it again, whether the tests pass, fail or cannot run.
+/// Starts a redis-server, a Redis Cluster and a Sentinel group, runs the
+/// tests with `runner_args` against them, and stops them again, whether the
+/// tests pass, fail or cannot run.
 pub fn run_with_redis(runner_args: &[String]) -> Result<()> {
     let target_dir = target_dir().context("could not find cargo's target directory")?;
     let redis = Redis::start(&target_dir)?;
@@ -23,15 +24,33 @@ pub fn run_with_redis(runner_args: &[String]) -> Result<()> {
         redis::URL_VAR,
         redis.log().display()
     );
-    let result = run_tests(runner_args, &url);
-    drop(redis);
+    let cluster = Cluster::start(&target_dir)?;
+    let cluster_urls = cluster.urls().join(",");
+    eprintln!(
+        "redis cluster is up: {}={cluster_urls}",
+        redis::CLUSTER_URLS_VAR
+    );
+    let sentinels = SentinelGroup::start(&target_dir)?;
+    let sentinel_urls = sentinels.urls().join(",");
+    eprintln!(
+        "redis sentinel group is up (master {}): {}={sentinel_urls}",
+        redis::SENTINEL_MASTER,
+        redis::SENTINEL_URLS_VAR
+    );
+    let env = [
+        (redis::URL_VAR, url),
+        (redis::CLUSTER_URLS_VAR, cluster_urls),
+        (redis::SENTINEL_URLS_VAR, sentinel_urls),
+    ];
+    let result = run_tests(runner_args, &env);
+    drop((redis, cluster, sentinels));
     result
 }
 
-fn run_tests(runner_args: &[String], redis_url: &str) -> Result<()> {
+fn run_tests(runner_args: &[String], env: &[(&str, String)]) -> Result<()> {
     let plan = Plan::new(runner_args);
     let with_redis = |command: &mut Command| {
-        command.env(redis::URL_VAR, redis_url);
+        command.envs(env.iter().map(|(name, value)| (name, value)));
     };
     if !nextest_is_installed() {
         eprintln!("note: cargo-nextest is not installed; falling back to `cargo test`");

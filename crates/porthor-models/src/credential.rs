@@ -9,7 +9,11 @@
 //! grant a code starts (its refresh-token family) is named by the code's key;
 //! and an access token's key is that grant's key followed by its own. So the
 //! store can fetch a credential together with the session and grant it
-//! depends on in one round trip, and ending either ends the credential. Keys
+//! depends on in one round trip, and ending either ends the credential. A
+//! session's own key is made by the store for its user
+//! ([`crate::AuthorizationStore::new_session_key`]): it may begin with
+//! something of the user's (porthor-store puts a Redis Cluster slot tag
+//! there), which every key linked to it then carries too. Keys
 //! are identifiers, not secrets (the secrets never leave their holders), and
 //! with public `sub` values they tell a client nothing it could not already
 //! correlate.
@@ -121,9 +125,11 @@ impl RecordKey {
     }
 
     /// The key made of `bytes`, for a record named by something other than a
-    /// credential: the store derives such keys with a keyed hash (see
-    /// [`crate::AuthorizationStore::consent_key`]). A plain key, linked to
-    /// nothing.
+    /// credential, or a session key the store makes for its user: the store
+    /// derives such keys with a keyed hash (see
+    /// [`crate::AuthorizationStore::consent_key`] and
+    /// [`crate::AuthorizationStore::new_session_key`]). A plain key, linked
+    /// to nothing.
     pub fn derived(bytes: [u8; KEY_BYTES]) -> Self {
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }

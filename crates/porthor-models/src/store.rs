@@ -134,6 +134,12 @@ pub trait AuthorizationStore: Send + Sync + std::fmt::Debug {
     /// neither (usernames and client ids are few enough to guess through a
     /// plain hash), while the same pair always finds the same record.
     fn consent_key(&self, username: &str, client_id: &str) -> RecordKey;
+    /// A fresh key for a login session of `username`. The store may make it
+    /// carry something of the user's (a Redis Cluster slot), so that the
+    /// user's sessions, and every credential linked to them, can be reached
+    /// together; [`UserIndex::add`] may refuse a session whose key it did not
+    /// make for that user.
+    fn new_session_key(&self, username: &str) -> RecordKey;
     /// Failure counters for throttling (see [`FailureCounters`]).
     fn failure_counters(&self) -> &dyn FailureCounters;
 

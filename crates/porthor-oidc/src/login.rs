@@ -217,7 +217,9 @@ impl OidcService {
         }
         let store = &self.inner.store;
         let lifetime = self.inner.lifetimes.session;
-        let token = SessionToken::generate();
+        // A key the store made for this user: it locates the user's records
+        // (a Redis Cluster slot), see `AuthorizationStore::new_session_key`.
+        let token = SessionToken::with_key(store.new_session_key(username));
         let data = self.new_session_data(&token, username, now);
         // Concurrent, so one round trip: the index never ends the session it
         // adds, whether or not its record is there yet.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use porthor_models::{CounterLimit, Tally};
 
+use crate::layout::Namespace;
+
 #[cfg(feature = "memory")]
 use crate::memory::MemoryBackend;
 #[cfg(feature = "redis")]
@@ -115,15 +117,15 @@ impl Backend {
         .await
     }
 
-    /// Removes every key starting with `prefix` (taken literally); how many
-    /// live values were removed.
-    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+    /// Removes every key of `namespace`, whatever its tag; how many live
+    /// values were removed.
+    pub(crate) async fn delete_matching(&self, namespace: &Namespace) -> Result<u64, BackendError> {
         measured("delete_matching", async {
             match self {
                 #[cfg(feature = "memory")]
-                Backend::Memory(memory) => Ok(memory.delete_matching(prefix)),
+                Backend::Memory(memory) => Ok(memory.delete_matching(namespace)),
                 #[cfg(feature = "redis")]
-                Backend::Redis(redis) => redis.delete_matching(prefix).await,
+                Backend::Redis(redis) => redis.delete_matching(namespace).await,
             }
         })
         .await

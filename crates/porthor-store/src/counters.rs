@@ -1,5 +1,6 @@
 //! Failure counters ([`FailureCounters`]): plain integers with a TTL at
-//! `{key_prefix}:v1:throttle:{user|ip|client}:{name}`.
+//! `{key_prefix}:{throttle}:v2:throttle:{user|ip|client}:{name}`, all with
+//! the one slot tag `throttle`, since one script updates several at once.
 //!
 //! `name` is the unpadded base64url HMAC-SHA-256 of the subject (a
 //! username, an address, a client id) under a key derived from the store's
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::EncryptionKey;
 use crate::backend::Backend;
 use crate::keyspace::MAX_TTL;
+use crate::layout::{Namespace, THROTTLE_TAG};
 
 /// The kind segment of counter keys, after the layout version.
 pub(crate) const THROTTLE: &str = "throttle";
@@ -33,8 +35,8 @@ const SUBJECT_KEY_PURPOSE: &str = "throttle subject names";
 /// The failure counters of one store.
 pub(crate) struct Counters {
     backend: Arc<Backend>,
-    /// `{key_prefix}:v1:throttle:`.
-    namespace: String,
+    /// `{key_prefix}:{throttle}:v2:throttle:`.
+    namespace: Namespace,
     /// The key that names counters by their subject.
     subject_key: Zeroizing<[u8; 32]>,
 }
@@ -43,7 +45,7 @@ impl Counters {
     pub(crate) fn new(backend: Arc<Backend>, key_prefix: &str, key: &EncryptionKey) -> Self {
         Self {
             backend,
-            namespace: crate::namespace(key_prefix, THROTTLE),
+            namespace: Namespace::new(key_prefix, THROTTLE),
             subject_key: key.derive(SUBJECT_KEY_PURPOSE),
         }
     }
@@ -54,7 +56,8 @@ impl Counters {
             &self.subject_key,
             &[counter.subject.as_bytes()],
         ));
-        format!("{}{}:{name}", self.namespace, counter.kind.as_str())
+        self.namespace
+            .key(THROTTLE_TAG, &format!("{}:{name}", counter.kind.as_str()))
     }
 }
 
@@ -133,7 +136,9 @@ mod tests {
             subject: "alice",
         };
         let storage_key = store.storage_key(alice);
-        let name = storage_key.strip_prefix("p:v1:throttle:user:").unwrap();
+        let name = storage_key
+            .strip_prefix("p:{throttle}:v2:throttle:user:")
+            .unwrap();
         assert_eq!(name.len(), 43, "{storage_key}");
         assert!(!storage_key.contains("alice"));
         // The same subject under another kind is another counter.
@@ -141,7 +146,7 @@ mod tests {
             kind: CounterKind::Client,
             ..alice
         });
-        assert!(client.starts_with("p:v1:throttle:client:"));
+        assert!(client.starts_with("p:{throttle}:v2:throttle:client:"));
         // Every store with the same key names it alike; another key does not.
         assert_eq!(counters(&key).storage_key(alice), storage_key);
         let other = counters(&EncryptionKey::generate()).storage_key(alice);

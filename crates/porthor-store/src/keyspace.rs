@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::Backend;
 use crate::cipher::Cipher;
+use crate::layout::{Namespace, record_tag};
 
 /// The longest TTL stored. Longer ones are clamped: a century is "forever"
 /// for any credential, and it keeps millisecond and `Instant` arithmetic far
@@ -31,9 +32,8 @@ pub(crate) enum Read {
 pub(crate) struct EncryptedKeyspace<T> {
     backend: Arc<Backend>,
     cipher: Arc<Cipher>,
-    /// `{key_prefix}:v1:{kind}:`, built once so each operation appends the
-    /// record key and nothing else.
-    namespace: String,
+    /// `{key_prefix}:{<tag>}:v2:{kind}:` around the record's tag.
+    namespace: Namespace,
     record: PhantomData<fn() -> T>,
 }
 
@@ -47,17 +47,15 @@ impl<T> EncryptedKeyspace<T> {
         Self {
             backend,
             cipher,
-            namespace: crate::namespace(key_prefix, kind),
+            namespace: Namespace::new(key_prefix, kind),
             record: PhantomData,
         }
     }
 
+    /// `{key_prefix}:{<tag>}:v2:{kind}:{record_key}`, the tag taken from the
+    /// record key itself (see `layout.rs`).
     pub(crate) fn storage_key(&self, key: &RecordKey) -> String {
-        let key = key.as_str();
-        let mut storage_key = String::with_capacity(self.namespace.len() + key.len());
-        storage_key.push_str(&self.namespace);
-        storage_key.push_str(key);
-        storage_key
+        self.namespace.key(record_tag(key), key.as_str())
     }
 }
 

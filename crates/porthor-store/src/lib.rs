@@ -8,30 +8,40 @@
 //! - **Key layout.** Every record lives at
 //!
 //!   ```text
-//!   {key_prefix}:v1:code:{record_key}      authorization codes  (CodeState)
-//!   {key_prefix}:v1:session:{record_key}   login sessions       (SessionData)
-//!   {key_prefix}:v1:token:{record_key}     access tokens        (AccessTokenData)
-//!   {key_prefix}:v1:refresh:{record_key}   refresh families     (RefreshFamily)
-//!   {key_prefix}:v1:user:{user_name}       the user index       (a sorted set)
-//!   {key_prefix}:v1:consent:{record_key}   consent grants       (ConsentGrant)
-//!   {key_prefix}:v1:throttle:{kind}:{name} failure counters     (an integer)
+//!   {key_prefix}:{<tag>}:v2:code:{record_key}      authorization codes  (CodeState)
+//!   {key_prefix}:{<tag>}:v2:session:{record_key}   login sessions       (SessionData)
+//!   {key_prefix}:{<tag>}:v2:token:{record_key}     access tokens        (AccessTokenData)
+//!   {key_prefix}:{<tag>}:v2:refresh:{record_key}   refresh families     (RefreshFamily)
+//!   {key_prefix}:{<tag>}:v2:user:{user_name}       the user index       (a sorted set)
+//!   {key_prefix}:{<tag>}:v2:consent:{record_key}   consent grants       (ConsentGrant)
+//!   {key_prefix}:{throttle}:v2:throttle:{kind}:{name} failure counters  (an integer)
 //!   ```
 //!
 //!   where `key_prefix` comes from [`StoreConfig`] (so several deployments or
-//!   test runs can share one Redis), `v1` is the layout version, and
-//!   `record_key` is the credential's public [`RecordKey`]. The user index
+//!   test runs can share one Redis), `v2` is the layout version, and
+//!   `record_key` is the credential's public [`RecordKey`]. `{<tag>}` is a
+//!   Redis Cluster hash tag that keeps every combined operation in one hash
+//!   slot: a user's tag is a keyed hash of the username, a login session's
+//!   key begins with it ([`AuthorizationStore::new_session_key`]), and every
+//!   code, refresh family and access token issued under the session has a
+//!   key that begins with the session's, so a record's tag is the first 8
+//!   characters of its record key (see `layout.rs`). The user index
 //!   ([`porthor_models::UserIndex`]) is a sorted set per user of session
 //!   record keys scored by login time (Unix seconds), named by `user_name`,
 //!   the unpadded base64url HMAC-SHA256 of the username under a key derived
 //!   from the [`EncryptionKey`], so that no key name reveals a username.
 //!   A consent grant is at a `record_key` derived from the user and the
 //!   client with HMAC-SHA256 under a key derived from the [`EncryptionKey`]
-//!   (see `derive.rs`): no username or client id appears in a storage key.
-//!   `delete_all` on a kind removes `{key_prefix}:v1:{kind}:*` and nothing
-//!   else; the prefix is matched literally even if it contains glob characters.
+//!   (see `derive.rs`), after the user's tag: no username or client id
+//!   appears in a storage key.
+//!   `delete_all` on a kind removes `{key_prefix}:{*}:v2:{kind}:*` and
+//!   nothing else; the prefix is matched literally even if it contains glob
+//!   characters (it must not contain `{` or `}`, which would move the tag).
 //!   Failure counters ([`porthor_models::FailureCounters`]) are named by
 //!   kind (`user`, `ip`, `client`) and a keyed hash of their subject, and
 //!   hold a plain count that Redis increments (see `counters.rs`).
+//!   The layout of earlier releases (`v1`, no tags) is not read: its records
+//!   are simply absent to this one.
 //!
 //! - **Encryption at rest.** Each value is the JSON record sealed with
 //!   AES-256-GCM under the [`EncryptionKey`]: one format-version byte (`1`), a
@@ -77,6 +87,7 @@ mod counters;
 mod derive;
 mod key;
 mod keyspace;
+mod layout;
 #[cfg(feature = "memory")]
 mod memory;
 #[cfg(feature = "redis")]
@@ -101,14 +112,13 @@ use cipher::Cipher;
 use counters::Counters;
 use derive::KeyDeriver;
 use keyspace::{EncryptedKeyspace, Read};
+use layout::{Namespace, Tagger};
 #[cfg(feature = "memory")]
 use memory::MemoryBackend;
 #[cfg(feature = "redis")]
-use redis_backend::RedisBackend;
+use redis_backend::{RedisBackend, Topology};
 use user_index::UserIndexspace;
 
-/// The version of the key layout, the `v1` in every storage key.
-const LAYOUT_VERSION: &str = "v1";
 const CODE: &str = "code";
 const SESSION: &str = "session";
 const TOKEN: &str = "token";
@@ -116,18 +126,14 @@ const REFRESH: &str = "refresh";
 const USER: &str = "user";
 const CONSENT: &str = "consent";
 
-/// `{key_prefix}:v1:{kind}:`, the part of a storage key before the record key.
-fn namespace(key_prefix: &str, kind: &str) -> String {
-    format!("{key_prefix}:{LAYOUT_VERSION}:{kind}:")
-}
-
 /// Everything [`Store::open`] needs. Built by the caller from its own
 /// configuration; this crate reads no files and no environment.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Where records are kept.
     pub backend: BackendConfig,
-    /// Starts every storage key; must not be empty.
+    /// Starts every storage key; must not be empty, nor contain `{` or `}`
+    /// (Redis Cluster would read them as a hash tag).
     pub key_prefix: String,
     /// Encrypts every record at rest.
     pub encryption_key: EncryptionKey,
@@ -143,13 +149,37 @@ pub enum BackendConfig {
     /// A Redis server (7.0 or later, for `SET … XX GET` and `PEXPIRE … GT`).
     #[cfg(feature = "redis")]
     Redis {
-        /// `redis://[user:password@]host[:port][/db]` or
-        /// `redis+unix:///path/to/socket`; TLS (`rediss://`) is not compiled
-        /// in. `Debug` hides the password.
+        /// `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS
+        /// (rustls, verifying the server against the system's roots), or
+        /// `redis+unix:///path/to/socket`. `Debug` hides the password.
         url: String,
         /// The most connections per thread, at least 1. A connection
         /// multiplexes all of its thread's concurrent commands, so one is
         /// enough; more only stand by while the first is being replaced.
+        pool_size: usize,
+    },
+    /// A Redis Cluster (7.0 or later). The key layout keeps every combined
+    /// operation in one hash slot.
+    #[cfg(feature = "redis")]
+    RedisCluster {
+        /// Some of the cluster's nodes, as `redis://` or `rediss://` URLs
+        /// (the client discovers the rest). `Debug` hides the passwords.
+        urls: Vec<String>,
+        /// As for [`BackendConfig::Redis`]: a cluster connection multiplexes
+        /// a connection per node.
+        pool_size: usize,
+    },
+    /// The master of a Redis Sentinel group (7.0 or later), followed
+    /// through failovers.
+    #[cfg(feature = "redis")]
+    RedisSentinel {
+        /// The name the sentinels know the master by.
+        master_name: String,
+        /// The sentinels, as `redis://` or `rediss://` URLs. The first one's
+        /// user, password, database and TLS are also the master's. `Debug`
+        /// hides the passwords.
+        urls: Vec<String>,
+        /// As for [`BackendConfig::Redis`].
         pool_size: usize,
     },
 }
@@ -165,8 +195,30 @@ impl fmt::Debug for BackendConfig {
                 .field("url", &redact_redis_url(url))
                 .field("pool_size", pool_size)
                 .finish(),
+            #[cfg(feature = "redis")]
+            BackendConfig::RedisCluster { urls, pool_size } => f
+                .debug_struct("RedisCluster")
+                .field("urls", &redacted_urls(urls))
+                .field("pool_size", pool_size)
+                .finish(),
+            #[cfg(feature = "redis")]
+            BackendConfig::RedisSentinel {
+                master_name,
+                urls,
+                pool_size,
+            } => f
+                .debug_struct("RedisSentinel")
+                .field("master_name", master_name)
+                .field("urls", &redacted_urls(urls))
+                .field("pool_size", pool_size)
+                .finish(),
         }
     }
+}
+
+#[cfg(feature = "redis")]
+fn redacted_urls(urls: &[String]) -> Vec<String> {
+    urls.iter().map(|url| redact_redis_url(url)).collect()
 }
 
 /// Why the store cannot be opened: its configuration is unusable (an
@@ -228,6 +280,8 @@ pub struct Store {
     consents: EncryptedKeyspace<ConsentGrant>,
     /// Names consent grants by user and client.
     consent_keys: KeyDeriver,
+    /// Tags users' records with their slot.
+    tagger: Arc<Tagger>,
     counters: Counters,
 }
 
@@ -238,22 +292,45 @@ impl Store {
         if config.key_prefix.is_empty() {
             return Err(OpenError::InvalidKeyPrefix("it is empty"));
         }
+        if config.key_prefix.contains(['{', '}']) {
+            return Err(OpenError::InvalidKeyPrefix(
+                "it contains `{` or `}`, which Redis Cluster reads as a hash tag",
+            ));
+        }
         let backend = Arc::new(match &config.backend {
             #[cfg(feature = "memory")]
             BackendConfig::Memory => Backend::Memory(MemoryBackend::default()),
             #[cfg(feature = "redis")]
             BackendConfig::Redis { url, pool_size } => {
-                Backend::Redis(RedisBackend::open(url, *pool_size).await?)
+                Backend::Redis(RedisBackend::open(Topology::Single(url.clone()), *pool_size).await?)
+            }
+            #[cfg(feature = "redis")]
+            BackendConfig::RedisCluster { urls, pool_size } => Backend::Redis(
+                RedisBackend::open(Topology::Cluster(urls.clone()), *pool_size).await?,
+            ),
+            #[cfg(feature = "redis")]
+            BackendConfig::RedisSentinel {
+                master_name,
+                urls,
+                pool_size,
+            } => {
+                let topology = Topology::Sentinel {
+                    master_name: master_name.clone(),
+                    urls: urls.clone(),
+                };
+                Backend::Redis(RedisBackend::open(topology, *pool_size).await?)
             }
         });
         let cipher = Arc::new(Cipher::new(&config.encryption_key));
         let prefix = &config.key_prefix;
+        let tagger = Arc::new(Tagger::new(&config.encryption_key));
         Ok(Store {
             user_index: UserIndexspace::new(
                 backend.clone(),
                 &config.encryption_key,
-                namespace(prefix, USER),
-                namespace(prefix, SESSION),
+                tagger.clone(),
+                Namespace::new(prefix, USER),
+                Namespace::new(prefix, SESSION),
             ),
             codes: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, CODE),
             sessions: EncryptedKeyspace::new(backend.clone(), cipher.clone(), prefix, SESSION),
@@ -266,6 +343,7 @@ impl Store {
             ),
             consents: EncryptedKeyspace::new(backend.clone(), cipher, prefix, CONSENT),
             consent_keys: KeyDeriver::new(&config.encryption_key),
+            tagger,
             counters: Counters::new(backend.clone(), prefix, &config.encryption_key),
             backend,
             key_prefix: config.key_prefix,
@@ -348,9 +426,16 @@ impl AuthorizationStore for Store {
         &self.consents
     }
 
+    /// The user's slot tag, then 80 bits of the keyed hash of user and
+    /// client.
     fn consent_key(&self, username: &str, client_id: &str) -> RecordKey {
-        self.consent_keys
-            .record_key(CONSENT, &[username, client_id])
+        let digest = self.consent_keys.digest(CONSENT, &[username, client_id]);
+        self.tagger.tagged_key(username, &digest)
+    }
+
+    /// The user's slot tag, then 80 random bits (see `layout.rs`).
+    fn new_session_key(&self, username: &str) -> RecordKey {
+        self.tagger.session_key(username)
     }
 
     fn failure_counters(&self) -> &dyn FailureCounters {
@@ -485,13 +570,20 @@ mod tests {
 
     #[test]
     fn namespaces_follow_the_documented_layout() {
-        assert_eq!(namespace("p", CODE), "p:v1:code:");
-        assert_eq!(namespace("p", SESSION), "p:v1:session:");
-        assert_eq!(namespace("p", TOKEN), "p:v1:token:");
-        assert_eq!(namespace("p", REFRESH), "p:v1:refresh:");
-        assert_eq!(namespace("p", USER), "p:v1:user:");
-        assert_eq!(namespace("p", CONSENT), "p:v1:consent:");
-        assert_eq!(namespace("p", counters::THROTTLE), "p:v1:throttle:");
+        for kind in [
+            CODE,
+            SESSION,
+            TOKEN,
+            REFRESH,
+            USER,
+            CONSENT,
+            counters::THROTTLE,
+        ] {
+            assert_eq!(
+                Namespace::new("p", kind).key("t", "k"),
+                format!("p:{{t}}:v2:{kind}:k")
+            );
+        }
     }
 
     #[test]
@@ -505,6 +597,25 @@ mod tests {
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains(&key), "{debug}");
         assert!(debug.contains("127.0.0.1:1"), "{debug}");
+        let urls = vec![
+            "redis://:hunter2@10.0.0.1:6379".to_owned(),
+            "rediss://porthor:hunter3@10.0.0.2:26379".to_owned(),
+        ];
+        for backend in [
+            BackendConfig::RedisCluster {
+                urls: urls.clone(),
+                pool_size: 1,
+            },
+            BackendConfig::RedisSentinel {
+                master_name: "porthor".into(),
+                urls,
+                pool_size: 1,
+            },
+        ] {
+            let debug = format!("{backend:?}");
+            assert!(!debug.contains("hunter"), "{debug}");
+            assert!(debug.contains("10.0.0.2:26379"), "{debug}");
+        }
     }
 
     #[tokio::test]
@@ -525,6 +636,14 @@ mod tests {
             Store::open(empty_prefix).await,
             Err(OpenError::InvalidKeyPrefix(_))
         ));
+        for prefix in ["p{x}", "p}", "{"] {
+            let mut braces = config(BackendConfig::Memory);
+            braces.key_prefix = prefix.into();
+            assert!(matches!(
+                Store::open(braces).await,
+                Err(OpenError::InvalidKeyPrefix(_))
+            ));
+        }
         let zero_pool = config(BackendConfig::Redis {
             url: "redis://127.0.0.1:1/0".into(),
             pool_size: 0,
@@ -538,6 +657,24 @@ mod tests {
             "http://127.0.0.1:1/0",
             "redis://:pw@h/not-a-db",
         ] {
+            for bad in [
+                BackendConfig::RedisCluster {
+                    urls: vec![url.into()],
+                    pool_size: 1,
+                },
+                BackendConfig::RedisSentinel {
+                    master_name: "m".into(),
+                    urls: vec![url.into()],
+                    pool_size: 1,
+                },
+            ] {
+                let error = Store::open(config(bad)).await.unwrap_err();
+                assert!(
+                    matches!(error, OpenError::InvalidRedisUrl { .. }),
+                    "{url}: {error}"
+                );
+                assert!(!error.to_string().contains("pw@"), "{error}");
+            }
             let bad = config(BackendConfig::Redis {
                 url: url.into(),
                 pool_size: 1,

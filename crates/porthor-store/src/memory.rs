@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use porthor_models::{CounterLimit, Tally};
 
 use crate::backend::BackendError;
+use crate::layout::Namespace;
 
 /// Sweeping never runs more often than once per this many writes, so that a
 /// small store does not rescan itself on every insert.
@@ -125,11 +126,11 @@ impl MemoryBackend {
             .is_some_and(|entry| entry.is_live(now))
     }
 
-    pub(crate) fn delete_matching(&self, prefix: &str) -> u64 {
+    pub(crate) fn delete_matching(&self, namespace: &Namespace) -> u64 {
         let now = Instant::now();
         let mut removed = 0;
         self.state().entries.retain(|key, entry| {
-            if !key.starts_with(prefix) {
+            if !namespace.contains(key) {
                 return true;
             }
             if entry.is_live(now) {
@@ -356,14 +357,16 @@ mod tests {
     fn expired_entries_are_invisible_and_swept() {
         let backend = MemoryBackend::default();
         let short = Duration::from_millis(1);
-        for i in 0..MIN_WRITES_BETWEEN_SWEEPS - 1 {
+        let expired = Namespace::new("p", "x");
+        backend.put(expired.key("t", "1"), vec![1], short).unwrap();
+        for i in 0..MIN_WRITES_BETWEEN_SWEEPS - 2 {
             backend.put(format!("k{i}"), vec![1], short).unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(backend.get("k0"), None);
         assert!(!backend.delete("k1"));
         assert_eq!(backend.take("k2"), None);
-        assert_eq!(backend.delete_matching("k1"), 0);
+        assert_eq!(backend.delete_matching(&expired), 0);
         let before = backend.state().entries.len();
         assert!(before > MIN_WRITES_BETWEEN_SWEEPS / 2);
 

@@ -1,4 +1,5 @@
-//! The Redis backend: deadpools of multiplexed connections, one per thread.
+//! The Redis backend: deadpools of multiplexed connections, one per thread,
+//! to one server, a Redis Cluster, or the master a Sentinel group names.
 //!
 //! A multiplexed connection's I/O runs as a task on the runtime that opened
 //! it. actix-web runs one single-threaded runtime per worker, so with one
@@ -13,6 +14,18 @@
 //! coalesce into a few system calls on both sides; holding a connection per
 //! command instead spread them over up to `pool_size` sockets, which cost
 //! Redis 2.5 times the CPU per authorization flow in `cargo xtask bench`.
+//!
+//! A Cluster connection (redis-rs's, which deadpool-redis's cluster support
+//! pools) is one handle over a multiplexed connection per node, routing
+//! each command by its key's slot and following `MOVED` and `ASK`; the key
+//! layout keeps every multi-key command in one slot (see `layout.rs`). A
+//! Sentinel connection is a plain connection to the master the sentinels
+//! name when it is made: when it fails, or finds that its server has
+//! become a replica (`READONLY`), it is replaced, and its replacement asks
+//! the sentinels again, which is how a failover is followed. The managers
+//! are this module's rather than deadpool-redis's for the same reason as
+//! the single server's (no `PING` per checkout), and so that every
+//! connection has the timeouts below.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,9 +34,15 @@ use std::time::Duration;
 
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Pool, QueueMode, RecycleError, RecycleResult};
-use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use deadpool_redis::redis::sentinel::{
+    SentinelClient, SentinelNodeConnectionInfo, SentinelServerType,
+};
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError, cmd,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
+    IntoConnectionInfo as _, Pipeline, RedisError, ServerErrorKind, TlsMode, cmd,
 };
 use thread_local::ThreadLocal;
 use url::Url;
@@ -32,6 +51,7 @@ use porthor_models::{CounterLimit, Tally};
 
 use crate::OpenError;
 use crate::backend::{BackendError, Pair};
+use crate::layout::Namespace;
 
 /// How long opening a TCP connection (and the handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -49,12 +69,162 @@ const POOL_RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// small enough that Redis is never blocked for long.
 const SCAN_BATCH: usize = 1000;
 
+/// Retries of a Cluster command after a redirect or a failed node, and the
+/// longest wait between them: enough to follow a resharding or a replica's
+/// promotion, bounded so that a request does not outlive the timeouts above.
+const CLUSTER_RETRIES: u32 = 3;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 200;
+
+/// Where Redis is.
+#[derive(Clone)]
+pub(crate) enum Topology {
+    /// One server, by its URL.
+    Single(String),
+    /// A Redis Cluster, by some of its nodes' URLs.
+    Cluster(Vec<String>),
+    /// The master Redis Sentinel names `master_name`, by the sentinels' URLs.
+    Sentinel {
+        master_name: String,
+        urls: Vec<String>,
+    },
+}
+
+impl Topology {
+    fn urls(&self) -> &[String] {
+        match self {
+            Topology::Single(url) => std::slice::from_ref(url),
+            Topology::Cluster(urls) | Topology::Sentinel { urls, .. } => urls,
+        }
+    }
+
+    /// Whether any connection is over TLS (`rediss://`).
+    fn uses_tls(&self) -> bool {
+        self.urls().iter().any(|url| url.starts_with("rediss:"))
+    }
+
+    /// For messages: every URL with its password redacted.
+    fn shown(&self) -> String {
+        let list = |urls: &[String]| {
+            urls.iter()
+                .map(|url| redact_redis_url(url))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Topology::Single(url) => redact_redis_url(url),
+            Topology::Cluster(urls) => format!("cluster {}", list(urls)),
+            Topology::Sentinel { master_name, urls } => {
+                format!("master {master_name:?} of sentinels {}", list(urls))
+            }
+        }
+    }
+}
+
+/// A multiplexed handle to Redis; a clone shares the connection.
+#[derive(Clone)]
+enum Handle {
+    /// To one server (a single one, or the master Sentinel named).
+    Server(MultiplexedConnection),
+    /// To a Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
 /// A pooled connection: the multiplexed handle, and a flag that a command
 /// sets when the connection has failed beyond repair. A clone shares both.
 #[derive(Clone)]
 struct Connection {
-    handle: MultiplexedConnection,
+    handle: Handle,
     broken: Arc<AtomicBool>,
+}
+
+/// How connections to one topology are made.
+enum Connector {
+    Single(deadpool_redis::Manager),
+    Cluster(ClusterClient),
+    Sentinel {
+        master_name: String,
+        sentinels: Vec<ConnectionInfo>,
+        /// The master's user, password, database and TLS.
+        master: SentinelNodeConnectionInfo,
+    },
+}
+
+impl Connector {
+    fn new(topology: &Topology) -> Result<Self, RedisError> {
+        match topology {
+            Topology::Single(url) => {
+                deadpool_redis::Manager::new_with_config(url.as_str(), connection_config())
+                    .map(Connector::Single)
+            }
+            Topology::Cluster(urls) => ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .retries(CLUSTER_RETRIES)
+                .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
+                .build()
+                .map(Connector::Cluster),
+            Topology::Sentinel { master_name, urls } => {
+                let sentinels = urls
+                    .iter()
+                    .map(|url| url.as_str().into_connection_info())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let first = sentinels.first().ok_or_else(|| {
+                    RedisError::from((ErrorKind::InvalidClientConfig, "no sentinel url"))
+                })?;
+                let mut master = SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(first.redis_settings().clone());
+                if matches!(first.addr(), ConnectionAddr::TcpTls { .. }) {
+                    master = master.set_tls_mode(TlsMode::Secure);
+                }
+                let connector = Connector::Sentinel {
+                    master_name: master_name.clone(),
+                    sentinels,
+                    master,
+                };
+                // Checks the URLs and the name now; it connects to nothing.
+                connector.sentinel_client()?;
+                Ok(connector)
+            }
+        }
+    }
+
+    fn sentinel_client(&self) -> Result<SentinelClient, RedisError> {
+        match self {
+            Connector::Sentinel {
+                master_name,
+                sentinels,
+                master,
+            } => SentinelClient::build(
+                sentinels.clone(),
+                master_name.clone(),
+                Some(master.clone()),
+                SentinelServerType::Master,
+            ),
+            _ => Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "not a sentinel topology",
+            ))),
+        }
+    }
+
+    async fn connect(&self) -> Result<Handle, RedisError> {
+        match self {
+            Connector::Single(manager) => {
+                managed::Manager::create(manager).await.map(Handle::Server)
+            }
+            Connector::Cluster(client) => client.get_async_connection().await.map(Handle::Cluster),
+            Connector::Sentinel { .. } => {
+                // A fresh client each time: it asks the sentinels which
+                // server is the master now, and connections are made
+                // rarely (once per thread, and after a failure).
+                let mut client = self.sentinel_client()?;
+                client
+                    .get_async_connection_with_config(&connection_config())
+                    .await
+                    .map(Handle::Server)
+            }
+        }
+    }
 }
 
 /// Creates connections through deadpool-redis, and recycles them by checking
@@ -65,8 +235,13 @@ struct Connection {
 /// operation. Here a dead connection is instead noticed when a command fails
 /// on it (see [`RedisBackend::query`]) and discarded the next time the pool
 /// would hand it out, so each operation costs exactly one round trip.
-#[derive(Debug)]
-struct ConnectionManager(deadpool_redis::Manager);
+struct ConnectionManager(Connector);
+
+impl fmt::Debug for ConnectionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConnectionManager")
+    }
+}
 
 impl managed::Manager for ConnectionManager {
     type Type = Connection;
@@ -74,7 +249,7 @@ impl managed::Manager for ConnectionManager {
 
     async fn create(&self) -> Result<Connection, RedisError> {
         Ok(Connection {
-            handle: managed::Manager::create(&self.0).await?,
+            handle: self.0.connect().await?,
             broken: Arc::default(),
         })
     }
@@ -94,23 +269,29 @@ impl managed::Manager for ConnectionManager {
 pub(crate) struct RedisBackend {
     /// One pool per thread that has used the store.
     pools: ThreadLocal<Pool<ConnectionManager>>,
-    /// What each pool's connections are opened with.
-    address: String,
+    /// What each pool's connections are opened to.
+    topology: Topology,
     pool_size: usize,
-    /// The URL without its password, for messages.
+    /// The URLs without their passwords, for messages.
     url: String,
 }
 
 impl RedisBackend {
     /// Builds the pool and sends one `PING`, so that a wrong URL or an
     /// unreachable server stops the process at startup, not at first login.
-    pub(crate) async fn open(url: &str, pool_size: usize) -> Result<Self, OpenError> {
-        let shown = redact_redis_url(url);
+    pub(crate) async fn open(topology: Topology, pool_size: usize) -> Result<Self, OpenError> {
+        let shown = topology.shown();
         if pool_size == 0 {
             return Err(OpenError::InvalidPoolSize);
         }
-        // Validates the URL now; each thread's pool parses it again.
-        new_pool(url, pool_size).map_err(|e| match e {
+        if topology.uses_tls() {
+            // redis's rustls takes the process's default provider: make it
+            // aws-lc-rs, the one crypto library the binary links. An error
+            // means one is installed already, which then serves.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        // Validates the URLs now; each thread's pool parses them again.
+        new_pool(&topology, pool_size).map_err(|e| match e {
             PoolError::Url(source) => OpenError::InvalidRedisUrl {
                 url: shown.clone(),
                 source: source.into(),
@@ -119,7 +300,7 @@ impl RedisBackend {
         })?;
         let backend = Self {
             pools: ThreadLocal::new(),
-            address: url.to_owned(),
+            topology,
             pool_size,
             url: shown,
         };
@@ -134,7 +315,9 @@ impl RedisBackend {
         // only fail at the first code redemption or refresh-token grant. A
         // user whose ACL forbids INFO is not refused for it: the check is
         // for a clear message, and the commands themselves still decide.
-        let info: Result<String, _> = backend.query(Request::Cmd(cmd("INFO").arg("server"))).await;
+        let info: Result<String, _> = backend
+            .query(Request::OneNode(cmd("INFO").arg("server")))
+            .await;
         match info.ok().as_deref().and_then(redis_version) {
             Some(version) if version < MIN_REDIS_VERSION => Err(OpenError::UnsupportedRedis {
                 url: backend.url.clone(),
@@ -150,14 +333,15 @@ impl RedisBackend {
     async fn connection(&self) -> Result<Connection, BackendError> {
         let pool = self
             .pools
-            .get_or_try(|| new_pool(&self.address, self.pool_size))?;
+            .get_or_try(|| new_pool(&self.topology, self.pool_size))?;
         Ok(Connection::clone(&*pool.get().await?))
     }
 
     /// Runs one command or pipeline on this thread's connection.
     ///
-    /// A connection that failed beyond repair (Redis restarted, socket reset)
-    /// is marked broken, so that the pool replaces it, and the command is
+    /// A connection that failed beyond repair (Redis restarted, socket reset,
+    /// or the server became a replica in a Sentinel failover) is marked
+    /// broken, so that the pool replaces it, and the command is
     /// retried once on a fresh connection. That retry is safe for every
     /// command this backend sends: SET, GET, MGET, PEXPIRE GT, UNLINK, ZREM
     /// and SCAN are idempotent; a GETDEL whose first reply was lost can only
@@ -170,7 +354,7 @@ impl RedisBackend {
     /// failure twice, which errs on the side of throttling.
     async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T, BackendError> {
         match self.query_once(request).await? {
-            Err(e) if e.is_unrecoverable_error() => Ok(self.query_once(request).await??),
+            Err(e) if needs_new_connection(&e) => Ok(self.query_once(request).await??),
             result => Ok(result?),
         }
     }
@@ -183,7 +367,7 @@ impl RedisBackend {
     ) -> Result<Result<T, RedisError>, BackendError> {
         let Connection { mut handle, broken } = self.connection().await?;
         let result = request.send(&mut handle).await;
-        if matches!(&result, Err(e) if e.is_unrecoverable_error()) {
+        if matches!(&result, Err(e) if needs_new_connection(e)) {
             broken.store(true, Ordering::Relaxed);
         }
         Ok(result)
@@ -219,23 +403,53 @@ impl RedisBackend {
         Ok(removed > 0)
     }
 
-    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, BackendError> {
+    pub(crate) async fn delete_matching(&self, namespace: &Namespace) -> Result<u64, BackendError> {
         // SCAN rather than KEYS, which would block Redis for the whole
         // keyspace. Not atomic: a key written during the scan may survive.
-        let pattern = format!("{}*", glob_escape(prefix));
+        // Tags are base64url, so `*` in the tag's place matches exactly the
+        // keys of the namespace.
+        let pattern = format!(
+            "{}*{}*",
+            glob_escape(namespace.before_tag()),
+            glob_escape(namespace.after_tag())
+        );
+        // A Cluster's keys are spread over its masters: SCAN each.
+        let nodes = match &self.topology {
+            Topology::Cluster(_) => {
+                let nodes: String = self
+                    .query(Request::OneNode(cmd("CLUSTER").arg("NODES")))
+                    .await?;
+                cluster_masters(&nodes).into_iter().map(Some).collect()
+            }
+            Topology::Single(_) | Topology::Sentinel { .. } => vec![None],
+        };
+        let mut removed = 0u64;
+        for node in &nodes {
+            removed += self.delete_matching_on(node.as_ref(), &pattern).await?;
+        }
+        Ok(removed)
+    }
+
+    /// `delete_matching` on one server: the one there is, or a Cluster node.
+    async fn delete_matching_on(
+        &self,
+        node: Option<&(String, u16)>,
+        pattern: &str,
+    ) -> Result<u64, BackendError> {
         let mut cursor = 0u64;
         let mut removed = 0u64;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .query(Request::Cmd(
-                    cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_BATCH),
-                ))
-                .await?;
+            let mut scan = cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH);
+            let request = match node {
+                Some((host, port)) => Request::Node(&scan, host, *port),
+                None => Request::Cmd(&scan),
+            };
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(request).await?;
             if !keys.is_empty() {
                 let unlinked: u64 = self.query(Request::Cmd(cmd("UNLINK").arg(&keys))).await?;
                 removed += unlinked;
@@ -539,20 +753,86 @@ fn replace_command(key: &str, bytes: Vec<u8>, ttl: Option<Duration>) -> Cmd {
 /// What [`RedisBackend::query`] sends.
 #[derive(Clone, Copy)]
 enum Request<'a> {
+    /// A command, to the node its keys are on.
     Cmd(&'a Cmd),
+    /// A pipeline, all of whose keys are in one slot.
     Pipeline(&'a Pipeline),
+    /// A command about the server (`INFO`, `CLUSTER NODES`) whose answer
+    /// any one node gives: a Cluster would otherwise send it to every node.
+    OneNode(&'a Cmd),
+    /// A command to one Cluster node, by address (`SCAN`).
+    Node(&'a Cmd, &'a str, u16),
 }
 
 impl Request<'_> {
-    async fn send<T: FromRedisValue>(
+    async fn send<T: FromRedisValue>(self, handle: &mut Handle) -> Result<T, RedisError> {
+        match handle {
+            Handle::Server(connection) => self.send_to(connection).await,
+            Handle::Cluster(connection) => match self {
+                Request::OneNode(command) => {
+                    routed(connection, command, SingleNodeRoutingInfo::RandomPrimary).await
+                }
+                Request::Node(command, host, port) => {
+                    let node = SingleNodeRoutingInfo::ByAddress {
+                        host: host.to_owned(),
+                        port,
+                    };
+                    routed(connection, command, node).await
+                }
+                Request::Cmd(_) | Request::Pipeline(_) => self.send_to(connection).await,
+            },
+        }
+    }
+
+    async fn send_to<T: FromRedisValue>(
         self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut (impl ConnectionLike + Send),
     ) -> Result<T, RedisError> {
         match self {
-            Request::Cmd(command) => command.query_async(connection).await,
+            Request::Cmd(command) | Request::OneNode(command) | Request::Node(command, ..) => {
+                command.query_async(connection).await
+            }
             Request::Pipeline(pipeline) => pipeline.query_async(connection).await,
         }
     }
+}
+
+/// `command` on the one Cluster node `node`.
+async fn routed<T: FromRedisValue>(
+    connection: &mut ClusterConnection,
+    command: &Cmd,
+    node: SingleNodeRoutingInfo,
+) -> Result<T, RedisError> {
+    let value = connection
+        .route_command(command.clone(), RoutingInfo::SingleNode(node))
+        .await?;
+    Ok(redis::from_redis_value(value)?)
+}
+
+/// Whether a command's error means its connection must be replaced: it is
+/// broken (Redis restarted, socket reset), or its server is no longer the
+/// master (a Sentinel failover demoted it).
+fn needs_new_connection(error: &RedisError) -> bool {
+    error.is_unrecoverable_error() || error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+}
+
+/// The `(host, port)` of each master that is not failing, from `CLUSTER
+/// NODES` (`<id> <ip:port@cport[,hostname]> <flags> …`, one node a line).
+fn cluster_masters(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_id, address, flags) = (fields.next()?, fields.next()?, fields.next()?);
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.iter().any(|flag| flag.starts_with("fail")) {
+                return None;
+            }
+            let address = address.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -563,14 +843,17 @@ enum PoolError {
     Build(#[source] managed::BuildError),
 }
 
-/// A pool of up to `size` connections to `url`, opened on demand.
-fn new_pool(url: &str, size: usize) -> Result<Pool<ConnectionManager>, PoolError> {
-    let connection = AsyncConnectionConfig::new()
+/// The timeouts of every connection to one server.
+fn connection_config() -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    let manager =
-        deadpool_redis::Manager::new_with_config(url, connection).map_err(PoolError::Url)?;
-    Pool::builder(ConnectionManager(manager))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+}
+
+/// A pool of up to `size` connections to `topology`, opened on demand.
+fn new_pool(topology: &Topology, size: usize) -> Result<Pool<ConnectionManager>, PoolError> {
+    let connector = Connector::new(topology).map_err(PoolError::Url)?;
+    Pool::builder(ConnectionManager(connector))
         .max_size(size)
         // The most recently used connection first, so that one connection
         // carries a thread's commands and more are opened only while it is
@@ -629,8 +912,25 @@ mod tests {
 
     #[test]
     fn glob_escape_makes_patterns_literal() {
-        assert_eq!(glob_escape("porthor:v1:code:"), "porthor:v1:code:");
+        assert_eq!(glob_escape("porthor:{"), "porthor:{");
         assert_eq!(glob_escape(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f");
+    }
+
+    #[test]
+    fn cluster_masters_from_cluster_nodes() {
+        let nodes = "\
+07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host4 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
+67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@31003 master,fail - 0 1426238318243 3 connected 10923-16383
+e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
+";
+        assert_eq!(
+            cluster_masters(nodes),
+            [
+                ("127.0.0.1".to_owned(), 30002),
+                ("127.0.0.1".to_owned(), 30001)
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! clear, reveal no username: a plain hash of one would, to anyone guessing
 //! names. Members are session record keys, already visible as key names,
 //! and scores are login times; neither is encrypted.
+//!
+//! The set and every session it lists carry the user's slot tag (see
+//! `layout.rs`), so its scripts touch one Redis Cluster slot: a session
+//! whose key does not carry its user's tag is refused.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,38 +24,51 @@ use zeroize::Zeroizing;
 use crate::backend::Backend;
 use crate::key::EncryptionKey;
 use crate::keyspace::MAX_TTL;
+use crate::layout::{Namespace, Tagger, record_tag};
 
 /// What [`EncryptionKey::derive`] is asked for, to name the sets.
 const NAMING_PURPOSE: &str = "user index names";
 
 pub(crate) struct UserIndexspace {
     backend: Arc<Backend>,
-    /// `{key_prefix}:v1:user:`.
-    namespace: String,
-    /// `{key_prefix}:v1:session:`: where the members' records are.
-    sessions: String,
+    /// `{key_prefix}:{<tag>}:v2:user:`.
+    namespace: Namespace,
+    /// `{key_prefix}:{<tag>}:v2:session:`: where the members' records are.
+    sessions: Namespace,
     naming_key: Zeroizing<[u8; 32]>,
+    tagger: Arc<Tagger>,
 }
 
 impl UserIndexspace {
     pub(crate) fn new(
         backend: Arc<Backend>,
         key: &EncryptionKey,
-        namespace: String,
-        sessions: String,
+        tagger: Arc<Tagger>,
+        namespace: Namespace,
+        sessions: Namespace,
     ) -> Self {
         Self {
             backend,
             namespace,
             sessions,
             naming_key: key.derive(NAMING_PURPOSE),
+            tagger,
         }
     }
 
-    /// `{key_prefix}:v1:user:{base64url(HMAC(naming key, username))}`.
+    /// `{key_prefix}:{<user tag>}:v2:user:{base64url(HMAC(naming key, username))}`.
     pub(crate) fn storage_key(&self, username: &str) -> String {
+        self.located(username).0
+    }
+
+    /// The index's storage key and the prefix of its sessions' storage keys.
+    fn located(&self, username: &str) -> (String, String) {
+        let tag = self.tagger.user_tag(username);
         let name = hmac_sha256(&self.naming_key, &[username.as_bytes()]);
-        format!("{}{}", self.namespace, URL_SAFE_NO_PAD.encode(name))
+        (
+            self.namespace.key(&tag, &URL_SAFE_NO_PAD.encode(name)),
+            self.sessions.within(&tag),
+        )
     }
 }
 
@@ -83,7 +100,13 @@ impl UserIndex for UserIndexspace {
         ttl: Duration,
         keep: usize,
     ) -> Result<Vec<RecordKey>, StoreError> {
-        let index = self.storage_key(username);
+        let (index, sessions) = self.located(username);
+        if record_tag(session) != self.tagger.user_tag(username) {
+            return Err(StoreError::Unencodable {
+                key: index,
+                source: "the session's key does not carry its user's slot tag (make it with `new_session_key`)".into(),
+            });
+        }
         // A zero TTL cannot be stored (Redis refuses `PX 0`); a second is
         // less than any session lives.
         let ttl = ttl.clamp(Duration::from_secs(1), MAX_TTL);
@@ -91,7 +114,7 @@ impl UserIndex for UserIndexspace {
             .backend
             .index_add(
                 &index,
-                &self.sessions,
+                &sessions,
                 session.as_str(),
                 login_time.as_unix(),
                 ttl,
@@ -120,10 +143,10 @@ impl UserIndex for UserIndexspace {
     }
 
     async fn end_all(&self, username: &str) -> Result<Vec<RecordKey>, StoreError> {
-        let index = self.storage_key(username);
+        let (index, sessions) = self.located(username);
         let ended = self
             .backend
-            .index_end_all(&index, &self.sessions)
+            .index_end_all(&index, &sessions)
             .await
             .map_err(StoreError::Unavailable)?;
         Ok(record_keys(&index, ended))

@@ -34,6 +34,18 @@ pub const REDIS_URL_ENV: &str = "PORTHOR_TEST_REDIS_URL";
 /// read what the first wrote.
 pub const TEST_ENCRYPTION_KEY: &str = "cG9ydGhvci10ZXN0LWtleS1ub3QtZm9yLXByb2R1Y3Q=";
 
+/// The environment variable listing the test Redis Cluster's nodes,
+/// comma-separated (`cargo xtask test` starts a cluster of three masters).
+pub const CLUSTER_URLS_ENV: &str = "PORTHOR_TEST_REDIS_CLUSTER_URLS";
+
+/// The environment variable listing the test Sentinel group's sentinels,
+/// comma-separated (`cargo xtask test` starts a master, a replica and three
+/// sentinels).
+pub const SENTINEL_URLS_ENV: &str = "PORTHOR_TEST_REDIS_SENTINEL_URLS";
+
+/// The name the test sentinels know their master by.
+pub const SENTINEL_MASTER: &str = "porthor-test";
+
 /// The key prefix of [`memory_store`]s (each has its own map, so they need
 /// no unique prefix).
 pub const MEMORY_PREFIX: &str = "porthor-test";
@@ -58,6 +70,32 @@ pub fn redis_url() -> String {
             "{REDIS_URL_ENV} is not set: run the tests with `cargo xtask test`, which starts a throwaway redis-server"
         ),
     }
+}
+
+/// The URLs listed in the environment variable `name`.
+///
+/// # Panics
+///
+/// If the variable is not set: a Redis test is never silently skipped.
+fn url_list(name: &str) -> Vec<String> {
+    match std::env::var(name) {
+        Ok(urls) if !urls.trim().is_empty() => {
+            urls.split(',').map(|url| url.trim().to_owned()).collect()
+        }
+        _ => panic!(
+            "{name} is not set: run the tests with `cargo xtask test`, which starts the Redis topologies"
+        ),
+    }
+}
+
+/// The test Redis Cluster's node URLs, from `PORTHOR_TEST_REDIS_CLUSTER_URLS`.
+pub fn cluster_urls() -> Vec<String> {
+    url_list(CLUSTER_URLS_ENV)
+}
+
+/// The test sentinels' URLs, from `PORTHOR_TEST_REDIS_SENTINEL_URLS`.
+pub fn sentinel_urls() -> Vec<String> {
+    url_list(SENTINEL_URLS_ENV)
 }
 
 /// A key prefix unique to this test and this run:
@@ -95,6 +133,47 @@ pub async fn redis_store(prefix: &str) -> Store {
     }
 }
 
+/// The configuration of a store on the test Redis Cluster under `prefix`.
+pub fn redis_cluster_config(prefix: &str) -> StoreConfig {
+    StoreConfig {
+        backend: BackendConfig::RedisCluster {
+            urls: cluster_urls(),
+            pool_size: TEST_POOL_SIZE,
+        },
+        key_prefix: prefix.to_owned(),
+        encryption_key: test_encryption_key(),
+    }
+}
+
+/// A store on the test Redis Cluster under `prefix`.
+///
+/// # Panics
+///
+/// If `PORTHOR_TEST_REDIS_CLUSTER_URLS` is unset or the cluster does not
+/// answer.
+pub async fn redis_cluster_store(prefix: &str) -> Store {
+    match Store::open(redis_cluster_config(prefix)).await {
+        Ok(store) => store,
+        Err(e) => {
+            panic!("cannot open the test redis cluster store ({CLUSTER_URLS_ENV}): {e} ({e:?})")
+        }
+    }
+}
+
+/// The configuration of a store on the test Sentinel group's master under
+/// `prefix`.
+pub fn redis_sentinel_config(prefix: &str) -> StoreConfig {
+    StoreConfig {
+        backend: BackendConfig::RedisSentinel {
+            master_name: SENTINEL_MASTER.to_owned(),
+            urls: sentinel_urls(),
+            pool_size: TEST_POOL_SIZE,
+        },
+        key_prefix: prefix.to_owned(),
+        encryption_key: test_encryption_key(),
+    }
+}
+
 /// A fresh in-memory store with the test key and [`MEMORY_PREFIX`].
 pub async fn memory_store() -> Store {
     Store::open(StoreConfig {
@@ -107,9 +186,11 @@ pub async fn memory_store() -> Store {
 }
 
 /// The storage key of a record, following porthor-store's documented layout
-/// `{prefix}:v1:{kind}:{key}` with kind `code`, `session` or `token`.
+/// `{prefix}:{<tag>}:v2:{kind}:{key}` with kind `code`, `session`, `token`,
+/// `refresh` or `consent`, the tag being the record key's first 8 characters.
 pub fn storage_key(prefix: &str, kind: &str, key: &RecordKey) -> String {
-    format!("{prefix}:v1:{kind}:{key}")
+    let tag = key.as_str().get(..8).unwrap_or(key.as_str());
+    format!("{prefix}:{{{tag}}}:v2:{kind}:{key}")
 }
 
 async fn connection(url: &str) -> redis::aio::MultiplexedConnection {
@@ -258,7 +339,7 @@ mod tests {
         let (code, _) = sample_authorization();
         assert_eq!(
             storage_key("p", "code", code.key()),
-            format!("p:v1:code:{}", code.key())
+            format!("p:{{{}}}:v2:code:{}", &code.key().as_str()[..8], code.key())
         );
     }
 }

@@ -270,8 +270,17 @@ fn redacted(loaded: &Loaded) -> Settings {
     let base_dir = loaded.base_dir();
     let mut settings = loaded.settings.clone();
     if let Some(store) = &mut settings.store {
-        if let Some(url) = &mut store.redis_url {
+        let sentinel_urls = store.sentinel.iter_mut().flat_map(|s| s.urls.iter_mut());
+        for url in store
+            .redis_url
+            .iter_mut()
+            .chain(store.cluster_urls.iter_mut())
+            .chain(sentinel_urls)
+        {
             *url = porthor_store::redact_redis_url(url);
+        }
+        if let Some(path) = &mut store.password_file {
+            *path = resolve(base_dir, path);
         }
         if let Some(path) = &mut store.encryption_key_file {
             *path = resolve(base_dir, path);

@@ -311,3 +311,9 @@ crate::on_both_stores!(
     logout_needs_the_form_and_ends_the_session,
     browser_flow_and_clean_logs,
 );
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(
+    good_password_starts_a_session,
+    logout_needs_the_form_and_ends_the_session,
+);

@@ -786,3 +786,10 @@ async fn family_record_on_redis() {
         "after another client's attempt"
     );
 }
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(
+    refreshed_tokens_are_bound_and_shaped,
+    reuse_anywhere_in_the_chain_revokes_the_family,
+    logout_ends_the_family,
+);

@@ -197,3 +197,9 @@ crate::on_both_stores!(
     a_login_as_another_user_ends_the_browsers_earlier_session,
     a_logout_after_a_relogin_ends_the_earlier_sessions_refresh_tokens,
 );
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(
+    sessions_per_user_ends_the_oldest_session_and_what_it_issued,
+    a_login_as_another_user_ends_the_browsers_earlier_session,
+);

@@ -409,3 +409,9 @@ async fn counts_are_shared_by_all_replicas() {
         }
     }
 }
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(
+    failed_logins_lock_the_username,
+    failed_logins_lock_the_client_ip,
+);

@@ -449,3 +449,11 @@ async fn corrupt_record_in_redis_is_invalid_grant() {
     }
     assert_eq!(h.get("/ready").await.status(), StatusCode::OK);
 }
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(
+    code_is_redeemed_for_tokens,
+    code_replay_revokes_what_it_issued,
+    concurrent_redemptions_one_wins,
+    code_dies_with_its_session,
+);

@@ -164,3 +164,6 @@ crate::on_both_stores!(
     tokens_die_with_the_session,
     expired_access_token_is_refused,
 );
+
+// The core flows on a Redis Cluster.
+crate::on_the_cluster_too!(claims_follow_granted_scopes, tokens_die_with_the_session,);

@@ -1,7 +1,8 @@
 //! The `AuthorizationStore` contract, checked against both backends.
 //!
 //! Each check is written once against a [`Harness`]; the macro at the end
-//! runs it as `contract::memory::<check>` and `contract::redis::<check>`.
+//! runs it as `contract::memory::<check>`, `contract::redis::<check>` and
+//! `contract::cluster::<check>` (on a Redis Cluster).
 
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -12,13 +13,13 @@ use std::time::Duration;
 use porthor_models::{
     AccessToken, AccessTokenData, Authorization, AuthorizationCode, AuthorizationStore as _,
     CodeState, ConsentGrant, Counter, CounterKind, CounterLimit, Keyspace, RecordKey,
-    RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken, Tally, Timestamp,
+    RefreshFamily, RefreshToken, Scopes, SessionData, SessionToken, StoreError, Tally, Timestamp,
 };
 use porthor_store::{BackendConfig, EncryptionKey, Store, StoreConfig};
 use porthor_test_support::{
-    SAMPLE_NOW, logs, memory_store, raw_exists, raw_keys, raw_pttl, redis_store, redis_url,
-    sample_access_token, sample_authorization, sample_session, storage_key, test_encryption_key,
-    unique_prefix,
+    SAMPLE_NOW, logs, memory_store, raw_exists, raw_keys, raw_pttl, redis_cluster_store,
+    redis_store, redis_url, sample_access_token, sample_authorization, sample_session, storage_key,
+    test_encryption_key, unique_prefix,
 };
 use serde::Serialize;
 
@@ -53,6 +54,17 @@ impl Harness {
         Self {
             store: Arc::new(redis_store(&unique_prefix(test)).await),
             redis_url: Some(redis_url()),
+        }
+    }
+
+    /// On the test Redis Cluster. Raw checks go through the store (a plain
+    /// connection to one node would meet `MOVED`), so TTLs are checked by
+    /// waiting them out only, as in memory.
+    async fn cluster(test: &str) -> Self {
+        logs::capture();
+        Self {
+            store: Arc::new(redis_cluster_store(&unique_prefix(test)).await),
+            redis_url: None,
         }
     }
 
@@ -588,10 +600,13 @@ async fn delete_all_removes_only_its_kind_and_prefix(h: &Harness) {
     // Keys that share a beginning with this store's code namespace but are
     // not in it: another prefix that extends ours, and a longer kind name.
     let prefix = store.key_prefix();
+    let documented = storage_key(prefix, "code", codes[0].key());
     let neighbours = [
-        format!("{prefix}x:v1:code:{}", codes[0].key()),
-        format!("{prefix}:v1:codes:{}", codes[0].key()),
-        format!("other-{prefix}:v1:code:{}", codes[0].key()),
+        documented.replacen(prefix, &format!("{prefix}x"), 1),
+        documented.replace(":code:", ":codes:"),
+        format!("other-{documented}"),
+        // The layout before slot tags, which this one does not read.
+        format!("{prefix}:v1:code:{}", codes[0].key()),
     ];
     for neighbour in &neighbours {
         store.put_raw(neighbour, b"neighbour", TTL).await.unwrap();
@@ -627,7 +642,7 @@ async fn delete_all_removes_only_its_kind_and_prefix(h: &Harness) {
     assert_eq!(store.refresh_families().delete_all().await.unwrap(), 1);
 }
 
-/// Refresh families live at `{prefix}:v1:refresh:{key}`, under the key of
+/// Refresh families live at `{prefix}:{<tag>}:v2:refresh:{key}`, under the key of
 /// the code that started them: the code and its family share a record key
 /// and must not see each other.
 async fn refresh_keyspace_is_its_own_namespace(h: &Harness) {
@@ -639,7 +654,8 @@ async fn refresh_keyspace_is_its_own_namespace(h: &Harness) {
         .create(key, &grant.family, TTL)
         .await
         .unwrap();
-    let documented = format!("{}:v1:refresh:{key}", store.key_prefix());
+    let tag = &key.as_str()[..8];
+    let documented = format!("{}:{{{tag}}}:v2:refresh:{key}", store.key_prefix());
     assert!(store.exists_raw(&documented).await.unwrap(), "{documented}");
     assert!(store.codes().get(key).await.unwrap().is_none());
     assert!(store.access_tokens().get(key).await.unwrap().is_none());
@@ -661,8 +677,8 @@ async fn refresh_keyspace_is_its_own_namespace(h: &Harness) {
     assert!(!h.exists("refresh", key).await);
 }
 
-/// Consent grants live at `{prefix}:v1:consent:{key}`, the key derived from
-/// the user and the client: the same pair finds the same record (in any
+/// Consent grants live at `{prefix}:{<tag>}:v2:consent:{key}`, the key
+/// derived from the user and the client, after the user's slot tag: the same pair finds the same record (in any
 /// store instance with the same store key, as replicas have), other pairs
 /// never do, and the key names neither.
 async fn consent_grants_live_at_a_key_derived_from_user_and_client(h: &Harness) {
@@ -680,7 +696,10 @@ async fn consent_grants_live_at_a_key_derived_from_user_and_client(h: &Harness) 
     }
     let grant = sample_consent("alice", "app");
     store.consents().create(&key, &grant, TTL).await.unwrap();
-    let documented = format!("{}:v1:consent:{key}", store.key_prefix());
+    let tag = &key.as_str()[..8];
+    let documented = format!("{}:{{{tag}}}:v2:consent:{key}", store.key_prefix());
+    // The user's tag: the tag of every session key minted for alice.
+    assert_eq!(&store.new_session_key("alice").as_str()[..8], tag);
     assert!(store.exists_raw(&documented).await.unwrap(), "{documented}");
     for name in ["alice", "app"] {
         assert!(!documented.contains(name), "{documented} names {name}");
@@ -1154,9 +1173,16 @@ async fn corrupt_parts_read_as_absent(h: &Harness) {
     assert!(!h.exists("refresh", grant.code.key()).await);
 }
 
-/// `n` stored login sessions that live [`TTL`].
-async fn stored_sessions<const N: usize>(h: &Harness) -> [SessionToken; N] {
-    let sessions = [(); N].map(|()| sample_session());
+/// A stored login session for each of `users`, living [`TTL`], under a key
+/// the store made for its user.
+async fn stored_sessions<const N: usize>(h: &Harness, users: [&str; N]) -> [SessionToken; N] {
+    let sessions = users.map(|user| {
+        let (_, mut data) = sample_session();
+        let token = SessionToken::with_key(h.store.new_session_key(user));
+        data.secret_hash = token.secret_hash();
+        data.username = user.to_owned();
+        (token, data)
+    });
     for (token, data) in &sessions {
         h.store
             .sessions()
@@ -1188,7 +1214,7 @@ fn at(seconds: u64) -> Timestamp {
 /// whatever the clocks that timed the others.
 async fn user_index_ends_the_oldest_sessions_beyond_keep(h: &Harness) {
     let index = h.store.user_index();
-    let [a, b, c, d, e] = stored_sessions(h).await;
+    let [a, b, c, d, e] = stored_sessions(h, ["alice", "alice", "alice", "alice", "bob"]).await;
     assert!(
         index
             .add("alice", a.key(), at(0), TTL, 2)
@@ -1232,7 +1258,7 @@ async fn user_index_ends_the_oldest_sessions_beyond_keep(h: &Harness) {
     );
     // A session timed before the others (a replica's clock behind) is the
     // new one, and stays; the others make room.
-    let [late] = stored_sessions(h).await;
+    let [late] = stored_sessions(h, ["alice"]).await;
     let mut ended = index.add("alice", late.key(), at(1), TTL, 1).await.unwrap();
     ended.sort_by(|x, y| x.as_str().cmp(y.as_str()));
     let mut expected = [b.key().clone(), d.key().clone()];
@@ -1248,7 +1274,7 @@ async fn user_index_ends_the_oldest_sessions_beyond_keep(h: &Harness) {
 /// is neither counted nor ended.
 async fn user_index_skips_sessions_that_are_gone(h: &Harness) {
     let index = h.store.user_index();
-    let [gone, forgotten, kept, new] = stored_sessions(h).await;
+    let [gone, forgotten, kept, new] = stored_sessions(h, ["alice"; 4]).await;
     for (session, time) in [(&gone, 0), (&forgotten, 1), (&kept, 2)] {
         index
             .add("alice", session.key(), at(time), TTL, 3)
@@ -1282,7 +1308,7 @@ async fn user_index_skips_sessions_that_are_gone(h: &Harness) {
 /// sessions are no longer found (so it must never expire before them).
 async fn user_index_ttl_only_grows(h: &Harness) {
     let index = h.store.user_index();
-    let [lapsing, extended, long] = stored_sessions(h).await;
+    let [lapsing, extended, long] = stored_sessions(h, ["lapsing", "extended", "long"]).await;
     index
         .add("lapsing", lapsing.key(), at(0), SHORT, 5)
         .await
@@ -1322,12 +1348,12 @@ async fn user_index_ttl_only_grows(h: &Harness) {
 /// key names no user.
 async fn user_index_end_all_is_per_user(h: &Harness) {
     let index = h.store.user_index();
-    let [a1, a2, b1] = stored_sessions(h).await;
+    let [a1, a2, b1] = stored_sessions(h, ["alice", "alice", "bob"]).await;
     index.add("alice", a1.key(), at(0), TTL, 5).await.unwrap();
     index.add("alice", a2.key(), at(1), TTL, 5).await.unwrap();
     index.add("bob", b1.key(), at(0), TTL, 5).await.unwrap();
     if let Some(url) = &h.redis_url {
-        let keys = raw_keys(url, &format!("{}:v1:user:*", h.store.key_prefix())).await;
+        let keys = raw_keys(url, &format!("{}:{{*}}:v2:user:*", h.store.key_prefix())).await;
         assert_eq!(keys.len(), 2, "{keys:?}");
         assert!(
             keys.iter()
@@ -1342,6 +1368,38 @@ async fn user_index_end_all_is_per_user(h: &Harness) {
     assert!(session_exists(h, &b1).await);
     assert!(index.end_all("alice").await.unwrap().is_empty());
     assert_eq!(index.end_all("bob").await.unwrap(), [b1.key().clone()]);
+}
+
+/// Every key of a user's index and sessions carries the user's slot tag,
+/// so that the index's atomic steps stay in one Redis Cluster slot; a
+/// session whose key was not made for its user is refused, and nothing is
+/// stored for it.
+async fn user_index_refuses_a_session_of_another_slot(h: &Harness) {
+    let index = h.store.user_index();
+    let [alice, bob] = stored_sessions(h, ["alice", "bob"]).await;
+    let (random, data) = sample_session();
+    h.store
+        .sessions()
+        .create(random.key(), &data, TTL)
+        .await
+        .unwrap();
+    for stranger in [&bob, &random] {
+        let refused = index.add("alice", stranger.key(), at(0), TTL, 5).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unencodable { .. })),
+            "{refused:?}"
+        );
+    }
+    assert!(index.end_all("alice").await.unwrap().is_empty());
+    index
+        .add("alice", alice.key(), at(0), TTL, 5)
+        .await
+        .unwrap();
+    let index_key = h.store.user_index_storage_key("alice");
+    let tag = &alice.key().as_str()[..8];
+    assert!(index_key.contains(&format!(":{{{tag}}}:")), "{index_key}");
+    assert!(session_exists(h, &bob).await && session_exists(h, &random).await);
+    assert_eq!(index.end_all("alice").await.unwrap(), [alice.key().clone()]);
 }
 
 async fn ping_answers(h: &Harness) {
@@ -1552,13 +1610,21 @@ async fn failure_counter_keys_hide_their_subjects(h: &Harness) {
     for (kind, subject) in kinds.into_iter().zip(subjects) {
         fail(h, counter(kind, subject), LIMIT).await;
         let storage_key = h.store.counter_storage_key(counter(kind, subject));
-        let prefix = format!("{}:v1:throttle:{}:", h.store.key_prefix(), kind.as_str());
+        let prefix = format!(
+            "{}:{{throttle}}:v2:throttle:{}:",
+            h.store.key_prefix(),
+            kind.as_str()
+        );
         assert!(storage_key.starts_with(&prefix), "{storage_key}");
         assert!(!storage_key.contains(subject), "{storage_key}");
         assert!(h.store.exists_raw(&storage_key).await.unwrap());
     }
     let Some(url) = &h.redis_url else { return };
-    let keys = raw_keys(url, &format!("{}:v1:throttle:*", h.store.key_prefix())).await;
+    let keys = raw_keys(
+        url,
+        &format!("{}:{{throttle}}:v2:throttle:*", h.store.key_prefix()),
+    )
+    .await;
     assert_eq!(keys.len(), 3, "{keys:?}");
     for key in keys {
         assert!(
@@ -1605,6 +1671,17 @@ macro_rules! contract {
                 }
             )*
         }
+        /// Every check on a Redis Cluster of three masters: a combined
+        /// operation whose keys were in two slots would fail there with
+        /// `CROSSSLOT`.
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    super::$check(&super::Harness::cluster(stringify!($check)).await).await;
+                }
+            )*
+        }
     };
 }
 
@@ -1633,6 +1710,7 @@ contract!(
     user_index_skips_sessions_that_are_gone,
     user_index_ttl_only_grows,
     user_index_end_all_is_per_user,
+    user_index_refuses_a_session_of_another_slot,
     ping_answers,
     failure_counters_count_per_kind_and_subject,
     failure_counter_locks_at_the_limit_for_the_lockout,

@@ -1,9 +1,12 @@
 //! Integration tests of porthor-store, in one binary.
 //!
 //! `contract` runs the same checks of the `AuthorizationStore` contract
-//! against both backends; `redis` covers what only Redis has (startup
-//! failures, an outage mid-flight, sharing one server between prefixes).
-//! The Redis tests need `PORTHOR_TEST_REDIS_URL` and fail without it.
+//! against both backends, and on a Redis Cluster; `redis` covers what only
+//! Redis has (startup failures, an outage mid-flight, sharing one server
+//! between prefixes, following a Sentinel failover). The Redis tests need
+//! the servers `cargo xtask test` starts (`PORTHOR_TEST_REDIS_URL`,
+//! `PORTHOR_TEST_REDIS_CLUSTER_URLS`, `PORTHOR_TEST_REDIS_SENTINEL_URLS`)
+//! and fail without them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -5,11 +5,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use porthor_models::{AuthorizationCode, AuthorizationStore as _, CodeState, StoreError};
+use deadpool_redis::redis as client;
+use porthor_models::{
+    AccessToken, AuthorizationCode, AuthorizationStore as _, CodeState, SessionToken, StoreError,
+};
 use porthor_store::{BackendConfig, EncryptionKey, OpenError, Store, StoreConfig};
 use porthor_test_support::{
-    logs, raw_exists, raw_get, raw_pttl, raw_set, redis_config, redis_store, redis_url,
-    sample_authorization, sample_session, storage_key, unique_prefix,
+    SENTINEL_MASTER, logs, raw_exists, raw_get, raw_pttl, raw_set, redis_config,
+    redis_sentinel_config, redis_store, redis_url, sample_access_token, sample_authorization,
+    sample_session, sentinel_urls, storage_key, unique_prefix,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -340,4 +344,117 @@ async fn an_outage_is_unavailable_quickly_and_recovery_is_automatic() {
     assert!(store.codes().get(code.key()).await.unwrap().is_some());
     store.ping().await.unwrap();
     proxy.cut();
+}
+
+/// One authorization flow at the store: a login (session and user index),
+/// a code under it, its redemption with the session, an access token under
+/// the code read back with its session. `Err` if the store failed; every
+/// failure must be `Unavailable`, never a wrong answer.
+async fn store_flow(store: &Store) -> Result<(), StoreError> {
+    const TTL: Duration = Duration::from_secs(60);
+    let (_, mut session_data) = sample_session();
+    let session = SessionToken::with_key(store.new_session_key("alice"));
+    session_data.secret_hash = session.secret_hash();
+    store
+        .sessions()
+        .create(session.key(), &session_data, TTL)
+        .await?;
+    store
+        .user_index()
+        .add(
+            "alice",
+            session.key(),
+            porthor_test_support::now(),
+            TTL,
+            100,
+        )
+        .await?;
+    let code = AuthorizationCode::generate_linked(session.key()).unwrap();
+    let (_, authorization) = sample_authorization();
+    store
+        .codes()
+        .create(code.key(), &CodeState::Issued(authorization), TTL)
+        .await?;
+    let token = AccessToken::generate_linked(code.key()).unwrap();
+    let redeemed = CodeState::Redeemed {
+        secret_hash: code.secret_hash(),
+        access_token: token.key().clone(),
+    };
+    let (issued, found) = store
+        .redeem_code_with_session(code.key(), &redeemed)
+        .await?;
+    assert!(matches!(issued, Some(CodeState::Issued(_))), "{issued:?}");
+    assert!(found.is_some());
+    let (_, token_data) = sample_access_token();
+    store
+        .access_tokens()
+        .create(token.key(), &token_data, TTL)
+        .await?;
+    let (token_found, session_found, _) = store.access_token_with_grant(token.key()).await?;
+    assert!(token_found.is_some() && session_found.is_some());
+    Ok(())
+}
+
+/// The master the test sentinels name now: `host:port`.
+async fn sentinel_master() -> String {
+    let url = sentinel_urls().remove(0);
+    let mut sentinel = client::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (host, port): (String, String) = client::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(SENTINEL_MASTER)
+        .query_async(&mut sentinel)
+        .await
+        .unwrap();
+    format!("{host}:{port}")
+}
+
+/// Flows run while the master of a Sentinel group is shut down: they fail
+/// as `Unavailable` while Sentinel promotes the replica, then succeed on
+/// the new master with the same store (no restart, no reconfiguration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_followed_without_a_restart() {
+    let store = Store::open(redis_sentinel_config(&unique_prefix("failover")))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        store_flow(&store).await.unwrap();
+    }
+    let old_master = sentinel_master().await;
+    let mut master = client::Client::open(format!("redis://{old_master}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // The server closes the connection instead of answering.
+    let _ = client::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query_async::<()>(&mut master)
+        .await;
+
+    let started = Instant::now();
+    let (mut failed, mut succeeded_after) = (0, 0);
+    while succeeded_after < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no failover within a minute ({failed} flows failed)"
+        );
+        match store_flow(&store).await {
+            Ok(()) => succeeded_after += 1,
+            Err(StoreError::Unavailable(_)) => {
+                failed += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("a flow failed otherwise than unavailable: {error:?}"),
+        }
+    }
+    let new_master = sentinel_master().await;
+    assert_ne!(new_master, old_master, "sentinel promoted the replica");
+    assert!(
+        failed > 0,
+        "the outage was seen (else the test proves nothing)"
+    );
 }

@@ -41,6 +41,8 @@ const ENV_KEYS: &[&str] = &[
     "store.pool_size",
     "store.key_prefix",
     "store.encryption_key_file",
+    "store.password_file",
+    "store.sentinel.master_name",
     "signing.key_file",
     "tokens.code_lifetime",
     "tokens.id_token_lifetime",
@@ -144,18 +146,54 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[store]`.
+/// `[store]`: where codes, sessions and tokens are kept. With
+/// `backend = "redis"`, exactly one of `redis_url`, `cluster_urls` and
+/// `[store.sentinel]` says where Redis is.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
+    /// `redis`, or `memory` (one process, lost on restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
+    /// One Redis server: `redis://[user:password@]host:port/db`,
+    /// `rediss://…` for TLS, or `redis+unix:///path/to/socket`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
+    /// A Redis Cluster, by some of its nodes: `redis://` or `rediss://`
+    /// URLs, each with an optional ACL user and password (the client finds
+    /// the other nodes). File only, not from the environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_urls: Vec<String>,
+    /// The most Redis connections per thread that uses the store.
     pub pool_size: usize,
+    /// Starts every Redis key; one per deployment sharing a Redis. No `{`
+    /// or `}` (Redis Cluster hash tags follow it).
     pub key_prefix: String,
+    /// The file holding the store's encryption key (base64 of 32 bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// A file holding the Redis password (surrounding whitespace ignored),
+    /// so that it stays out of this file: it replaces the password of every
+    /// Redis URL (`redis_url`, `cluster_urls`, the sentinels' `urls`).
+    /// Never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// `[store.sentinel]`: Redis behind Sentinel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<SentinelSettings>,
+}
+
+/// `[store.sentinel]`: a Redis master watched by Redis Sentinel, followed
+/// through failovers without a restart.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentinelSettings {
+    /// The name the sentinels know the master by (`sentinel monitor NAME …`).
+    pub master_name: String,
+    /// The sentinels: `redis://` or `rediss://` URLs, usually on port
+    /// 26379. The first one's user, password, database and TLS are also
+    /// the master's. File only, not from the environment.
+    pub urls: Vec<String>,
 }
 
 /// What an absent key in `[store]` takes.
@@ -164,9 +202,12 @@ impl Default for StoreSettings {
         Self {
             backend: None,
             redis_url: None,
+            cluster_urls: Vec::new(),
             pool_size: 1,
             key_prefix: "porthor".to_owned(),
             encryption_key_file: None,
+            password_file: None,
+            sentinel: None,
         }
     }
 }
@@ -657,9 +698,15 @@ mod tests {
             store: Some(StoreSettings {
                 backend: Some(BackendKind::Redis),
                 redis_url: Some("redis://h".into()),
+                cluster_urls: vec!["redis://h".into()],
                 pool_size: 1,
                 key_prefix: "p".into(),
                 encryption_key_file: Some("k".into()),
+                password_file: Some("pw".into()),
+                sentinel: Some(SentinelSettings {
+                    master_name: "m".into(),
+                    urls: vec!["redis://h".into()],
+                }),
             }),
             signing: Some(SigningSettings {
                 key_file: Some("k".into()),

@@ -590,11 +590,18 @@ fn store(
         BackendKind::Memory => {
             // A warning, not an error: `PORTHOR_STORE__BACKEND=memory` may
             // override a file written for Redis.
-            if settings.redis_url.is_some() {
-                problems.warn(
-                    "store.redis_url",
-                    "is ignored: it is only used with store.backend = \"redis\"",
-                );
+            for (key, set) in [
+                ("store.redis_url", settings.redis_url.is_some()),
+                ("store.cluster_urls", !settings.cluster_urls.is_empty()),
+                ("store.sentinel", settings.sentinel.is_some()),
+                ("store.password_file", settings.password_file.is_some()),
+            ] {
+                if set {
+                    problems.warn(
+                        key,
+                        "is ignored: it is only used with store.backend = \"redis\"",
+                    );
+                }
             }
             Some(BackendConfig::Memory)
         }
@@ -605,21 +612,7 @@ fn store(
                     "missing; it is required with store.backend = \"redis\" (make one with `porthor keygen --store-key --output PATH`)",
                 );
             }
-            match &settings.redis_url {
-                Some(url) => problems
-                    .check("store.redis_url", check_redis_url(url))
-                    .map(|url| BackendConfig::Redis {
-                        url,
-                        pool_size: settings.pool_size,
-                    }),
-                None => {
-                    problems.push(
-                        "store.redis_url",
-                        "missing; it is required with store.backend = \"redis\"",
-                    );
-                    None
-                }
-            }
+            redis_backend(settings, base_dir, reader, problems)
         }
     };
     Some(StoreConfig {
@@ -629,23 +622,133 @@ fn store(
     })
 }
 
-/// Checks what can be checked of a Redis URL without connecting; the store
-/// checks the rest when it opens. Errors never echo a password.
-fn check_redis_url(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text).map_err(|error| {
-        format!(
-            "{} is not a URL: {error}",
-            porthor_store::redact_redis_url(text)
-        )
-    })?;
-    match url.scheme() {
-        "redis" | "redis+unix" | "unix" => Ok(text.to_owned()),
-        "rediss" => Err("TLS (rediss://) is not supported".to_owned()),
-        other => Err(format!(
-            "{} has scheme {other:?}; expected redis:// or redis+unix://",
-            porthor_store::redact_redis_url(text)
-        )),
+/// Where Redis is: exactly one of `redis_url`, `cluster_urls` and
+/// `[store.sentinel]`, each URL checked, and `password_file`'s password put
+/// into every URL.
+fn redis_backend(
+    settings: &StoreSettings,
+    base_dir: &Path,
+    reader: KeyReader,
+    problems: &mut Problems,
+) -> Option<BackendConfig> {
+    const ONE_OF: &str = "store.redis_url, store.cluster_urls or [store.sentinel]";
+    let given: Vec<&str> = [
+        ("store.redis_url", settings.redis_url.is_some()),
+        ("store.cluster_urls", !settings.cluster_urls.is_empty()),
+        ("store.sentinel", settings.sentinel.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect();
+    match given.as_slice() {
+        [] => {
+            problems.push(
+                "store.redis_url",
+                format!("missing; with store.backend = \"redis\" set one of {ONE_OF}"),
+            );
+            return None;
+        }
+        [_] => {}
+        [first, rest @ ..] => {
+            problems.push(
+                *first,
+                format!(
+                    "is set together with {}; set exactly one of {ONE_OF}",
+                    rest.join(" and ")
+                ),
+            );
+            return None;
+        }
     }
+    let password = settings.password_file.as_deref().and_then(|path| {
+        let path = resolve(base_dir, path);
+        problems.check(
+            "store.password_file",
+            reader.text(&path).and_then(|text| {
+                let password = Zeroizing::new(text.trim().to_owned());
+                if password.is_empty() {
+                    Err(format!("{} is empty", path.display()))
+                } else {
+                    Ok(password)
+                }
+            }),
+        )
+    });
+    if settings.password_file.is_some() && password.is_none() {
+        return None;
+    }
+    let password = password.as_ref().map(|password| password.as_str());
+    let urls = |key: &str, urls: &[String], problems: &mut Problems| -> Option<Vec<String>> {
+        if urls.is_empty() {
+            problems.push(key, "must list at least one URL");
+            return None;
+        }
+        let checked: Vec<Option<String>> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                problems.check(
+                    &format!("{key}[{i}]"),
+                    check_redis_url(url, password, false),
+                )
+            })
+            .collect();
+        checked.into_iter().collect()
+    };
+    let pool_size = settings.pool_size;
+    if let Some(url) = &settings.redis_url {
+        return problems
+            .check("store.redis_url", check_redis_url(url, password, true))
+            .map(|url| BackendConfig::Redis { url, pool_size });
+    }
+    if !settings.cluster_urls.is_empty() {
+        return urls("store.cluster_urls", &settings.cluster_urls, problems)
+            .map(|urls| BackendConfig::RedisCluster { urls, pool_size });
+    }
+    let sentinel = settings.sentinel.as_ref()?;
+    let master_name = sentinel.master_name.trim();
+    if master_name.is_empty() {
+        problems.push(
+            "store.sentinel.master_name",
+            "missing; the name the sentinels know the master by",
+        );
+    }
+    let urls = urls("store.sentinel.urls", &sentinel.urls, problems)?;
+    (!master_name.is_empty()).then(|| BackendConfig::RedisSentinel {
+        master_name: master_name.to_owned(),
+        urls,
+        pool_size,
+    })
+}
+
+/// Checks what can be checked of a Redis URL without connecting (the store
+/// checks the rest when it opens), and puts `password` into it if given.
+/// Unix sockets only where `unix` says (one server). Errors never echo a
+/// password.
+fn check_redis_url(text: &str, password: Option<&str>, unix: bool) -> Result<String, String> {
+    let shown = || porthor_store::redact_redis_url(text);
+    let mut url =
+        url::Url::parse(text).map_err(|error| format!("{} is not a URL: {error}", shown()))?;
+    match url.scheme() {
+        "redis" | "rediss" => {}
+        "redis+unix" | "unix" if unix => {}
+        other => {
+            let expected = if unix {
+                "redis://, rediss:// or redis+unix://"
+            } else {
+                "redis:// or rediss://"
+            };
+            return Err(format!(
+                "{} has scheme {other:?}; expected {expected}",
+                shown()
+            ));
+        }
+    }
+    if let Some(password) = password {
+        url.set_password(Some(password))
+            .map_err(|()| format!("{} cannot carry a password", shown()))?;
+    }
+    Ok(url.into())
 }
 
 fn signer(

@@ -373,7 +373,7 @@ impl Harness {
         let prefix = self.redis_prefix.as_deref().expect("a server on Redis");
         let pattern = match kind {
             "*" => format!("{prefix}:*"),
-            kind => format!("{prefix}:v1:{kind}:*"),
+            kind => format!("{prefix}:{{*}}:v2:{kind}:*"),
         };
         raw_keys(&redis_url(), &pattern).await
     }

@@ -20,6 +20,22 @@ pub use id_tokens::{nonce_is, rp_verifier, verify_id_token, with_altered_signatu
 pub use responses::*;
 pub use server::{Harness, Options, StoreKind};
 
+/// Runs each async test `fn $name(backend: StoreKind)` on the test Redis
+/// Cluster too, as `cluster::$name`: for the core flows, whose combined
+/// store operations must each stay in one hash slot (a `CROSSSLOT` error
+/// would fail them). Not every test: each is a second Redis run.
+#[macro_export]
+macro_rules! on_the_cluster_too {
+    ($($name:ident),* $(,)?) => {
+        mod cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::harness::StoreKind::Cluster).await;
+            })*
+        }
+    };
+}
+
 /// Runs each async test `fn $name(backend: StoreKind)` once per store, as the
 /// tests `memory::$name` and `redis::$name`. A test starts its own server:
 /// `Harness::start(backend)` for the default one, or

@@ -14,7 +14,9 @@ use porthor_server::{
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
-use porthor_test_support::{logs, memory_store, redis_store, test_encryption_key, unique_prefix};
+use porthor_test_support::{
+    logs, memory_store, redis_cluster_store, redis_store, test_encryption_key, unique_prefix,
+};
 
 use super::{clients, users};
 
@@ -23,6 +25,10 @@ use super::{clients, users};
 pub enum StoreKind {
     Memory,
     Redis,
+    /// The test Redis Cluster (three masters) that `cargo xtask test`
+    /// starts. Raw access to its keys is not offered: a plain connection to
+    /// one node would meet `MOVED`.
+    Cluster,
 }
 
 /// What a test can change about the server.
@@ -152,6 +158,10 @@ impl Harness {
         logs::capture();
         let (store, redis_prefix): (Arc<dyn AuthorizationStore>, _) = match options.backend {
             StoreKind::Memory => (Arc::new(memory_store().await), None),
+            StoreKind::Cluster => (
+                Arc::new(redis_cluster_store(&unique_prefix("server")).await),
+                None,
+            ),
             StoreKind::Redis => {
                 let prefix = options
                     .redis_prefix

@@ -54,7 +54,7 @@ fn good_file_loads() {
             assert_eq!(url, "redis://:hunter2@127.0.0.1:6399/0");
             assert_eq!(*pool_size, 8);
         }
-        BackendConfig::Memory => panic!("expected redis"),
+        other => panic!("expected redis, got {other:?}"),
     }
     assert_eq!(config.store.key_prefix, "porthor-test");
     assert_eq!(config.store.encryption_key.to_base64(), *STORE_KEY);
@@ -164,4 +164,48 @@ fn broken_toml_is_a_file_problem() {
             .to_string()
             .contains("cannot read /nonexistent/porthor.toml")
     );
+}
+
+/// A Redis Cluster or a Sentinel group instead of one server, with the
+/// password from `password_file` put into every URL (and nowhere in the
+/// file); TLS (`rediss://`) accepted.
+#[test]
+fn redis_cluster_and_sentinel_with_a_password_file() {
+    let fixture = Fixture::new();
+    fixture.write_key("secrets/redis.password", "s3cret/pw\n");
+    let cluster = edited(
+        "redis_url = \"redis://:hunter2@127.0.0.1:6399/0\"",
+        "cluster_urls = [\"redis://10.0.0.1:6379\", \"rediss://porthor@10.0.0.2:6379\"]\npassword_file = \"secrets/redis.password\"",
+    );
+    let config = fixture.load(&cluster, &[]).unwrap();
+    match &config.store.backend {
+        BackendConfig::RedisCluster { urls, pool_size } => {
+            assert_eq!(
+                urls,
+                &[
+                    "redis://:s3cret%2Fpw@10.0.0.1:6379",
+                    "rediss://porthor:s3cret%2Fpw@10.0.0.2:6379"
+                ]
+            );
+            assert_eq!(*pool_size, 8);
+        }
+        other => panic!("expected a cluster, got {other:?}"),
+    }
+    assert!(!format!("{:?}", config.store).contains("s3cret"));
+
+    let sentinel = edited(
+        "[signing]",
+        "[store.sentinel]\nmaster_name = \"porthor\"\nurls = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]\n\n[signing]",
+    )
+    .replace("redis_url = \"redis://:hunter2@127.0.0.1:6399/0\"\n", "");
+    let config = fixture.load(&sentinel, &[]).unwrap();
+    match &config.store.backend {
+        BackendConfig::RedisSentinel {
+            master_name, urls, ..
+        } => {
+            assert_eq!(master_name, "porthor");
+            assert_eq!(urls, &["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"]);
+        }
+        other => panic!("expected sentinels, got {other:?}"),
+    }
 }

@@ -209,6 +209,48 @@ fn each_bad_key_is_named() {
             "store.backend",
         ),
         (
+            "one server and a cluster at once",
+            edited(
+                "pool_size = 8",
+                "pool_size = 8\ncluster_urls = [\"redis://10.0.0.1:6379\"]",
+            ),
+            "store.redis_url",
+        ),
+        (
+            "a cluster and sentinels at once",
+            edited(
+                "[signing]",
+                "[store.sentinel]\nmaster_name = \"m\"\nurls = [\"redis://10.0.0.1:26379\"]\n\n[signing]",
+            )
+            .replace(
+                "redis_url = \"redis://:hunter2@127.0.0.1:6399/0\"",
+                "cluster_urls = [\"redis://10.0.0.1:6379\"]",
+            ),
+            "store.cluster_urls",
+        ),
+        (
+            "a cluster url with the wrong scheme",
+            edited(
+                "redis_url = \"redis://:hunter2@127.0.0.1:6399/0\"",
+                "cluster_urls = [\"redis://10.0.0.1:6379\", \"http://10.0.0.2:6379\"]",
+            ),
+            "store.cluster_urls[1]",
+        ),
+        (
+            "sentinels without a master name",
+            edited(
+                "[signing]",
+                "[store.sentinel]\nurls = [\"redis://10.0.0.1:26379\"]\n\n[signing]",
+            )
+            .replace("redis_url = \"redis://:hunter2@127.0.0.1:6399/0\"\n", ""),
+            "store.sentinel.master_name",
+        ),
+        (
+            "a password file that does not exist",
+            edited("pool_size = 8", "pool_size = 8\npassword_file = \"secrets/nothing\""),
+            "store.password_file",
+        ),
+        (
             "pool size of the wrong type",
             edited("pool_size = 8", "pool_size = \"many\""),
             "store.pool_size",
