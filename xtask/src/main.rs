@@ -3,8 +3,10 @@
 //! `cargo xtask ci` is exactly what CI runs: `lint`, `deploy-lint`, `test`
 //! (with `e2e`), `interop`, `bench --quick`, `hostile` and the short chaos
 //! runs (`bench --quick --chaos redis-restart,redis-pause`). `cargo xtask
-//! lint` checks formatting, runs clippy and rustdoc and audits the
-//! dependencies for duplicates; `cargo xtask deploy-lint` lints `deploy/`
+//! lint` checks formatting, runs clippy and rustdoc, audits the
+//! dependencies for duplicates and checks that the generated docs are
+//! current (`cargo xtask codegen` regenerates them); `cargo xtask
+//! deploy-lint` lints `deploy/`
 //! offline; `cargo xtask test` runs the workspace's tests against a
 //! throwaway `redis-server`, then `cargo xtask e2e`, the pages in a real
 //! browser (Chromium, playwright-core, axe-core); `cargo xtask interop` runs
@@ -19,6 +21,7 @@
     reason = "a CLI tool talks to its user on the terminal; stdout stays with the tools it runs"
 )]
 
+mod codegen;
 mod deploy_lint;
 mod duplicates;
 mod e2e;
@@ -56,16 +59,26 @@ enum Task {
     /// were selected with `-p`, runs `e2e`, the browser flow. The relying parties of other ecosystems are a task of
     /// their own, `interop`.
     Test(TestArgs),
-    /// Check formatting, run clippy and rustdoc with warnings denied, and
-    /// audit the dependencies for duplicates.
+    /// Check formatting, run clippy and rustdoc with warnings denied, audit
+    /// the dependencies for duplicates, and check that the generated files
+    /// are current (`codegen --check`).
     ///
     /// `cargo fmt --check`, `cargo clippy --workspace --all-targets -- -D
     /// warnings` (and porthor-store with each backend feature alone),
     /// `cargo doc --workspace --no-deps` with RUSTDOCFLAGS=-D
     /// warnings, and `cargo tree --workspace --duplicates --edges
     /// normal,build` against xtask/allowed-duplicates.txt: a crate in two
-    /// semver-incompatible versions fails unless listed there with a reason.
+    /// semver-incompatible versions fails unless listed there with a reason;
+    /// then `codegen --check`.
     Lint,
+    /// Regenerate the files made from the code: docs/porthor.schema.json
+    /// and the reference part of docs/configuration.md, from the
+    /// configuration types (their doc comments, defaults and `PORTHOR_*`
+    /// variables) through `porthor config-schema`.
+    ///
+    /// With --check, change nothing and fail if a file differs from what
+    /// would be generated; `lint` runs that.
+    Codegen(CodegenArgs),
     /// Run exactly what CI runs: `lint`, `deploy-lint`, `test`, `interop`,
     /// `bench --quick`, `hostile` and `bench --quick --chaos
     /// redis-restart,redis-pause`, stopping at the first that fails.
@@ -148,6 +161,13 @@ struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+struct CodegenArgs {
+    /// Only check that the committed files are current.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Args)]
 struct BenchArgs {
     /// Use the existing release builds instead of building them.
     #[arg(long)]
@@ -182,6 +202,7 @@ fn run_task(task: &Task) -> Result<()> {
     match task {
         Task::Test(args) => test(&args.runner_args),
         Task::Lint => lint(),
+        Task::Codegen(args) => codegen::codegen(args.check),
         Task::Ci => ci(),
         Task::Bench(args) => bench(args),
         Task::Hostile(args) => hostile(args),
@@ -256,7 +277,8 @@ fn lint() -> Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings")
             .args(["doc", "--workspace", "--no-deps"]))
     })?;
-    step("duplicates", duplicates::audit)
+    step("duplicates", duplicates::audit)?;
+    step("codegen --check", || codegen::codegen(true))
 }
 
 impl BenchArgs {

@@ -37,6 +37,7 @@ mod flows;
 mod hostile;
 mod http;
 mod load;
+mod overhead;
 mod phases;
 mod procfs;
 mod redis_stats;
@@ -148,6 +149,12 @@ struct Cli {
         conflicts_with = "hostile"
     )]
     chaos: Vec<chaos::Fault>,
+    /// Instead of the bench, measure what metrics cost: ROUNDS runs of
+    /// Redis and ES256 at the top concurrency with metrics off and ROUNDS with them
+    /// on, alternating, each on a fresh server; prints the median flows/s of
+    /// each and their ratio, and writes target/bench/metrics-overhead.json.
+    #[arg(long, value_name = "ROUNDS", conflicts_with = "hostile")]
+    metrics_overhead: Option<usize>,
     /// Instead of the bench, the hostile run: malformed requests (random
     /// bytes, wrong methods, broken encodings, oversized, duplicated and
     /// truncated parts, slow headers) against one server, failing on any 5xx
@@ -175,6 +182,8 @@ fn main() -> ExitCode {
         run_hostile(&cli)
     } else if !cli.chaos.is_empty() {
         run_chaos(&cli)
+    } else if let Some(rounds) = cli.metrics_overhead {
+        metrics_overhead(&cli, rounds)
     } else {
         bench(&cli)
     };
@@ -390,6 +399,97 @@ fn run_hostile(args: &Cli) -> Result<()> {
     });
     let credentials = Credentials::generate(&porthor)?;
     hostile::run(&porthor, &target_dir, &credentials, args.requests, seed)
+}
+
+/// Runs `--metrics-overhead` (see [`overhead`]): the same configuration
+/// with metrics off and on, alternating.
+#[allow(clippy::print_stdout, reason = "the summary is this program's output")]
+fn metrics_overhead(args: &Cli, rounds: usize) -> Result<()> {
+    let plan = Plan::new(args)?;
+    let release = release_dir()?;
+    let porthor = release.join("porthor");
+    if !porthor.is_file() {
+        bail!(
+            "{} is missing; `cargo xtask bench` builds it",
+            porthor.display()
+        );
+    }
+    let target_dir = release
+        .parent()
+        .context("the release directory has no parent")?
+        .to_path_buf();
+    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(plan.client_threads)
+        .enable_all()
+        .build()
+        .context("could not start the load generator's runtime")?;
+    let ticks = procfs::clock_ticks_per_second();
+    let credentials = Credentials::generate(&porthor)?;
+    let top = plan.concurrency.iter().copied().max().unwrap_or(1);
+    let config = ConfigPlan {
+        name: "metrics-overhead",
+        store: StoreKind::Redis,
+        alg: "ES256",
+        users: USERS,
+        warmup: Duration::from_secs(1),
+        levels: vec![top],
+        level: plan.level,
+        rates: Vec::new(),
+        rate_step: plan.level,
+        well_known: None,
+        logins: None,
+        refreshes: None,
+        signing: Duration::from_millis(200),
+    };
+    let mut results = Vec::new();
+    for (number, metrics) in overhead::order(rounds.max(1)).into_iter().enumerate() {
+        let mut env = plan.server_env.clone();
+        if metrics {
+            env.extend(overhead::metrics_env()?);
+        }
+        let name = format!(
+            "round {} of {}, metrics {}",
+            number + 1,
+            2 * rounds.max(1),
+            if metrics { "on" } else { "off" }
+        );
+        let result = step(&name, || {
+            ConfigBench {
+                plan: &plan,
+                config: &config,
+                runtime: &runtime,
+                porthor: &porthor,
+                target_dir: &target_dir,
+                credentials: &credentials,
+                env: &env,
+                ticks,
+            }
+            .run()
+        })?;
+        if result.errors > 0 {
+            bail!(
+                "{} error(s) in {name}: {:?}",
+                result.errors,
+                result.error_samples
+            );
+        }
+        let level = result.levels.first().context("a round without a level")?;
+        results.push(overhead::Round {
+            metrics,
+            flows_per_sec: level.flows_per_sec,
+            server_cpu_ms_per_flow: level.server_cpu_ms_per_flow,
+        });
+    }
+    let summary = overhead::summarize(results);
+    for line in summary.lines() {
+        println!("{line}");
+    }
+    let file = target_dir.join("bench").join("metrics-overhead.json");
+    let json = serde_json::to_string_pretty(&summary).context("could not encode the summary")?;
+    fs::write(&file, json).with_context(|| format!("could not write {}", file.display()))?;
+    eprintln!("results written to {}", file.display());
+    Ok(())
 }
 
 /// Runs each fault of `--chaos` (see [`chaos`]) as `args` says.

@@ -16,12 +16,36 @@
 //! It must not know how the numbers are exported or served, nor where the
 //! audit events are written.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use metrics::Counter;
+
 /// The `tracing` target of audit events.
 pub const AUDIT: &str = "porthor::audit";
 
+thread_local! {
+    /// This thread's counters by metric and label value: looked up in the
+    /// recorder once, not per event (the recorder is the process's,
+    /// installed before the service runs). The per-client variants are not
+    /// kept: client ids are the operator's opt-in, and each is looked up.
+    static COUNTERS: RefCell<HashMap<(&'static str, &'static str), Counter>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Adds one to `name{label=value}` through this thread's kept handle.
+fn increment(name: &'static str, label: &'static str, value: &'static str) {
+    COUNTERS.with_borrow_mut(|counters| {
+        counters
+            .entry((name, value))
+            .or_insert_with(|| metrics::counter!(name, label => value))
+            .increment(1);
+    });
+}
+
 /// `porthor_logins_total{outcome}`: `success`, `failure` or `throttled`.
 pub(crate) fn login(outcome: &'static str) {
-    metrics::counter!("porthor_logins_total", "outcome" => outcome).increment(1);
+    increment("porthor_logins_total", "outcome", outcome);
 }
 
 /// `porthor_codes_total{outcome}`: `issued`, `redeemed`, `refused` or
@@ -34,7 +58,7 @@ pub(crate) fn code(outcome: &'static str, client: Option<&str>) {
             "client" => client.to_owned()
         )
         .increment(1),
-        None => metrics::counter!("porthor_codes_total", "outcome" => outcome).increment(1),
+        None => increment("porthor_codes_total", "outcome", outcome),
     }
 }
 
@@ -48,12 +72,11 @@ pub(crate) fn token_issued(grant_type: &'static str, client: Option<&str>) {
             "client" => client.to_owned()
         )
         .increment(1),
-        None => metrics::counter!("porthor_tokens_issued_total", "grant_type" => grant_type)
-            .increment(1),
+        None => increment("porthor_tokens_issued_total", "grant_type", grant_type),
     }
 }
 
 /// `porthor_refresh_families_revoked_total{reason}`.
 pub(crate) fn family_revoked(reason: &'static str) {
-    metrics::counter!("porthor_refresh_families_revoked_total", "reason" => reason).increment(1);
+    increment("porthor_refresh_families_revoked_total", "reason", reason);
 }

@@ -7,9 +7,17 @@
 //! function the binary hands in: this crate knows neither the exporter nor
 //! the text format, only that `/metrics` answers with what it renders.
 //!
+//! The handles are looked up once per worker thread and label set, then
+//! kept: the recorder's registry (a hashed lookup of the whole key, and the
+//! key's allocation) is not on every request's path. The recorder is the
+//! process's, installed before any server starts, so a kept handle is
+//! never one of a recorder that was replaced.
+//!
 //! It must not know which recorder is installed, or what the protocol's own
 //! counters mean (those are `porthor-oidc`'s).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +28,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, web};
+use metrics::{Counter, Histogram};
 
 /// Renders the metrics text a scrape answers with.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -69,16 +78,61 @@ pub(crate) async fn record(
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
-    metrics::histogram!("porthor_http_request_duration_seconds", "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(
-        "porthor_http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => status_label(status.as_u16())
-    )
-    .increment(1);
+    observe(
+        route,
+        method,
+        status.as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     result
+}
+
+/// One route's handles: its duration histogram, and its request counter
+/// per method and status seen so far.
+struct RouteHandles {
+    route: String,
+    duration: Histogram,
+    requests: HashMap<(&'static str, u16), Counter>,
+}
+
+thread_local! {
+    /// This worker's handles by route template. Bounded: the templates are
+    /// the app's routes and `unmatched`, the methods a fixed set, the
+    /// statuses what handlers answer.
+    static ROUTES: RefCell<HashMap<String, RouteHandles>> = RefCell::new(HashMap::new());
+}
+
+/// Records one request, through this thread's kept handles.
+fn observe(route: String, method: &'static str, status: u16, seconds: f64) {
+    ROUTES.with_borrow_mut(|routes| {
+        let handles = routes
+            .entry(route)
+            .or_insert_with_key(|route| RouteHandles {
+                route: route.clone(),
+                duration: metrics::histogram!(
+                    "porthor_http_request_duration_seconds",
+                    "route" => route.clone()
+                ),
+                requests: HashMap::new(),
+            });
+        let RouteHandles {
+            route,
+            duration,
+            requests,
+        } = handles;
+        duration.record(seconds);
+        requests
+            .entry((method, status))
+            .or_insert_with(|| {
+                metrics::counter!(
+                    "porthor_http_requests_total",
+                    "route" => route.clone(),
+                    "method" => method,
+                    "status" => status_label(status)
+                )
+            })
+            .increment(1);
+    });
 }
 
 /// A method as a label: the ones Porthor serves, and `other` for the rest

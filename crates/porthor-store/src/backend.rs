@@ -7,6 +7,8 @@
 //! operation is one `match`, with no boxed future per call. Each variant
 //! exists only with its crate feature (`memory`, `redis`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,14 @@ pub(crate) type BackendError = Box<dyn std::error::Error + Send + Sync>;
 /// The values at two keys.
 pub(crate) type Pair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
+thread_local! {
+    /// This thread's duration histogram per operation, looked up in the
+    /// recorder once rather than per operation (the recorder is the
+    /// process's, installed before the store is used).
+    static OPERATIONS: RefCell<HashMap<&'static str, metrics::Histogram>> =
+        RefCell::new(HashMap::new());
+}
+
 /// Times one backend operation (`porthor_store_operation_duration_seconds`
 /// by operation, a bounded set of names) and counts its failure
 /// (`porthor_store_errors_total{kind="unavailable"}`), through the
@@ -36,8 +46,15 @@ async fn measured<T>(
 ) -> Result<T, BackendError> {
     let started = Instant::now();
     let result = operation.await;
-    metrics::histogram!("porthor_store_operation_duration_seconds", "op" => op)
-        .record(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    OPERATIONS.with_borrow_mut(|operations| {
+        operations
+            .entry(op)
+            .or_insert_with(
+                || metrics::histogram!("porthor_store_operation_duration_seconds", "op" => op),
+            )
+            .record(seconds);
+    });
     if result.is_err() {
         metrics::counter!("porthor_store_errors_total", "kind" => "unavailable").increment(1);
     }

@@ -83,6 +83,14 @@ pub enum Command {
     /// error names the key, and the file and line where there is one. Exits
     /// 1 on any problem; warnings (odd but harmless settings) are logged.
     CheckConfig(ConfigArgs),
+    /// Print the JSON Schema of the configuration file, for editors.
+    ///
+    /// Point an editor's TOML support at it (taplo, or VS Code's Even
+    /// Better TOML: a `#:schema ./porthor.schema.json` line at the top of
+    /// porthor.toml) to have every key completed, described and checked as
+    /// you type. The same schema, for this version, is
+    /// docs/porthor.schema.json in the source tree.
+    ConfigSchema,
     /// Probe a running instance's /health (or /ready) and exit 0 if it
     /// answers 200, 1 otherwise: a container's HEALTHCHECK.
     ///

@@ -195,6 +195,14 @@ pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// `porthor config-schema`: the configuration file's JSON Schema.
+pub fn config_schema(out: &mut impl Write) -> Result<()> {
+    let schema = serde_json::to_string_pretty(&config::json_schema())
+        .context("cannot write the schema as JSON")?;
+    writeln!(out, "{schema}")?;
+    Ok(())
+}
+
 /// Loads and validates the configuration, with logging set up as it says.
 fn load(file: Option<&Path>, insecure: InsecureArgs) -> Result<Config> {
     let loaded = load_settings(file)?;

@@ -8,7 +8,8 @@
 //! `serve` (SIGTERM drains first, see `commands::serve`) and the reload on
 //! SIGHUP ([`reload`]), and the maintenance commands (`keygen`,
 //! `rotate-key`, `reload`, `hash-secret`, `hash-password`,
-//! `delete-all-codes`, `revoke-user`, `check-config`, `healthcheck`,
+//! `delete-all-codes`, `revoke-user`, `check-config`, `config-schema`,
+//! `healthcheck`,
 //! `client add`, `user add`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
 //! them to the server.
@@ -65,6 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DeleteAllCodes(args) => commands::delete_all_codes(&args, &mut out).await,
         Command::RevokeUser(args) => commands::revoke_user(&args, &mut out).await,
         Command::CheckConfig(args) => commands::check_config(&args, &mut out),
+        Command::ConfigSchema => commands::config_schema(&mut out),
         Command::Healthcheck(args) => healthcheck::run(&args, &mut out),
         Command::Client(ClientCommand::Add(args)) => stanza::add_client(&args, &mut out),
         Command::User(UserCommand::Add(args)) => {

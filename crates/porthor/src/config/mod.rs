@@ -10,6 +10,7 @@
 //! raw        the serde structs, file + PORTHOR_* layering      (load)
 //!    ^
 //! validate   raw -> the plain structs each crate takes         (validate)
+//! schema     raw -> its JSON Schema, for editors and the docs  (config-schema)
 //! ```
 //!
 //! `raw` knows nothing of `validate` (`tests/layering.rs` holds it to that):
@@ -18,10 +19,12 @@
 
 mod problem;
 mod raw;
+mod schema;
 mod validate;
 
 pub use problem::ConfigErrors;
 pub use raw::{ClientSettings, Loaded, LogFormat, Settings, UserSettings, load, resolve, to_toml};
+pub use schema::json_schema;
 pub use validate::{Config, KeyFiles, check_entries, validate};
 
 #[cfg(test)]

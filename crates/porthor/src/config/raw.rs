@@ -16,6 +16,7 @@ use std::time::Duration;
 use config_rs::{Config as Layers, ConfigError, Environment, File, FileFormat};
 use porthor_oidc::{Lifetimes, Limits, OidcConfig, Throttle};
 use porthor_server::{RequestLimits, ServerConfig};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ConfigErrors, Problem};
@@ -27,8 +28,9 @@ const ENV_PREFIX_SEPARATOR: &str = "_";
 /// Between nesting levels.
 const ENV_SEPARATOR: &str = "__";
 
-/// Every key a variable may set. Checked against the structs by a test.
-const ENV_KEYS: &[&str] = &[
+/// Every key a variable may set. Checked against the structs by a test
+/// (`schema.rs`: every key whose schema is a scalar, and only those).
+pub(super) const ENV_KEYS: &[&str] = &[
     "issuer",
     "server.listen",
     "server.workers",
@@ -70,11 +72,32 @@ const ENV_KEYS: &[&str] = &[
     "metrics.per_client",
 ];
 
+/// The variable that sets the dotted `key`: `store.redis_url` is
+/// `PORTHOR_STORE__REDIS_URL`.
+pub(super) fn env_var(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{ENV_PREFIX_SEPARATOR}{}",
+        key.replace('.', ENV_SEPARATOR).to_uppercase()
+    )
+}
+
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+///
+/// The doc comments of these structs and their fields are the reference in
+/// docs/configuration.md and the descriptions in docs/porthor.schema.json
+/// (`cargo xtask codegen`): write them for operators. A field's comment may
+/// end with a paragraph `Default: ...` for a default that is not a plain
+/// value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Required with a file; `http://{server.listen}` without one.
+    /// The issuer identifier, used verbatim as `iss`. `https`, or `http` on a
+    /// loopback host (`127.0.0.0/8`, `::1`, `localhost`) for trying Porthor
+    /// out. No query, fragment or userinfo. A path is allowed: every route is
+    /// served under it, and a trailing slash never produces `//` in the
+    /// endpoints.
+    ///
+    /// Default: required with a file; `http://{server.listen}` without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(default)]
@@ -82,7 +105,8 @@ pub struct Settings {
     /// Required with a file; an in-memory store without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSettings>,
-    /// Required with a file; a fresh RS256 key without one.
+    /// Required with a file; a fresh RS256 key without one (so ID tokens stop
+    /// verifying at every restart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<SigningSettings>,
     #[serde(default)]
@@ -105,26 +129,39 @@ pub struct Settings {
     pub users: Vec<UserSettings>,
 }
 
-/// `[server]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
+    /// Socket address to bind.
     pub listen: String,
-    /// One per core when absent.
+    /// actix-web worker threads (at least 1).
+    ///
+    /// Default: one per core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
-    /// CIDRs (or addresses) of the proxies whose `X-Forwarded-For` names
-    /// the client. File only, like every list.
+    /// CIDRs (`"10.0.0.0/8"`, `"2001:db8::/32"`) or single addresses of the
+    /// proxies in front of Porthor. A request from one of them is counted
+    /// (for login throttling and in audit events) as coming from the
+    /// right-most address in `X-Forwarded-For` that is not a trusted proxy;
+    /// from any other peer, `X-Forwarded-For` is ignored. A CIDR with bits
+    /// set past its prefix length (`10.1.2.3/8`) is refused. An error names
+    /// its index (`server.trusted_proxies[1]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
-    /// Larger request headers answer 431.
+    /// Requests whose header fields (names, values, separators) are larger
+    /// answer 431. 1024 to 131072 (the default is 16 KiB).
     pub max_header_bytes: usize,
-    /// Larger form bodies answer 413.
+    /// Form bodies larger than this answer 413, on every endpoint that reads
+    /// one. 1024 to 1048576 (the default is 64 KiB).
     pub max_form_bytes: usize,
-    /// How long a stop waits for in-flight requests.
+    /// Once stopping, how long in-flight requests may take to finish before
+    /// they are dropped. Counted in whole seconds. `0s` to `1h`.
     pub shutdown_timeout: String,
-    /// How long SIGTERM keeps serving, with `/ready` answering 503, before
-    /// the stop begins.
+    /// After SIGTERM, how long Porthor keeps serving with `/ready` answering
+    /// 503, so that load balancers probing it move traffic away before it
+    /// stops accepting. SIGINT (Ctrl-C) skips it; a second signal cuts it
+    /// short. `0s` to `1h`.
     pub drain_delay: String,
 }
 
@@ -146,17 +183,26 @@ impl Default for ServerSettings {
     }
 }
 
-/// `[store]`: where codes, sessions and tokens are kept. With
-/// `backend = "redis"`, exactly one of `redis_url`, `cluster_urls` and
+/// Where codes, sessions, tokens, refresh-token families, consent grants
+/// and failure counters live: Redis (shared by every replica), or memory.
+/// With `backend = "redis"`, exactly one of `redis_url`, `cluster_urls` and
 /// `[store.sentinel]` says where Redis is.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// `redis`, or `memory` (one process, lost on restart).
+    ///
+    /// Default: required with a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
     /// One Redis server: `redis://[user:password@]host:port/db`,
-    /// `rediss://…` for TLS, or `redis+unix:///path/to/socket`.
+    /// `rediss://…` for TLS (certificates checked against the system's
+    /// roots), or `redis+unix:///path/to/socket`. Set with the memory
+    /// backend it is ignored, with a warning (so
+    /// that `PORTHOR_STORE__BACKEND=memory` can override a file written for
+    /// Redis).
+    ///
+    /// Default: one of the three is required for `redis`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// A Redis Cluster, by some of its nodes: `redis://` or `rediss://`
@@ -164,12 +210,23 @@ pub struct StoreSettings {
     /// the other nodes). File only, not from the environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_urls: Vec<String>,
-    /// The most Redis connections per thread that uses the store.
+    /// The most Redis connections per thread that uses the store (each
+    /// actix worker has its own pool, opened on demand, so that a
+    /// connection's I/O stays on the worker's thread). A connection is
+    /// multiplexed: every concurrent command of its thread shares it, and
+    /// their writes and replies coalesce, which is what keeps Redis's CPU per
+    /// flow low. Raising it only adds connections that stand by while the
+    /// first is being replaced.
     pub pool_size: usize,
-    /// Starts every Redis key; one per deployment sharing a Redis. No `{`
-    /// or `}` (Redis Cluster hash tags follow it).
+    /// Starts every Redis key (`{key_prefix}:{<tag>}:v2:{kind}:{name}`, the
+    /// Cluster hash tag after it); give each deployment sharing a Redis its
+    /// own. No `{` or `}`. Redis 7.0 or later is required.
     pub key_prefix: String,
-    /// The file holding the store's encryption key (base64 of 32 bytes).
+    /// 32 random bytes in base64, from `porthor keygen --store-key`. Records
+    /// are AES-256-GCM encrypted with it. Changing it makes every stored
+    /// record unreadable (sessions end, codes fail as `invalid_grant`).
+    ///
+    /// Default: required for `redis`; random for `memory`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
     /// A file holding the Redis password (surrounding whitespace ignored),
@@ -183,16 +240,24 @@ pub struct StoreSettings {
     pub sentinel: Option<SentinelSettings>,
 }
 
-/// `[store.sentinel]`: a Redis master watched by Redis Sentinel, followed
-/// through failovers without a restart.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// A Redis master watched by Redis Sentinel, the third way to say where
+/// Redis is (instead of `redis_url` or `cluster_urls`). Porthor asks the
+/// sentinels for the master when it connects, and again whenever a
+/// connection fails or finds that its server has become a replica, so it
+/// follows a failover without a restart; operations.md says what a failover
+/// can lose.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SentinelSettings {
     /// The name the sentinels know the master by (`sentinel monitor NAME …`).
+    ///
+    /// Default: required.
     pub master_name: String,
     /// The sentinels: `redis://` or `rediss://` URLs, usually on port
     /// 26379. The first one's user, password, database and TLS are also
     /// the master's. File only, not from the environment.
+    ///
+    /// Default: required (at least one).
     pub urls: Vec<String>,
 }
 
@@ -213,35 +278,70 @@ impl Default for StoreSettings {
 }
 
 /// `store.backend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Redis,
     Memory,
 }
 
-/// `[signing]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// The keys that sign ID tokens, and the keys retired by a rotation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningSettings {
+    /// PEM private key: RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA), from
+    /// `porthor keygen --output FILE [--alg ...]`. The JWKS publishes its
+    /// public half with `kid` = the RFC 7638 thumbprint.
+    ///
+    /// Default: required with a file; a fresh RS256 key without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
-    /// Keys used before a rotation: published in the JWKS so that tokens
-    /// they signed keep verifying, never used to sign.
+    /// Keys used before a rotation (any supported type): published in the
+    /// JWKS after the current key, so ID tokens they signed keep verifying;
+    /// never used to sign. Each is checked like `key_file`; an error names
+    /// its index (`signing.previous_key_files[1]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_key_files: Vec<PathBuf>,
 }
 
-/// `[tokens]`: humantime durations such as `"60s"`, `"1h"`, `"1h 30m"`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// How long what Porthor issues lives. Durations in humantime form (`60s`,
+/// `5m`, `1h 30m`); each at least `1s` and at most 100 years (`36500d`), as
+/// is every duration in this file: a longer one could not be expired by
+/// Redis.
+///
+/// Refresh tokens rotate: each refresh returns a new one and only the
+/// newest is accepted. Presenting one it replaced (the last eight are
+/// remembered: a replay, or two refreshes racing with the same token)
+/// revokes the family: its refresh token and every access token issued
+/// from it. A made-up secret under a family's key is only refused, so that
+/// knowing a key (which codes and access tokens contain) is not enough to
+/// end someone's grant. Access tokens issued from a family live as long as
+/// `access_token_lifetime` allows within the family's life, not the browser
+/// session's.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSettings {
+    /// Authorization codes; at most `10m` (RFC 6749 4.1.2).
     pub code_lifetime: String,
+    /// ID token `exp`, capped by the login session.
     pub id_token_lifetime: String,
+    /// Access tokens (`expires_in`), capped by the login session.
     pub access_token_lifetime: String,
+    /// Login sessions (the session cookie: `__Host-porthor_session` on an
+    /// https issuer at the root of its host, `__Secure-porthor_session` under
+    /// a path, `porthor_session` on the http loopback demo; see
+    /// [security.md](security.md#sessions-the-user-index-and-cookies)).
     pub session_lifetime: String,
+    /// Refresh-token families, from the code redemption that starts them,
+    /// however often they are refreshed. A family outlives the browser
+    /// session (that is what `offline_access` asks for), but logging out, at
+    /// `/logout` or through RP-initiated logout, ends it.
     pub refresh_token_lifetime: String,
+    /// A family not refreshed for this long ends.
     pub refresh_token_idle_timeout: String,
+    /// How long a user's approval on the consent page is remembered, per
+    /// user, client and set of scopes, for clients with `consent =
+    /// "required"`; then the user is asked again.
     pub consent_lifetime: String,
 }
 
@@ -282,10 +382,15 @@ fn duration_text(duration: Duration) -> String {
     format!("{secs}s")
 }
 
-/// `[limits]`: bounds on what one user may hold.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Bounds on what one user may hold.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSettings {
+    /// The most login sessions one user may have at once, 1 to 1000. A
+    /// login beyond it ends the user's earliest login (by login time), with
+    /// every code, access token and refresh-token family issued under it.
+    /// Sessions that have ended do not count. See
+    /// [security.md](security.md#sessions-the-user-index-and-cookies).
     pub sessions_per_user: usize,
 }
 
@@ -298,15 +403,35 @@ impl Default for LimitsSettings {
     }
 }
 
-/// `[throttle]`: limits on failed logins and client authentications.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Online guessing: failed logins are counted per username (known or not)
+/// and per client address (an IPv6 client's /64; see
+/// `server.trusted_proxies`), failed client authentications per registered
+/// client id, in the store, so every replica sees the same counts. See
+/// [security.md](security.md) for what each limit defends and trades. Each
+/// limit is at least 1, and checked even when `enabled = false`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleSettings {
+    /// `false` counts nothing and refuses nothing.
     pub enabled: bool,
+    /// Failures are counted over this window, from a counter's first failure
+    /// (`1s` to `36500d`).
     pub window: String,
+    /// How long a username, address or client id stays locked once a failure
+    /// brings it to its limit (`1s` to `36500d`).
     pub lockout: String,
+    /// Failed logins per username. The next attempt, even with the right
+    /// password, answers `429` with `Retry-After` and the form saying when
+    /// to try again, without checking the password; a successful login
+    /// forgets the username's failures.
     pub user_failures: u32,
+    /// Failed logins per client address, whatever the usernames; locked the
+    /// same way.
     pub ip_failures: u32,
+    /// Failed client authentications per registered client id at the token,
+    /// revocation and introspection endpoints. Failures after these answer
+    /// `429` with `Retry-After` and `{"error":"invalid_client",...}`; a
+    /// correct secret keeps working.
     pub client_failures: u32,
 }
 
@@ -325,11 +450,14 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// `[login]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The login form's password checks.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginSettings {
-    /// How long a login waits for a password-check slot.
+    /// Password checks (Argon2) run one per core at a time; a login waits at
+    /// most this long for a free one, then answers `503` with `Retry-After`
+    /// and the form saying to try again. `0s` to `60s`; `0s` means never
+    /// wait.
     pub queue_timeout: String,
 }
 
@@ -342,21 +470,49 @@ impl Default for LoginSettings {
     }
 }
 
-/// `[ui]`: the pages people see. Paths are relative to the configuration
-/// file's directory.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The pages people see: login, consent, logout confirmation, errors and
+/// the landing page at the issuer's `/`. Paths are relative to the
+/// configuration file's directory. Every override is read, parsed and
+/// rendered once (with sample values, in every language) at start and by
+/// `porthor check-config`, so a broken one is reported with its key, file
+/// and line instead of failing in front of a user. Changing a file takes a
+/// restart.
+///
+/// Templates are [minijinja](https://docs.rs/minijinja) (Jinja2 syntax),
+/// HTML-escaped by default. Text comes from the catalogue:
+/// `{{ t("login.title") }}`, with values filled in as
+/// `{{ t("login.to_client", client=client_name) }}` (`t_strong` sets the
+/// values in `<strong>`). An unknown key is an error. Each page's language
+/// is chosen from the browser's `Accept-Language` (q-values honoured,
+/// `de-CH` matches `de`) among the catalogue's languages, English
+/// otherwise.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UiSettings {
-    /// Named in every page's header and title.
+    /// Named in every page's header and title, and on the landing page.
     pub product_name: String,
-    /// An image shown beside the product name, served by Porthor.
+    /// An image (`.png`, `.jpg`, `.jpeg`, `.gif`, `.webp` or `.svg`) shown
+    /// beside the product name, served by Porthor at `/static/logo`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_file: Option<PathBuf>,
-    /// Replaces the built-in stylesheet.
+    /// Replaces the stylesheet every page links to (`/static/style.css`).
+    /// Pages may load styles and images only from Porthor itself
+    /// (`Content-Security-Policy: style-src 'self'; img-src 'self'`): no
+    /// inline styles, no external fonts or images.
+    ///
+    /// Default: the built-in stylesheet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub css_file: Option<PathBuf>,
-    /// Templates (`login.html`, ...) and `messages.<lang>.toml` here replace
-    /// the built-in ones.
+    /// A template of the same name here replaces the built-in one:
+    /// `layout.html` (shared by every page), `login.html`,
+    /// `logged_in.html`, `logout.html`, `logged_out.html`, `consent.html`,
+    /// `error.html`, `landing.html`. Copy the built-in ones from
+    /// `crates/porthor-server/src/ui/templates/` to start.
+    /// `messages.<lang>.toml` here overrides strings of a language
+    /// (`messages.en.toml`, `messages.de.toml`) or adds one
+    /// (`messages.fr.toml`); keys missing from a language fall back to
+    /// English. The built-in catalogues are
+    /// `crates/porthor-server/src/ui/messages/*.toml`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_dir: Option<PathBuf>,
 }
@@ -373,34 +529,50 @@ impl Default for UiSettings {
     }
 }
 
-/// `[metrics]`. Off unless enabled; once enabled, served on the public
-/// port only when no `listen` is given (and the validation warns then), so
-/// metrics never appear on the public port without the operator asking.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// Prometheus metrics (see [operations.md](operations.md#metrics)). Off
+/// unless enabled; once enabled, served on the public port only when no
+/// `listen` is given (and the validation warns then), so metrics never
+/// appear on the public port without the operator asking. Setting `listen`
+/// or `per_client` with `enabled = false` is warned about and has no
+/// effect.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSettings {
+    /// Serve Prometheus metrics at `/metrics`.
     pub enabled: bool,
-    /// A separate listener for `/metrics`, such as "127.0.0.1:9090".
+    /// An address and port of their own for `/metrics`, such as
+    /// `"127.0.0.1:9090"` (nothing else is served there). Must differ from
+    /// `server.listen`. Without it, an enabled `/metrics` is served on the
+    /// public port, under the issuer's path, to anyone who can reach it, and
+    /// `check-config` warns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
-    /// Label the protocol's counters with client ids.
+    /// Label `porthor_codes_total` and `porthor_tokens_issued_total` with the
+    /// client id: one series per registered client.
     pub per_client: bool,
 }
 
-/// `[log]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// Logs and audit events (see [operations.md](operations.md#logs)).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
+    /// `text` or `json` (one object per line). The level comes from
+    /// `RUST_LOG` (default `info`). In `text`, every control character in a
+    /// field's value is escaped (`\n`, `\u{1b}`), so no value a request sends
+    /// can start a log line of its own; JSON escapes them by construction.
     #[serde(default)]
     pub format: LogFormat,
-    /// Where the audit events also go, as JSON lines (relative to the
-    /// file's directory).
+    /// A file (relative to the configuration file's directory) that also
+    /// receives the audit events (target `porthor::audit`) as JSON lines,
+    /// whatever `RUST_LOG` says; created mode 0600, appended to, reopened on
+    /// SIGHUP or SIGUSR1 (for logrotate). A file that cannot be opened stops
+    /// the command with `log.audit_file: cannot open PATH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_file: Option<PathBuf>,
 }
 
 /// `log.format`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -408,61 +580,125 @@ pub enum LogFormat {
     Json,
 }
 
-/// One `[[clients]]` entry.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The relying parties, one entry each. `porthor client add` writes an
+/// entry for you, printed or appended to the file with `--append` (see
+/// [operations.md](operations.md#adding-clients-and-users)).
+///
+/// Clients authenticate at the token, revocation and introspection
+/// endpoints with HTTP Basic (`client_secret_basic`, id and secret
+/// form-urlencoded as RFC 6749 2.3.1 says) or with `client_id` and
+/// `client_secret` form fields (`client_secret_post`); never both at once.
+/// Public clients send `client_id` alone. Introspection is for resource
+/// servers, which register as confidential clients with `introspect_any =
+/// true`: a public client cannot introspect, and any other client sees only
+/// its own tokens.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
+    /// Unique.
     pub client_id: String,
-    /// Required unless `token_endpoint_auth_method = "none"`.
+    /// `sha256:<base64url>` from `porthor hash-secret` (stdin) or `porthor
+    /// hash-secret --generate` (prints a new secret and its hash). Secrets
+    /// shorter than 32 characters are refused: they are high-entropy, so a
+    /// fast hash keeps the token endpoint at microseconds per check.
+    ///
+    /// Default: required unless the client is public.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
-    /// `client_secret_basic`, `client_secret_post` or `none` (a public
-    /// client); unset accepts either secret method.
+    /// `client_secret_basic` or `client_secret_post` accepts only that
+    /// method; `none` makes the client public (a browser or native app that
+    /// cannot keep a secret): it sends only its `client_id`, must not have a
+    /// `client_secret_hash`, and must use PKCE. Unset, a client with a
+    /// secret may use either secret method.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
+    /// Non-empty, compared with the request's `redirect_uri` by exact
+    /// string. `https`, or `http` on a loopback host; no fragment; written in
+    /// canonical form. A client with exactly one may omit `redirect_uri`
+    /// from its requests; the token request must then repeat it only if the
+    /// authorization request sent it (RFC 6749 4.1.3).
     pub redirect_uris: Vec<String>,
-    /// Refuse authorization requests without a PKCE challenge.
+    /// When `true`, an authorization request without a PKCE
+    /// `code_challenge` is refused (`invalid_request`). Any client may use
+    /// PKCE: a code issued with a challenge is redeemed only with the
+    /// matching `code_verifier`. Only `S256` is accepted; `plain` is
+    /// refused. Public clients always require it.
     #[serde(default)]
     pub require_pkce: bool,
-    /// Where RP-initiated logout may send the user afterwards.
+    /// Same rules as `redirect_uris`: where RP-initiated logout may send the
+    /// user afterwards, by exact match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Issue a refresh token on every code redemption, not only when the
-    /// request asked for `offline_access`.
+    /// When `true`, every code redemption also returns a refresh token;
+    /// otherwise only requests with the `offline_access` scope get one. A
+    /// refresh token is offline access, so this needs `allow_offline_access
+    /// = true` (explicitly, for a public client) and cannot be combined with
+    /// `consent = "required"`: either contradiction is refused rather than
+    /// one key quietly winning.
     #[serde(default)]
     pub always_issue_refresh_token: bool,
-    /// What the consent page calls the client; its id when absent.
+    /// What the login and consent pages call the client.
+    ///
+    /// Default: the client's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// `implicit` or `required`; absent is `porthor_models::Consent`'s
-    /// default, `implicit`.
+    /// `"implicit"`: the user is never asked (a first-party application; the
+    /// operator consents for its users), unless the request says
+    /// `prompt=consent`. `"required"`: before the first code, the user sees
+    /// a consent page naming the client and what each requested scope
+    /// releases, and approves or refuses; the approval is remembered
+    /// (`tokens.consent_lifetime`) for that client and that set of scopes,
+    /// and a request for any scope beyond it asks again. See
+    /// [security.md](security.md#consent-and-scope-policy).
+    ///
+    /// Default: `implicit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
-    /// The scopes the client may be granted; absent, every scope Porthor
-    /// knows.
+    /// Requested scopes outside it are dropped from the request, as unknown
+    /// scopes are: the client gets the rest, and the token response's
+    /// `scope` says what. Must include `openid`.
+    ///
+    /// Default: every scope Porthor knows (`openid`, `profile`, `email`,
+    /// `groups`, `offline_access`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_scopes: Option<Vec<String>>,
-    /// Whether `offline_access` may be granted; absent, true for a
-    /// confidential client and false for a public one (decided once the
-    /// authentication method says which the client is).
+    /// Without it `offline_access` is dropped from requests: no refresh
+    /// token. For a `consent = "required"` client, `offline_access` is
+    /// granted only as part of an approval that showed it (OpenID Connect
+    /// Core 11).
+    ///
+    /// Default: `true` for a confidential client, `false` for a public one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_offline_access: Option<bool>,
-    /// Whether the client may introspect other clients' tokens.
+    /// A client may introspect only tokens issued to itself; any other token
+    /// answers `{"active":false}`. Set it for resource servers, which
+    /// introspect every client's tokens. Not for public clients (they cannot
+    /// introspect).
     #[serde(default)]
     pub introspect_any: bool,
 }
 
-/// One `[[users]]` entry.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The people who can log in, one entry each. `porthor user add` writes an
+/// entry for you, the password read from stdin or generated (see
+/// [operations.md](operations.md#adding-clients-and-users)).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserSettings {
+    /// Unique; the `sub` and `preferred_username` claims.
     pub username: String,
+    /// Argon2 PHC string from `porthor hash-password` (stdin). Parameters
+    /// below OWASP's minimum (19 MiB of memory with two passes, or 46 MiB
+    /// with one) are refused; `hash-password` uses 19 MiB, two passes, one
+    /// lane.
     pub password_hash: String,
+    /// The `name` claim (scope `profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The `email` claim (scope `email`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Released under the `groups` scope.
+    /// Group names; the `groups` claim (scope `groups`), in the ID token and
+    /// userinfo.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
 }
