@@ -6,10 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use porthor_oidc::DISCOVERY_PATH;
 
-use crate::{AppState, html};
-
-/// Where the demo relying party lives, under the issuer's path.
-pub(crate) const DEMO_PATH: &str = "/demo/";
+use crate::{AppState, demo, html};
 
 /// `GET /`.
 pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -20,7 +17,7 @@ pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> Htt
         issuer => &metadata.issuer,
         discovery_url => format!("{issuer}{DISCOVERY_PATH}"),
         jwks_url => &metadata.jwks_uri,
-        demo_url => state.ui.demo.then(|| state.path(DEMO_PATH)),
+        demo_url => state.demo.is_some().then(|| state.path(demo::START_PATH)),
     };
     html::render(
         &state,

@@ -4,7 +4,9 @@
 //! and headers into the plain request structs of `porthor-oidc`, the login,
 //! logout and consent pages with their CSRF protection and session cookie,
 //! the templates, stylesheet and message catalogue every page is made from
-//! (`ui`, with the operator's overrides), the landing page at `/`,
+//! (`ui`, with the operator's overrides), the landing page at `/`, the
+//! built-in demo relying party under `/demo/` (`demo`, a client of the
+//! server's own endpoints over HTTP),
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
 //! through trusted proxies (`client_ip`), and the request id on its log
@@ -26,6 +28,7 @@ mod client_ip;
 mod clock;
 mod consent;
 mod cookies;
+mod demo;
 mod error;
 mod html;
 mod landing;
@@ -55,6 +58,10 @@ use porthor_oidc::{
 pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
+pub use crate::demo::{
+    DEMO_CALLBACK_PATH, DEMO_LOGGED_OUT_PATH, DemoConfig, demo_post_logout_redirect_uri,
+    demo_redirect_uri,
+};
 pub use crate::limits::{BODY_TIMEOUT, RequestLimits};
 pub use crate::telemetry::{MetricsConfig, MetricsListen, RenderMetrics};
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
@@ -80,6 +87,10 @@ pub struct ServerConfig {
     pub ui: Arc<Ui>,
     /// Metrics: off when `None` (requests are then not even timed).
     pub metrics: Option<MetricsConfig>,
+    /// The built-in demo relying party under `/demo/`, and the landing
+    /// page's button to it: off when `None`. Its client must be registered
+    /// with the service (see [`DemoConfig`]).
+    pub demo: Option<DemoConfig>,
 }
 
 impl ServerConfig {
@@ -88,7 +99,7 @@ impl ServerConfig {
 
     /// Listens on `listen` with everything else at its default: a worker
     /// per core, the system clock, no trusted proxies, the default request
-    /// limits and shutdown timeout, the built-in pages, no metrics.
+    /// limits and shutdown timeout, the built-in pages, no metrics, no demo.
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -99,6 +110,7 @@ impl ServerConfig {
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
             ui: Arc::new(Ui::default()),
             metrics: None,
+            demo: None,
         }
     }
 }
@@ -118,6 +130,9 @@ pub enum ServerError {
     /// The server stopped with an I/O error.
     #[error("server failed")]
     Run(#[source] std::io::Error),
+    /// The demo relying party's HTTP client could not be made.
+    #[error("cannot start the demo relying party")]
+    Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A bound, not yet running, Porthor server.
@@ -204,7 +219,8 @@ impl Server {
         })?;
         let https = !service.issuer().is_insecure_loopback();
         let draining = Arc::new(AtomicBool::new(false));
-        let state = web::Data::new(AppState::new(service, config, draining.clone()));
+        let state = AppState::new(service, config, draining.clone(), local_addr)?;
+        let state = web::Data::new(state);
         let measured = config.metrics.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -330,10 +346,17 @@ pub(crate) struct AppState {
     pub(crate) ui: Arc<Ui>,
     /// Renders `/metrics` when it is served on the public port.
     pub(crate) public_metrics: Option<RenderMetrics>,
+    /// The demo relying party, when it runs.
+    pub(crate) demo: Option<demo::Demo>,
 }
 
 impl AppState {
-    fn new(service: OidcService, config: &ServerConfig, draining: Arc<AtomicBool>) -> Self {
+    fn new(
+        service: OidcService,
+        config: &ServerConfig,
+        draining: Arc<AtomicBool>,
+        local_addr: SocketAddr,
+    ) -> Result<Self, ServerError> {
         // Serializing these plain structs cannot fail.
         let json = |value: serde_json::Result<Vec<u8>>| web::Bytes::from(value.unwrap_or_default());
         let discovery = json(serde_json::to_vec(service.openid_configuration()));
@@ -341,7 +364,22 @@ impl AppState {
         let issuer = service.issuer();
         let base_path = issuer.url().path().trim_end_matches('/').to_owned();
         let cookies = Cookies::for_issuer(issuer, &base_path);
-        Self {
+        let demo = match &config.demo {
+            Some(demo) => Some(
+                demo::Demo::new(
+                    demo,
+                    issuer,
+                    &service
+                        .openid_configuration()
+                        .id_token_signing_alg_values_supported,
+                    local_addr,
+                    &base_path,
+                )
+                .map_err(|error| ServerError::Demo(Box::new(error)))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
             service,
             clock: config.clock.clone(),
             discovery,
@@ -357,7 +395,8 @@ impl AppState {
                 .as_ref()
                 .filter(|metrics| metrics.listen == MetricsListen::PublicPort)
                 .map(|metrics| metrics.render.clone()),
-        }
+            demo,
+        })
     }
 
     /// The path of a route under the issuer, for cookies and redirects.
@@ -385,6 +424,7 @@ fn default_headers(https: bool) -> DefaultHeaders {
 fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let base = state.base_path.clone();
     let state_metrics = state.public_metrics.clone();
+    let demo = state.demo.is_some();
     // Resources rather than bare routes, so that a known path with the wrong
     // method answers 405 with an `Allow` header instead of 404.
     cfg.app_data(state).service(
@@ -424,6 +464,11 @@ fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                     .get(login::logout_form)
                     .post(login::logout),
             )
+            .configure(|cfg| {
+                if demo {
+                    demo::routes(cfg);
+                }
+            })
             .configure(|cfg| {
                 if let Some(metrics) = state_metrics {
                     cfg.app_data(web::Data::new(metrics))
