@@ -228,7 +228,7 @@ fn failed(state: &AppState, req: &HttpRequest, failure: &Failure) -> HttpRespons
             kind => failure.kind.key(),
             description => &failure.description,
             code => &failure.code,
-            retry_url => state.path(START_PATH),
+            retry_url => url(state, START_PATH),
         },
     )
 }
@@ -243,6 +243,13 @@ fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
 
 fn demo(state: &AppState) -> Option<&Demo> {
     state.demo.as_ref()
+}
+
+/// The absolute URL of the demo's `path` under the issuer. The demo sends
+/// the browser to the issuer's own name, where the callback comes back
+/// to, so that its cookie is set and read on one host.
+pub(crate) fn url(state: &AppState, path: &str) -> String {
+    state.service.issuer().endpoint(path)
 }
 
 /// The demo's cookie, opened, if the browser sent a live one.
@@ -277,7 +284,7 @@ fn seal_and_go(
 
 /// `GET /demo/`: straight to a new login.
 async fn index(state: web::Data<AppState>) -> HttpResponse {
-    see_other(&state.path(START_PATH)).finish()
+    see_other(&url(&state, START_PATH)).finish()
 }
 
 /// `GET /demo/start`: a new login. Makes the state, nonce and PKCE
@@ -333,7 +340,7 @@ async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
             demo,
             &DemoCookie::Session(session),
             SESSION_LIFETIME,
-            &state.path(CLAIMS_PATH),
+            &url(&state, CLAIMS_PATH),
         ),
         Err(failure) => failed(&state, &req, &failure),
     }
@@ -519,8 +526,8 @@ async fn claims(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             refreshes => session.refreshes,
             refreshable => session.refresh_token.is_some(),
             form_token => &session.form_token,
-            refresh_action => state.path(REFRESH_PATH),
-            logout_action => state.path(LOGOUT_PATH),
+            refresh_action => url(&state, REFRESH_PATH),
+            logout_action => url(&state, LOGOUT_PATH),
         },
     )
 }
@@ -609,7 +616,7 @@ async fn refresh(state: web::Data<AppState>, req: HttpRequest, body: FormBody) -
             demo,
             &DemoCookie::Session(session),
             SESSION_LIFETIME,
-            &state.path(CLAIMS_PATH),
+            &url(&state, CLAIMS_PATH),
         ),
         Err(failure) => failed(&state, &req, &failure),
     }
@@ -647,8 +654,8 @@ async fn logged_out(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         &mut HttpResponse::Ok(),
         "demo_logged_out.html",
         context! {
-            start_url => state.path(START_PATH),
-            home_url => state.path("/"),
+            start_url => url(&state, START_PATH),
+            home_url => url(&state, "/"),
         },
     )
 }

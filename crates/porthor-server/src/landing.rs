@@ -17,7 +17,7 @@ pub(crate) async fn landing(state: web::Data<AppState>, req: HttpRequest) -> Htt
         issuer => &metadata.issuer,
         discovery_url => format!("{issuer}{DISCOVERY_PATH}"),
         jwks_url => &metadata.jwks_uri,
-        demo_url => state.demo.is_some().then(|| state.path(demo::START_PATH)),
+        demo_url => state.demo.is_some().then(|| demo::url(&state, demo::START_PATH)),
     };
     html::render(
         &state,

@@ -179,7 +179,8 @@ async fn the_whole_demo_from_the_landing_page_to_the_logout(backend: StoreKind) 
     let mut browser = Browser::new(&harness);
 
     let landing = page(browser.get("/").await, StatusCode::OK).await;
-    assert!(landing.contains("href=\"/demo/start\""), "{landing}");
+    let start_link = format!("href=\"{}/demo/start\"", harness.issuer);
+    assert!(landing.contains(&start_link), "{landing}");
     // /demo/ itself starts a login too.
     assert_eq!(
         see_other(&browser.get("/demo/").await).path(),
@@ -301,7 +302,7 @@ async fn the_whole_demo_from_the_landing_page_to_the_logout(backend: StoreKind) 
         logged_out.contains("Logged out of the demo"),
         "{logged_out}"
     );
-    assert!(logged_out.contains("href=\"/demo/start\""), "{logged_out}");
+    assert!(logged_out.contains(&start_link), "{logged_out}");
 }
 
 /// An error page of the demo's: 4xx, HTML, naming what happened, offering
@@ -316,7 +317,8 @@ async fn demo_error(
     assert!(browser.demo_cookie().is_none(), "the cookie must end");
     let body = page(response, status).await;
     assert!(body.contains(title), "{title} not in {body}");
-    assert!(body.contains("href=\"/demo/start\""), "{body}");
+    let start_link = format!("href=\"{}/demo/start\"", browser.harness.issuer);
+    assert!(body.contains(&start_link), "{body}");
     body
 }
 
@@ -523,4 +525,33 @@ async fn without_the_demo_there_is_no_demo() {
             "{path}"
         );
     }
+}
+
+/// Under an issuer with a path, the demo's routes, cookie, redirect URI
+/// and calls to the server's own endpoints all carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_lives_under_the_issuers_path() {
+    let harness = Harness::start_with(Options {
+        demo: true,
+        issuer_path: "/idp/",
+        ..Options::new(StoreKind::Memory)
+    })
+    .await;
+    let mut browser = Browser::new(&harness);
+    let start = browser.get("/demo/start").await;
+    let cookie = start.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Path=/idp/demo/"), "{cookie}");
+    let (_, callback) = to_callback(&mut browser, false).await;
+    assert_eq!(callback.path(), "/idp/demo/callback");
+    let claims = see_other(&browser.get(callback.as_str()).await);
+    assert_eq!(claims.path(), "/idp/demo/claims");
+    let page = page(browser.get(claims.as_str()).await, StatusCode::OK).await;
+    assert!(page.contains("Alice Example"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "action=\"{}/demo/refresh\"",
+            harness.issuer.trim_end_matches('/')
+        )),
+        "{page}"
+    );
 }

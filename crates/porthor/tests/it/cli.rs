@@ -310,7 +310,11 @@ fn check_config_says_when_the_demo_is_on() {
     let effective: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(effective["demo"]["enabled"].as_bool(), Some(true));
     // The warning names the key, on stderr (the log).
-    assert!(stderr(&output).contains("demo.enabled"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("demo.enabled"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

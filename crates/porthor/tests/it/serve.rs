@@ -203,7 +203,10 @@ async fn embedded_demo_serves_and_prints_its_credentials() {
 
     // ... and to the demo relying party, which logs in as the client
     // `demo` (porthor-server's tests drive it through a whole login).
-    assert!(page.contains("href=\"/demo/start\""), "{page}");
+    assert!(
+        page.contains(&format!("href=\"{issuer}/demo/start\"")),
+        "{page}"
+    );
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -11,7 +11,10 @@ const ON: &str = "[demo]\nenabled = true\n\n[server]\n";
 #[test]
 fn a_configured_deployment_has_no_demo_unless_asked() {
     let fixture = Fixture::new();
-    for toml in [good_toml(), edited("[server]\n", "[demo]\nenabled = false\n\n[server]\n")] {
+    for toml in [
+        good_toml(),
+        edited("[server]\n", "[demo]\nenabled = false\n\n[server]\n"),
+    ] {
         let config = fixture.load(&toml, &[]).unwrap();
         assert!(config.demo_app.is_none());
         assert!(config.demo.is_none());
@@ -58,7 +61,12 @@ fn turned_on_it_registers_its_client_and_warns() {
             .iter()
             .find(|w| w.key.as_deref() == Some("demo.enabled"))
             .expect("a warning that the demo is on");
-        assert!(warning.to_string().contains("https://auth.example.com/demo/"), "{warning}");
+        assert!(
+            warning
+                .to_string()
+                .contains("https://auth.example.com/demo/"),
+            "{warning}"
+        );
         // Not the embedded defaults: no demo user, no banner.
         assert!(config.demo.is_none());
         assert_eq!(config.oidc.users.len(), 2);
@@ -93,7 +101,10 @@ fn every_replica_derives_the_same_secret_from_the_store_key() {
 fn its_client_id_is_reserved_while_it_runs() {
     let fixture = Fixture::new();
     let toml = edited("client_id = \"chronograf\"", "client_id = \"porthor-demo\"");
-    assert!(fixture.load(&toml, &[]).is_ok(), "free while the demo is off");
+    assert!(
+        fixture.load(&toml, &[]).is_ok(),
+        "free while the demo is off"
+    );
     let on = toml.replacen("[server]\n", ON, 1);
     assert_eq!(fixture.problem_keys(&on), ["clients[0].client_id"]);
 }
