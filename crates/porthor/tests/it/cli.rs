@@ -295,7 +295,11 @@ fn check_config_says_when_the_demo_is_on() {
     let path = dir.write_config(&base);
     let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(!stdout(&output).contains("demo"), "{}", stdout(&output));
+    assert!(
+        !stdout(&output).contains("demo relying party"),
+        "{}",
+        stdout(&output)
+    );
 
     let path = dir.write_config(&format!("{base}\n[demo]\nenabled = true\n"));
     let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
