@@ -9,7 +9,12 @@
 // prompt=consent); allowing it returns to the client's redirect URI with a
 // code and the request's state and iss, and the code is redeemed at the token
 // endpoint; RP-initiated logout at the end_session endpoint asks for
-// confirmation, and confirming it shows the logged-out page.
+// confirmation, and confirming it shows the logged-out page. Then the
+// built-in demo relying party: "Try a login" on the landing page leads to
+// the login form (naming the demo application), a wrong password fails,
+// the right one ends on the demo's claims page (the ID token's claims and
+// userinfo), "Refresh tokens" shows refreshed ones, and "Log out" goes
+// through the end_session endpoint back to the demo's logged-out page.
 //
 // On every page the provider serves, the script runs axe-core (failing on
 // any `serious` or `critical` violation, and printing the others as
@@ -277,6 +282,70 @@ const STEPS = [
       await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Log out' }).click()])
       await expectHeading(page, 'Logged out')
       return { page: true, detail: 'confirmed; the session has ended' }
+    },
+  },
+  // The built-in demo relying party, from the landing page's button.
+  {
+    name: 'demo login form',
+    async body({ page }) {
+      await page.goto(`${ISSUER.replace(/\/$/, '')}/`)
+      await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: 'Try a login' }).click()])
+      await expectHeading(page, 'Log in')
+      const text = oneLine(await page.locator('body').innerText())
+      expect(text.includes('Porthor demo'), `the login form does not name the demo application: ${text}`)
+      return { page: true, detail: '"Try a login" on / leads to the login form for the demo application' }
+    },
+  },
+  {
+    name: 'demo wrong password',
+    async body({ page }) {
+      await page.getByLabel('Username', { exact: true }).fill(USERNAME)
+      await page.getByLabel('Password', { exact: true }).fill(`${PASSWORD}-wrong`)
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Log in' }).click()])
+      await expectHeading(page, 'Log in')
+      const error = page.locator('[role="alert"]')
+      expect(await error.isVisible(), 'the error message is not visible')
+      return { page: true, detail: `"${oneLine(await error.innerText())}"` }
+    },
+  },
+  {
+    name: 'demo claims',
+    async body({ page }) {
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+      await Promise.all([
+        page.waitForURL((url) => url.pathname.endsWith('/demo/claims')),
+        page.getByRole('button', { name: 'Log in' }).click(),
+      ])
+      await expectHeading(page, 'Logged in to the demo application')
+      // A claim of the ID token, in its table: the user's username.
+      const row = page.locator('table.claims tr', { has: page.locator('th', { hasText: /^preferred_username$/ }) })
+      expect((await row.count()) === 2, `${await row.count()} preferred_username rows, not 2 (ID token and userinfo)`)
+      const value = oneLine(await row.first().locator('td').innerText())
+      expect(value === USERNAME, `preferred_username is "${value}", not ${USERNAME}`)
+      const text = oneLine(await page.locator('body').innerText())
+      expect(text.includes('signature was checked against'), 'the page does not say the signature was checked')
+      return { page: true, detail: `logged in; the ID token's claims (preferred_username=${value}) and userinfo shown` }
+    },
+  },
+  {
+    name: 'demo refresh',
+    async body({ page }) {
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Refresh tokens' }).click()])
+      await expectHeading(page, 'Logged in to the demo application')
+      const status = oneLine(await page.locator('[role="status"]').innerText())
+      expect(status.includes('Tokens refreshed'), `no refresh notice: "${status}"`)
+      return { page: true, detail: 'new tokens from the refresh token, verified and shown' }
+    },
+  },
+  {
+    name: 'demo logged out',
+    async body({ page }) {
+      await Promise.all([
+        page.waitForURL((url) => url.pathname.endsWith('/demo/logged-out')),
+        page.getByRole('button', { name: 'Log out' }).click(),
+      ])
+      await expectHeading(page, 'Logged out of the demo')
+      return { page: true, detail: 'RP-initiated logout with id_token_hint, back at the demo' }
     },
   },
 ]

@@ -6,9 +6,11 @@
 //! `target/e2e/node_modules` (again only when the pins change), starts a
 //! throwaway `redis-server` and `porthor serve` on loopback (Redis store, one
 //! confidential client that must use PKCE, one user), and runs
-//! `xtask/e2e/flow.mjs`: the login, consent and logout pages at a desktop
-//! and a 360 px phone viewport, with axe-core on every page and a screenshot
-//! of each under `target/e2e/screenshots/`. What the flow covers is the
+//! `xtask/e2e/flow.mjs`: the login, consent and logout pages, then the
+//! built-in demo relying party (`[demo]`, turned on here) from the landing
+//! page's button to its logout, at a desktop and a 360 px phone viewport,
+//! with axe-core on every page and a screenshot of each under
+//! `target/e2e/screenshots/`. What the flow covers is the
 //! script's; this task only sets the stage.
 //!
 //! The script reports like `interop`'s relying parties (a plan line, then one
@@ -87,8 +89,12 @@ fn run_flow(tally: &mut Tally) -> Result<()> {
         },
         users: 1,
         credentials: &credentials,
-        // Per-request logs, for the reason behind any refusal.
-        env: &[("RUST_LOG".to_owned(), "info".to_owned())],
+        // Per-request logs, for the reason behind any refusal; and the
+        // demo relying party, which the flow logs in to from `/`.
+        env: &[
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+            ("PORTHOR_DEMO__ENABLED".to_owned(), "true".to_owned()),
+        ],
     };
     let server = start_logged(&setup, &redis)?;
 

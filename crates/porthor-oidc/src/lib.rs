@@ -55,3 +55,8 @@ pub use service::{
     OidcService, REVOCATION_PATH, ReloadChanges, TOKEN_PATH, USERINFO_PATH,
 };
 pub use token::TokenRequest;
+
+/// A relying party's verification of ID tokens against a JWKS, from
+/// `porthor-signer`, re-exported so that the server's demo relying party
+/// (and a connector to an upstream provider) reach it through this crate.
+pub use porthor_signer::{Expected, JwksVerifier, SignerError, SigningAlgorithm, VerifiedJwt};

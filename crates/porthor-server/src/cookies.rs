@@ -1,5 +1,5 @@
-//! Porthor's two cookies, the login session and the CSRF token: the one
-//! place that names, reads and writes them.
+//! Porthor's cookies, the login session and the CSRF token, and the demo
+//! relying party's own: the one place that names, reads and writes them.
 //!
 //! Their names depend on the issuer, so that the browser itself keeps
 //! others from setting them:
@@ -20,14 +20,18 @@ use porthor_oidc::Issuer;
 
 const SESSION: &str = "porthor_session";
 const CSRF: &str = "porthor_csrf";
+const DEMO: &str = "porthor_demo";
 
 /// The cookies' names and attributes for one issuer.
 #[derive(Debug, Clone)]
 pub(crate) struct Cookies {
     session: String,
     csrf: String,
+    demo: String,
     /// The issuer's path, with a trailing `/`: the cookies go to its routes.
     path: String,
+    /// The demo's routes: its cookie goes to them alone.
+    demo_path: String,
     /// `Secure`, unless the issuer is plain-http loopback.
     secure: bool,
 }
@@ -42,10 +46,14 @@ impl Cookies {
             (true, true) => "__Host-",
             (true, false) => "__Secure-",
         };
+        // `__Host-` requires `Path=/`; the demo's cookie is for `/demo/`.
+        let demo_prefix = if secure { "__Secure-" } else { "" };
         Self {
             session: format!("{prefix}{SESSION}"),
             csrf: format!("{prefix}{CSRF}"),
+            demo: format!("{demo_prefix}{DEMO}"),
             path: format!("{base_path}/"),
+            demo_path: format!("{base_path}/demo/"),
             secure,
         }
     }
@@ -84,6 +92,37 @@ impl Cookies {
     pub(crate) fn new_csrf(&self, token: String) -> Cookie<'static> {
         self.build(self.csrf.clone(), token, SameSite::Strict)
             .finish()
+    }
+
+    /// The demo's cookie's name (the associated data of its sealing).
+    pub(crate) fn demo_name(&self) -> &str {
+        &self.demo
+    }
+
+    /// The demo's cookie's value, if the browser sent one.
+    pub(crate) fn demo(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(&self.demo).map(|c| c.value().to_owned())
+    }
+
+    /// The demo's cookie, sealed `value`, for `max_age`. `SameSite=Lax`:
+    /// the authorization response comes back to the demo as a top-level
+    /// navigation, and cross-site posts to its forms must not carry it.
+    pub(crate) fn new_demo(&self, value: String, max_age: std::time::Duration) -> Cookie<'static> {
+        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        self.build(self.demo.clone(), value, SameSite::Lax)
+            .path(self.demo_path.clone())
+            .max_age(CookieDuration::seconds(max_age))
+            .finish()
+    }
+
+    /// Tells the browser to drop the demo's cookie.
+    pub(crate) fn demo_removal(&self) -> Cookie<'static> {
+        let mut removal = self
+            .build(self.demo.clone(), String::new(), SameSite::Lax)
+            .path(self.demo_path.clone())
+            .finish();
+        removal.make_removal();
+        removal
     }
 
     fn build(
@@ -148,6 +187,26 @@ mod tests {
             let session_cookie = cookies.new_session("v".into(), CookieDuration::seconds(60));
             let csrf_cookie = cookies.new_csrf("v".into());
             let removal = cookies.session_removal();
+            let demo = cookies.new_demo("v".into(), std::time::Duration::from_secs(60));
+            let demo_removal = cookies.demo_removal();
+            for cookie in [&demo, &demo_removal] {
+                assert_eq!(cookie.path(), Some(format!("{path}demo/").as_str()));
+                assert_eq!(cookie.http_only(), Some(true), "{issuer}");
+                assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+                assert_eq!(
+                    cookie.secure(),
+                    Some(issuer.starts_with("https")),
+                    "{issuer}"
+                );
+                let prefix = if issuer.starts_with("https") {
+                    "__Secure-"
+                } else {
+                    ""
+                };
+                assert_eq!(cookie.name(), format!("{prefix}porthor_demo"));
+            }
+            assert_eq!(demo.max_age(), Some(CookieDuration::seconds(60)));
+            assert_eq!(demo_removal.max_age(), Some(CookieDuration::ZERO));
             for cookie in [&session_cookie, &csrf_cookie, &removal] {
                 assert_eq!(cookie.path(), Some(path), "{issuer}");
                 assert_eq!(cookie.domain(), None, "{issuer}");

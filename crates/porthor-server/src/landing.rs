@@ -6,10 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use minijinja::context;
 use porthor_oidc::DISCOVERY_PATH;
 
-use crate::{State, html};
-
-/// Where the demo relying party lives, under the issuer's path.
-pub(crate) const DEMO_PATH: &str = "/demo/";
+use crate::{State, demo, html};
 
 /// `GET /`.
 pub(crate) async fn landing(state: State, req: HttpRequest) -> HttpResponse {
@@ -20,7 +17,7 @@ pub(crate) async fn landing(state: State, req: HttpRequest) -> HttpResponse {
         issuer => &metadata.issuer,
         discovery_url => format!("{issuer}{DISCOVERY_PATH}"),
         jwks_url => &metadata.jwks_uri,
-        demo_url => state.ui.demo.then(|| state.path(DEMO_PATH)),
+        demo_url => state.demo.is_some().then(|| demo::url(&state, demo::START_PATH)),
     };
     html::render(
         &state,

@@ -4,7 +4,9 @@
 //! and headers into the plain request structs of `porthor-oidc`, the login,
 //! logout and consent pages with their CSRF protection and session cookie,
 //! the templates, stylesheet and message catalogue every page is made from
-//! (`ui`, with the operator's overrides), the landing page at `/`,
+//! (`ui`, with the operator's overrides), the landing page at `/`, the
+//! built-in demo relying party under `/demo/` (`demo`, a client of the
+//! server's own endpoints over HTTP),
 //! the one place where errors become HTTP responses (`error`), the size
 //! limits on requests (`limits`) and which address a request comes from,
 //! through trusted proxies (`client_ip`), and the request id on its log
@@ -26,6 +28,7 @@ mod client_ip;
 mod clock;
 mod consent;
 mod cookies;
+mod demo;
 mod error;
 mod html;
 mod landing;
@@ -56,6 +59,10 @@ use porthor_oidc::{
 pub use crate::client_ip::TrustedProxies;
 pub use crate::clock::{Clock, ManualClock};
 use crate::cookies::Cookies;
+pub use crate::demo::{
+    DEMO_CALLBACK_PATH, DEMO_LOGGED_OUT_PATH, DemoConfig, demo_post_logout_redirect_uri,
+    demo_redirect_uri,
+};
 pub use crate::limits::{BODY_TIMEOUT, RequestLimits};
 pub use crate::telemetry::{MetricsConfig, MetricsListen, RenderMetrics};
 pub use crate::ui::{DEFAULT_PRODUCT_NAME, Ui, UiError, UiSettings};
@@ -81,6 +88,10 @@ pub struct ServerConfig {
     pub ui: Arc<Ui>,
     /// Metrics: off when `None` (requests are then not even timed).
     pub metrics: Option<MetricsConfig>,
+    /// The built-in demo relying party under `/demo/`, and the landing
+    /// page's button to it: off when `None`. Its client must be registered
+    /// with the service (see [`DemoConfig`]).
+    pub demo: Option<DemoConfig>,
 }
 
 impl ServerConfig {
@@ -89,7 +100,7 @@ impl ServerConfig {
 
     /// Listens on `listen` with everything else at its default: a worker
     /// per core, the system clock, no trusted proxies, the default request
-    /// limits and shutdown timeout, the built-in pages, no metrics.
+    /// limits and shutdown timeout, the built-in pages, no metrics, no demo.
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -100,6 +111,7 @@ impl ServerConfig {
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
             ui: Arc::new(Ui::default()),
             metrics: None,
+            demo: None,
         }
     }
 }
@@ -119,6 +131,9 @@ pub enum ServerError {
     /// The server stopped with an I/O error.
     #[error("server failed")]
     Run(#[source] std::io::Error),
+    /// The demo relying party's HTTP client could not be made.
+    #[error("cannot start the demo relying party")]
+    Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A bound, not yet running, Porthor server.
@@ -223,9 +238,10 @@ impl Server {
         })?;
         let https = !service.issuer().is_insecure_loopback();
         let draining = Arc::new(AtomicBool::new(false));
-        let first = AppState::new(service, config, draining.clone());
+        let first = AppState::new(service, config, draining.clone(), local_addr)?;
         let base_path = first.base_path.clone();
         let public_metrics = first.public_metrics.clone();
+        let demo = first.demo.is_some();
         let state: web::Data<Current> = web::Data::new(ArcSwap::from_pointee(first));
         let proxies = web::Data::new(config.trusted_proxies.clone());
         let request_limits = web::Data::new(config.limits);
@@ -242,7 +258,13 @@ impl Server {
                 // Outermost: every log line of the request carries its id.
                 .wrap(from_fn(request_id::request_id))
                 .configure(|cfg| {
-                    routes(cfg, &base_path, public_metrics.clone(), app_state.clone());
+                    routes(
+                        cfg,
+                        &base_path,
+                        public_metrics.clone(),
+                        demo,
+                        app_state.clone(),
+                    );
                 })
         });
         if let Some(workers) = config.workers {
@@ -394,15 +416,39 @@ pub(crate) struct AppState {
     pub(crate) ui: Arc<Ui>,
     /// Renders `/metrics` when it is served on the public port.
     pub(crate) public_metrics: Option<RenderMetrics>,
+    /// The demo relying party, when it runs. Shared across reloads: it
+    /// fetches the JWKS at each use, but accepts the signing algorithms of
+    /// the service it started with.
+    pub(crate) demo: Option<Arc<demo::Demo>>,
 }
 
 impl AppState {
-    fn new(service: OidcService, config: &ServerConfig, draining: Arc<AtomicBool>) -> Self {
+    fn new(
+        service: OidcService,
+        config: &ServerConfig,
+        draining: Arc<AtomicBool>,
+        local_addr: SocketAddr,
+    ) -> Result<Self, ServerError> {
         let (discovery, jwks) = documents(&service);
         let issuer = service.issuer();
         let base_path = issuer.url().path().trim_end_matches('/').to_owned();
         let cookies = Cookies::for_issuer(issuer, &base_path);
-        Self {
+        let demo = match &config.demo {
+            Some(demo) => Some(Arc::new(
+                demo::Demo::new(
+                    demo,
+                    issuer,
+                    &service
+                        .openid_configuration()
+                        .id_token_signing_alg_values_supported,
+                    local_addr,
+                    &base_path,
+                )
+                .map_err(|error| ServerError::Demo(Box::new(error)))?,
+            )),
+            None => None,
+        };
+        Ok(Self {
             service,
             clock: config.clock.clone(),
             discovery,
@@ -418,7 +464,8 @@ impl AppState {
                 .as_ref()
                 .filter(|metrics| metrics.listen == MetricsListen::PublicPort)
                 .map(|metrics| metrics.render.clone()),
-        }
+            demo,
+        })
     }
 
     /// This state with `service` in place of its own, and that service's
@@ -437,6 +484,7 @@ impl AppState {
             draining: Arc::clone(&self.draining),
             ui: Arc::clone(&self.ui),
             public_metrics: self.public_metrics.clone(),
+            demo: self.demo.clone(),
         }
     }
 
@@ -476,6 +524,7 @@ fn routes(
     cfg: &mut web::ServiceConfig,
     base: &str,
     state_metrics: Option<RenderMetrics>,
+    demo: bool,
     state: web::Data<Current>,
 ) {
     // Resources rather than bare routes, so that a known path with the wrong
@@ -517,6 +566,11 @@ fn routes(
                     .get(login::logout_form)
                     .post(login::logout),
             )
+            .configure(|cfg| {
+                if demo {
+                    demo::routes(cfg);
+                }
+            })
             .configure(|cfg| {
                 if let Some(metrics) = state_metrics {
                     cfg.app_data(web::Data::new(metrics))

@@ -10,8 +10,10 @@ pub type BoxedSource = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// Loading errors (`Pem` .. `KeyGeneration`) mean a misconfiguration and
 /// should stop startup; verification errors (`MalformedToken` ..
-/// `InvalidClaims`) all mean "reject this token" and their messages are safe
-/// to log but carry no key material.
+/// `InvalidClaims`, and `UnsupportedAlgorithm` .. `WrongNonce`) all mean
+/// "reject this token" and their messages are safe to log but carry no key
+/// material. `InvalidJwks` means another party's published keys cannot be
+/// used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignerError {
@@ -99,6 +101,26 @@ pub enum SignerError {
     /// The verified claims do not deserialise into the caller's type.
     #[error("token claims are invalid")]
     InvalidClaims(#[source] BoxedSource),
+    /// A JWKS document that is not JSON, has a usable key with broken
+    /// members, names two keys alike, or has no key the caller can use.
+    #[error("invalid jwks")]
+    InvalidJwks(#[source] BoxedSource),
+    /// The token header's `alg` is one this crate never verifies: `none`,
+    /// an HMAC, or anything but RS256, ES256 and EdDSA.
+    #[error("token algorithm {alg:?} is not supported")]
+    UnsupportedAlgorithm {
+        /// The header's `alg`.
+        alg: String,
+    },
+    /// `aud` does not name the expected audience, or `azp` names another.
+    #[error("token audience does not match")]
+    WrongAudience,
+    /// `nbf` is in the future, or not an integer.
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// `nonce` is missing or is not the one the relying party sent.
+    #[error("token nonce does not match")]
+    WrongNonce,
 }
 
 /// Boxes any foreign error as a [`BoxedSource`].

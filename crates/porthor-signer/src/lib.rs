@@ -4,7 +4,11 @@
 //! Ed25519), the `kid` of each key (its RFC 7638 SHA-256 thumbprint), the JWKS
 //! that publishes the public keys, signing JWTs (RS256, ES256, EdDSA) and
 //! verifying the ones it signed, key rotation (previous keys that verify but
-//! never sign), and generating new keys for `porthor keygen`.
+//! never sign), generating new keys for `porthor keygen`, and verifying
+//! tokens another party signed against the JWKS it publishes
+//! ([`JwksVerifier`]: the built-in demo relying party checks Porthor's ID
+//! tokens with it as any application would, and a connector to an upstream
+//! provider can check that provider's).
 //!
 //! It must not know about Redis, HTTP, the clock (callers pass `now`), or
 //! where keys come from: it receives PEM bytes, never paths or environment
@@ -37,6 +41,7 @@ mod hostile_input;
 mod jwk;
 mod key;
 mod keygen;
+mod remote;
 mod signer;
 #[cfg(test)]
 mod tests;
@@ -44,4 +49,5 @@ mod tests;
 pub use algorithm::SigningAlgorithm;
 pub use error::{BoxedSource, SignerError};
 pub use keygen::generate_pem;
+pub use remote::{Expected, JwksVerifier, VerifiedJwt};
 pub use signer::Signer;

@@ -227,7 +227,7 @@ impl Signer {
     }
 }
 
-fn decode_error(error: jsonwebtoken::errors::Error) -> SignerError {
+pub(crate) fn decode_error(error: jsonwebtoken::errors::Error) -> SignerError {
     match error.kind() {
         ErrorKind::InvalidSignature => SignerError::InvalidSignature,
         ErrorKind::InvalidAlgorithm => SignerError::AlgorithmMismatch,

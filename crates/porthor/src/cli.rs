@@ -24,10 +24,12 @@ pub enum Command {
     ///
     /// Without --config it runs on embedded demo
     /// defaults: an in-memory store, a fresh signing key, issuer
-    /// http://127.0.0.1:8080, and a client `demo` (redirect URI
-    /// http://127.0.0.1:9000/callback) and user `demo` with random
-    /// credentials printed at start, with the landing page's URL. That mode
-    /// is for trying Porthor out, not for production.
+    /// http://127.0.0.1:8080, the built-in demo relying party at /demo/,
+    /// and a client `demo` (redirect URI http://127.0.0.1:8080/demo/callback,
+    /// the demo's) and user `demo` with random credentials printed at
+    /// start, with the landing page's URL: its "Try a login" ends on a
+    /// page of the user's claims. That mode is for trying Porthor out, not
+    /// for production.
     ///
     /// Signals: SIGTERM drains (/ready answers 503 for server.drain_delay,
     /// default 5s, while everything else is served), then stops accepting

@@ -39,6 +39,7 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
         shutdown_timeout: config.shutdown.timeout,
         ui: Arc::clone(&config.ui),
         metrics,
+        demo: config.demo_app.clone(),
     };
     let shutdown = config.shutdown;
     let demo = config.demo.clone();
@@ -191,6 +192,14 @@ pub fn check_config(args: &ConfigArgs, out: &mut impl Write) -> Result<()> {
         config.signer.algorithm(),
         config.signer.kid()
     )?;
+    if let Some(demo) = &config.demo_app {
+        writeln!(
+            out,
+            "# The demo relying party is ON at {}, as client {:?} (demo.enabled = true).",
+            config.oidc.issuer.endpoint("/demo/"),
+            demo.client_id
+        )?;
+    }
     writeln!(out, "{}", effective.trim_end())?;
     Ok(())
 }

@@ -35,7 +35,7 @@ use self::lang::negotiate;
 pub const DEFAULT_PRODUCT_NAME: &str = "Porthor";
 
 /// The built-in templates, by name. Every page extends `layout.html`.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
     ("logged_in.html", include_str!("templates/logged_in.html")),
@@ -44,6 +44,11 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("consent.html", include_str!("templates/consent.html")),
     ("error.html", include_str!("templates/error.html")),
     ("landing.html", include_str!("templates/landing.html")),
+    ("demo.html", include_str!("templates/demo.html")),
+    (
+        "demo_logged_out.html",
+        include_str!("templates/demo_logged_out.html"),
+    ),
 ];
 
 /// The built-in stylesheet.
@@ -72,9 +77,6 @@ pub struct UiSettings {
     /// A template here (`login.html`, ...) replaces the built-in one of the
     /// same name, and `messages.<lang>.toml` here overrides or adds strings.
     pub template_dir: Option<PathBuf>,
-    /// Whether the built-in demo relying party runs, which the landing page
-    /// links to.
-    pub demo: bool,
 }
 
 impl Default for UiSettings {
@@ -84,7 +86,6 @@ impl Default for UiSettings {
             logo_file: None,
             css_file: None,
             template_dir: None,
-            demo: false,
         }
     }
 }
@@ -161,7 +162,6 @@ pub struct Ui {
     pub(crate) style: Asset,
     pub(crate) logo: Option<Asset>,
     pub(crate) icon: Asset,
-    pub(crate) demo: bool,
 }
 
 impl Default for Ui {
@@ -180,7 +180,6 @@ impl Default for Ui {
                     style: Asset::new(STYLE.into(), "text/css; charset=utf-8"),
                     logo: None,
                     icon: icon(),
-                    demo: false,
                 }
             }
         }
@@ -297,7 +296,6 @@ impl Ui {
             style: Asset::new(style, "text/css; charset=utf-8"),
             logo,
             icon: icon(),
-            demo: settings.demo,
         };
         ui.check()?;
         Ok(ui)
@@ -331,14 +329,26 @@ impl Ui {
             (
                 "landing.html",
                 context! { version => "0", issuer => "http://i", discovery_url => "http://d",
-                jwks_url => "http://j", demo_url => "/demo/" },
+                jwks_url => "http://j", demo_url => "/demo/start" },
+            ),
+            (
+                "demo.html",
+                context! { client_id => "demo", header => "{}", claims => vec![("sub", "u")],
+                kid => "k", alg => "ES256", jwks_url => "http://j", userinfo => vec![("sub", "u")],
+                userinfo_error => "e", refreshes => 1, refreshable => true, form_token => "f",
+                refresh_action => "/demo/refresh", logout_action => "/demo/logout" },
+            ),
+            (
+                "demo_logged_out.html",
+                context! { start_url => "/demo/start", home_url => "/" },
             ),
         ];
         let mut samples: Vec<(&str, Value)> = samples.into_iter().collect();
         for kind in ErrorKindKey::ALL {
             samples.push((
                 "error.html",
-                context! { kind => kind.key(), description => "d", code => "invalid_request" },
+                context! { kind => kind.key(), description => "d", code => "invalid_request",
+                retry_url => "/demo/start" },
             ));
         }
         for lang in self.catalogue.languages() {
@@ -531,10 +541,18 @@ pub(crate) enum ErrorKindKey {
     Throttled,
     Unavailable,
     Internal,
+    /// The demo relying party's: no login under way in this browser.
+    DemoExpired,
+    /// The demo's callback did not come back with its state.
+    DemoState,
+    /// The login was cancelled or denied.
+    DemoDenied,
+    /// The demo could not redeem the code or verify what it received.
+    DemoFailed,
 }
 
 impl ErrorKindKey {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 11] = [
         Self::UnknownClient,
         Self::BadRedirect,
         Self::FormExpired,
@@ -542,6 +560,10 @@ impl ErrorKindKey {
         Self::Throttled,
         Self::Unavailable,
         Self::Internal,
+        Self::DemoExpired,
+        Self::DemoState,
+        Self::DemoDenied,
+        Self::DemoFailed,
     ];
 
     pub(crate) fn key(self) -> &'static str {
@@ -553,6 +575,10 @@ impl ErrorKindKey {
             Self::Throttled => "error.throttled",
             Self::Unavailable => "error.unavailable",
             Self::Internal => "error.internal",
+            Self::DemoExpired => "error.demo_expired",
+            Self::DemoState => "error.demo_state",
+            Self::DemoDenied => "error.demo_denied",
+            Self::DemoFailed => "error.demo_failed",
         }
     }
 }

@@ -17,6 +17,7 @@ mod clients;
 mod conformance;
 mod consent;
 mod cookies;
+mod demo;
 mod discovery;
 mod end_session;
 mod introspection;

@@ -341,7 +341,6 @@ fn overrides() -> (tempfile::TempDir, UiSettings) {
         logo_file: Some(logo),
         css_file: Some(css),
         template_dir: Some(templates),
-        demo: false,
     };
     (dir, settings)
 }

@@ -70,6 +70,7 @@ pub(super) const ENV_KEYS: &[&str] = &[
     "metrics.enabled",
     "metrics.listen",
     "metrics.per_client",
+    "demo.enabled",
 ];
 
 /// The variable that sets the dotted `key`: `store.redis_url` is
@@ -123,6 +124,8 @@ pub struct Settings {
     pub ui: UiSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub demo: DemoSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -552,6 +555,29 @@ pub struct MetricsSettings {
     pub per_client: bool,
 }
 
+/// The built-in demo relying party, an application under
+/// `/demo/` on the issuer that logs in with Porthor over HTTP, as any
+/// relying party would, and shows what it received: the ID token's header
+/// and verified claims, the userinfo answer, a refresh and an RP-initiated
+/// logout. The landing page at `/` links to it ("Try a login").
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// Whether the demo runs: on without a configuration file (the
+    /// embedded defaults of `porthor serve`, where it logs in as the client
+    /// `demo`), off with one. When a configuration file turns it on,
+    /// Porthor registers a client of its own for it, `porthor-demo` (its
+    /// redirect URI `{issuer}/demo/callback`, its secret derived from the
+    /// store key, so the same on every replica; a `[[clients]]` entry may
+    /// not use that id), logs a warning at start, and `check-config` says
+    /// it is on. Anyone who can log in can then use it: leave it off in
+    /// production unless you want that page there.
+    ///
+    /// Default: on without a file, off with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
 /// Logs and audit events (see [operations.md](operations.md#logs)).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -957,6 +983,9 @@ mod tests {
             metrics: MetricsSettings {
                 listen: Some("127.0.0.1:9090".into()),
                 ..MetricsSettings::default()
+            },
+            demo: DemoSettings {
+                enabled: Some(true),
             },
             log: LogSettings {
                 audit_file: Some("a".into()),

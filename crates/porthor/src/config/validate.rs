@@ -16,7 +16,7 @@ use porthor_models::{
     AuthMethod, Client, ClientAuth, ClientSecretHash, Consent, RedirectUri, Scope, Scopes, User,
 };
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, Throttle};
-use porthor_server::{RequestLimits, TrustedProxies, Ui};
+use porthor_server::{DemoConfig, RequestLimits, TrustedProxies, Ui};
 use porthor_signer::{Signer, SigningAlgorithm};
 use porthor_store::{BackendConfig, EncryptionKey, StoreConfig};
 use zeroize::Zeroizing;
@@ -90,6 +90,9 @@ pub struct Config {
     /// Set when running on the embedded defaults (no file): the generated
     /// credentials to show the operator once.
     pub demo: Option<DemoCredentials>,
+    /// The built-in demo relying party, when `[demo] enabled` (on by
+    /// default without a file); its client is among `oidc.clients`.
+    pub demo_app: Option<DemoConfig>,
     /// What is odd but harmless, for the operator to read.
     pub warnings: Vec<Problem>,
 }
@@ -160,20 +163,16 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let mut clients = clients(&settings.clients, &mut problems);
     let mut users = users(&settings.users, &mut problems);
 
-    let demo = if embedded {
-        match demo::accounts() {
-            Ok(accounts) => {
-                clients.push(accounts.client);
-                users.push(accounts.user);
-                Some(accounts.credentials)
-            }
-            Err(error) => {
-                problems.push("users", format!("cannot make the demo user: {error}"));
-                None
-            }
-        }
-    } else {
-        None
+    let (demo, demo_app) = match (&issuer, &store) {
+        (Some(issuer), Some(store)) => demo_accounts(
+            settings,
+            embedded,
+            issuer,
+            &store.encryption_key,
+            (&mut clients, &mut users),
+            &mut problems,
+        ),
+        _ => (None, None),
     };
 
     let warnings = std::mem::take(&mut problems.warnings);
@@ -226,11 +225,80 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
             store,
             signer,
             demo,
+            demo_app,
             warnings,
         }),
         _ => None,
     };
     problems.finish(config)
+}
+
+/// The embedded defaults' demo client and user, and the demo relying
+/// party when `[demo] enabled` says so (see [`crate::demo`]). This is where
+/// the demo's client is registered, with the rest of the `OidcConfig`, so
+/// that anything rebuilding the service from the settings registers it
+/// again.
+fn demo_accounts(
+    settings: &Settings,
+    embedded: bool,
+    issuer: &Issuer,
+    store_key: &EncryptionKey,
+    (clients, users): (&mut Vec<Client>, &mut Vec<User>),
+    problems: &mut Problems,
+) -> (Option<DemoCredentials>, Option<DemoConfig>) {
+    let enabled = settings.demo.enabled.unwrap_or(embedded);
+    if embedded {
+        return match demo::accounts(issuer) {
+            Ok(accounts) => {
+                let relying_party = enabled.then(|| accounts.relying_party(store_key));
+                clients.push(accounts.client);
+                users.push(accounts.user);
+                (Some(accounts.credentials), relying_party)
+            }
+            Err(error) => {
+                problems.push("users", format!("cannot make the demo user: {error}"));
+                (None, None)
+            }
+        };
+    }
+    if !enabled {
+        return (None, None);
+    }
+    if let Some(index) = settings
+        .clients
+        .iter()
+        .position(|client| client.client_id == demo::DEMO_APP_CLIENT_ID)
+    {
+        problems.push(
+            format!("clients[{index}].client_id"),
+            format!(
+                "{:?} is the demo relying party's client while demo.enabled is true; use another id",
+                demo::DEMO_APP_CLIENT_ID
+            ),
+        );
+        return (None, None);
+    }
+    match demo::configured_client(issuer, store_key) {
+        Ok((client, relying_party)) => {
+            problems.warn(
+                "demo.enabled",
+                format!(
+                    "the demo relying party is on: anyone who can log in can use {} (client {:?}); set demo.enabled = false to turn it off",
+                    issuer.endpoint("/demo/"),
+                    demo::DEMO_APP_CLIENT_ID
+                ),
+            );
+            clients.push(client);
+            (None, Some(relying_party))
+        }
+        Err(error) => {
+            problems.push(
+                "demo.enabled",
+                format!("cannot register the demo relying party's client: {error}"),
+            );
+            (None, None)
+        }
+    }
 }
 
 fn issuer(
@@ -401,7 +469,6 @@ fn ui(settings: &UiSettings, base_dir: &Path, problems: &mut Problems) -> Option
         logo_file: path(&settings.logo_file),
         css_file: path(&settings.css_file),
         template_dir: path(&settings.template_dir),
-        demo: false,
     });
     let key = match &loaded {
         Err(porthor_server::UiError::LogoType { .. }) => "ui.logo_file",

@@ -287,6 +287,41 @@ fn check_config_prints_the_effective_config_redacted() {
     assert_eq!(effective["store"]["key_prefix"].as_str(), Some("porthor"));
 }
 
+/// A configured deployment runs the demo relying party only when told to,
+/// and `check-config` says so.
+#[test]
+fn check_config_says_when_the_demo_is_on() {
+    let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());
+    let base = config_with(&porthor_argon2_hash(), "https://grafana.example.com/cb");
+    let path = dir.write_config(&base);
+    let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("demo relying party"),
+        "{}",
+        stdout(&output)
+    );
+
+    let path = dir.write_config(&format!("{base}\n[demo]\nenabled = true\n"));
+    let output = run(porthor().args(["check-config", "--config"]).arg(&path), "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "# The demo relying party is ON at https://auth.example.com/demo/, as client \"porthor-demo\""
+        ),
+        "{text}"
+    );
+    let effective: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(effective["demo"]["enabled"].as_bool(), Some(true));
+    // The warning names the key, on stderr (the log).
+    assert!(
+        stderr(&output).contains("demo.enabled"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn check_config_names_the_bad_key() {
     let dir = ConfigDir::new(&EncryptionKey::generate().to_base64());

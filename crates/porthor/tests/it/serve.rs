@@ -168,7 +168,7 @@ async fn token_error(
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", &AuthorizationCode::generate().expose()),
-            ("redirect_uri", "http://127.0.0.1:9000/callback"),
+            ("redirect_uri", "http://127.0.0.1:8080/demo/callback"),
         ])
         .send()
         .await
@@ -203,7 +203,7 @@ async fn embedded_demo_serves_and_prints_its_credentials() {
     };
     assert_eq!(value("issuer"), issuer);
     assert_eq!(value("client_id"), "demo");
-    assert_eq!(value("redirect_uri"), "http://127.0.0.1:9000/callback");
+    assert_eq!(value("redirect_uri"), format!("{issuer}/demo/callback"));
     assert_eq!(value("username"), "demo");
     assert_eq!(value("password").len(), 20);
     let secret = value("client_secret");
@@ -228,6 +228,28 @@ async fn embedded_demo_serves_and_prints_its_credentials() {
     assert!(
         page.contains(&format!("{issuer}/.well-known/openid-configuration")),
         "{page}"
+    );
+
+    // ... and to the demo relying party, which logs in as the client
+    // `demo` (porthor-server's tests drive it through a whole login).
+    assert!(
+        page.contains(&format!("href=\"{issuer}/demo/start\"")),
+        "{page}"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = no_redirects
+        .get(format!("{issuer}/demo/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), reqwest::StatusCode::SEE_OTHER);
+    let to = start.headers()["location"].to_str().unwrap();
+    assert!(
+        to.starts_with(&format!("{issuer}/auth/openid/login?")) && to.contains("client_id=demo&"),
+        "{to}"
     );
 }
 
@@ -272,6 +294,13 @@ redirect_uris = ["https://chronograf.example.com/oauth/OIDC/callback"]
         token_error(&http, &endpoint, "demo", SECRET).await,
         "invalid_client"
     );
+    // No demo relying party unless [demo] enabled says so.
+    let start = http
+        .get(format!("{}/demo/start", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), reqwest::StatusCode::NOT_FOUND);
     // Nothing on stdout: no demo banner.
     assert!(
         server

@@ -43,6 +43,11 @@ pub const CONSENT_CLIENT_NAME: &str = "Lab <Dashboard> & \"Co\"";
 /// A client allowed only `openid email`, and no offline access.
 pub const NARROW_CLIENT_ID: &str = "narrow";
 pub const NARROW_CLIENT_SECRET: &str = "narrow-secret-0123456789-abcdefghijklmn";
+/// The demo relying party's client, registered when `Options::demo` is set,
+/// and the key its cookie is sealed under.
+pub const DEMO_CLIENT_ID: &str = "porthor-demo";
+pub const DEMO_CLIENT_SECRET: &str = "demo-secret-0123456789-abcdefghijklmnopq";
+pub const DEMO_COOKIE_KEY: [u8; 32] = [0x5d; 32];
 
 /// HTTP Basic credentials of the clients above, as the request helpers
 /// take them.
@@ -137,6 +142,20 @@ pub fn clients() -> Vec<Client> {
         consenting,
         narrow,
     ]
+}
+
+/// The demo relying party's client under `issuer`, registered as the binary
+/// registers it.
+pub fn demo_client(issuer: &porthor_oidc::Issuer) -> Client {
+    let mut demo = client(
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        &[&porthor_server::demo_redirect_uri(issuer)],
+    );
+    demo.post_logout_redirect_uris =
+        uris(&[&porthor_server::demo_post_logout_redirect_uri(issuer)]);
+    demo.require_pkce = true;
+    demo
 }
 
 fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Client {

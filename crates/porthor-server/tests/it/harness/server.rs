@@ -9,8 +9,8 @@ use std::time::Duration;
 use porthor_models::AuthorizationStore;
 use porthor_oidc::{CsrfKey, Issuer, Lifetimes, Limits, OidcConfig, OidcService, Throttle};
 use porthor_server::{
-    Clock, ManualClock, MetricsConfig, MetricsListen, RequestLimits, Server, ServerConfig,
-    ServerHandle, TrustedProxies, Ui,
+    Clock, DemoConfig, ManualClock, MetricsConfig, MetricsListen, RequestLimits, Server,
+    ServerConfig, ServerHandle, TrustedProxies, Ui,
 };
 use porthor_signer::{Signer, SigningAlgorithm, generate_pem};
 use porthor_store::{BackendConfig, Store, StoreConfig};
@@ -18,7 +18,7 @@ use porthor_test_support::{
     logs, memory_store, redis_cluster_store, redis_store, test_encryption_key, unique_prefix,
 };
 
-use super::{clients, users};
+use super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_COOKIE_KEY, clients, demo_client, users};
 
 /// Which store the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub struct Options {
     /// Prometheus recorder, process-wide (each test is its own process).
     pub metrics: Option<MetricsListen>,
     pub metrics_per_client: bool,
+    /// Run the demo relying party, its client [`DEMO_CLIENT_ID`]
+    /// registered (see `demo.rs`).
+    pub demo: bool,
 }
 
 /// The Prometheus recorder, installed once per test process: a test that
@@ -101,6 +104,7 @@ impl Options {
             ui: Arc::new(Ui::default()),
             metrics: None,
             metrics_per_client: false,
+            demo: false,
         }
     }
 }
@@ -203,12 +207,17 @@ impl Harness {
             .unwrap()
             .with_previous_keys(&previous)
             .unwrap();
+        let parsed_issuer = Issuer::parse(&issuer).unwrap();
+        let mut clients = clients();
+        if options.demo {
+            clients.push(demo_client(&parsed_issuer));
+        }
         let config = OidcConfig {
-            issuer: Issuer::parse(&issuer).unwrap(),
+            issuer: parsed_issuer,
             lifetimes: options.lifetimes,
             limits: options.limits,
             csrf_key: CsrfKey::generate(),
-            clients: clients(),
+            clients,
             users: users(),
             throttle: options.throttle,
             password_queue_timeout: options.password_queue_timeout,
@@ -232,6 +241,11 @@ impl Harness {
                     listen,
                     render: Arc::new(move || handle.render()),
                 }
+            }),
+            demo: options.demo.then(|| DemoConfig {
+                client_id: DEMO_CLIENT_ID.to_owned(),
+                client_secret: DEMO_CLIENT_SECRET.to_owned(),
+                cookie_key: DEMO_COOKIE_KEY,
             }),
         };
         let server = Server::from_listener(listener, &config, service.clone()).unwrap();

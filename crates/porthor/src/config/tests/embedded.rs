@@ -28,7 +28,12 @@ fn without_a_file_the_embedded_defaults_apply() {
     };
     assert_eq!(client.client_id, "demo");
     assert!(client.secret_hash().unwrap().verify(&demo.client_secret));
-    assert!(client.allows_redirect("http://127.0.0.1:9000/callback"));
+    // The demo relying party's callback: it logs in as this client.
+    assert!(client.allows_redirect("http://127.0.0.1:8080/demo/callback"));
+    assert_eq!(demo.redirect_uri, "http://127.0.0.1:8080/demo/callback");
+    let relying_party = config.demo_app.expect("the demo relying party is on");
+    assert_eq!(relying_party.client_id, "demo");
+    assert_eq!(relying_party.client_secret, demo.client_secret);
     let [user] = config.oidc.users.as_slice() else {
         panic!("expected only the demo user");
     };
@@ -72,6 +77,20 @@ fn environment_applies_without_a_file() {
         load_without_file(&[("PORTHOR_STORE__REDIS_URL", "redis://127.0.0.1:6390/2")]).unwrap();
     assert!(matches!(config.store.backend, BackendConfig::Memory));
     assert_eq!(config.warnings[0].key.as_deref(), Some("store.redis_url"));
+}
+
+/// `PORTHOR_DEMO__ENABLED=false` turns the demo relying party off; the
+/// demo client and user stay, for the README's curl quickstart.
+#[test]
+fn the_embedded_demo_can_be_turned_off() {
+    let config = load_without_file(&[("PORTHOR_DEMO__ENABLED", "false")]).unwrap();
+    assert!(config.demo_app.is_none());
+    assert!(config.demo.is_some());
+    assert_eq!(config.oidc.clients.len(), 1);
+    // Its redirect URI follows the issuer.
+    let config = load_without_file(&[("PORTHOR_SERVER__LISTEN", "127.0.0.1:9123")]).unwrap();
+    assert!(config.oidc.clients[0].allows_redirect("http://127.0.0.1:9123/demo/callback"));
+    assert!(config.demo_app.is_some());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! [`validate`]: one file per feature, the fixtures they share here.
 
 mod consent;
+mod demo;
 mod embedded;
 mod environment;
 mod file;
