@@ -66,6 +66,10 @@ const ENV_KEYS: &[&str] = &[
     "metrics.enabled",
     "metrics.listen",
     "metrics.per_client",
+    "alerts.slack_webhook_url",
+    "alerts.slack_webhook_url_file",
+    "alerts.store_down_after",
+    "alerts.min_interval",
 ];
 
 /// The whole file.
@@ -97,6 +101,8 @@ pub struct Settings {
     pub ui: UiSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub alerts: AlertsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -344,6 +350,44 @@ pub struct MetricsSettings {
     pub listen: Option<String>,
     /// Label the protocol's counters with client ids.
     pub per_client: bool,
+}
+
+/// `[alerts]`: Slack notices of what needs an operator: a corrupt store
+/// record, a store that stopped answering (and answers again), a code
+/// replay or refresh-token reuse that revoked a grant, a login lockout.
+/// Off unless a webhook is given. Messages name the event, client, user
+/// and address, never a secret.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSettings {
+    /// A Slack incoming-webhook URL to post alerts to: https (http only to
+    /// a loopback address). A secret (whoever has it can post to the
+    /// channel): prefer `slack_webhook_url_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_url: Option<String>,
+    /// A file holding the webhook URL, readable by its owner only (like
+    /// key files), relative to the configuration file's directory. Not
+    /// with `slack_webhook_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_url_file: Option<PathBuf>,
+    /// How long the store must fail to answer (probed as `/ready` does)
+    /// before the alert; another follows when it answers again.
+    pub store_down_after: String,
+    /// The least time between two alerts of one kind; the next message
+    /// says how many were suppressed meanwhile.
+    pub min_interval: String,
+}
+
+/// Alerts' defaults.
+impl Default for AlertsSettings {
+    fn default() -> Self {
+        Self {
+            slack_webhook_url: None,
+            slack_webhook_url_file: None,
+            store_down_after: "30s".to_owned(),
+            min_interval: "1m".to_owned(),
+        }
+    }
 }
 
 /// `[log]`.
@@ -678,6 +722,11 @@ mod tests {
             log: LogSettings {
                 audit_file: Some("a".into()),
                 ..LogSettings::default()
+            },
+            alerts: AlertsSettings {
+                slack_webhook_url: Some("https://hooks.example".into()),
+                slack_webhook_url_file: Some("w".into()),
+                ..AlertsSettings::default()
             },
             ..Settings::default()
         };

@@ -1,7 +1,7 @@
 //! The `porthor` binary, run as a user runs it: key and hash commands,
 //! `check-config`, `client add` and `user add`, `delete-all-codes` and
-//! `revoke-user` against the test Redis, `serve`, and `healthcheck` against
-//! it.
+//! `revoke-user` against the test Redis, `serve`, `healthcheck` against
+//! it, and the alerts `serve` posts to a webhook.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -13,6 +13,7 @@
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
 
+mod alerts;
 mod cli;
 mod healthcheck;
 mod revoke_user;

@@ -10,11 +10,11 @@ use crate::serve::Running;
 use crate::{ConfigDir, SECRET, free_port, porthor, run, secret_hash, stderr, stdout};
 use porthor_test_support::{TEST_ENCRYPTION_KEY, redis_url, unique_prefix};
 
-const CLIENT: &str = "app";
-const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const CLIENT: &str = "app";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn config(port: u16, backend: &str, prefix: &str) -> String {
+pub(crate) fn config(port: u16, backend: &str, prefix: &str) -> String {
     let password_hash = porthor_oidc::hash_password(PASSWORD).unwrap();
     format!(
         r#"
@@ -43,7 +43,7 @@ password_hash = "{password_hash}"
 }
 
 /// The value `response` sets cookie `name` to.
-fn cookie(response: &Response, name: &str) -> String {
+pub(crate) fn cookie(response: &Response, name: &str) -> String {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -56,14 +56,14 @@ fn cookie(response: &Response, name: &str) -> String {
 }
 
 /// A browser and a relying party against the running server.
-struct Browser<'a> {
-    http: reqwest::Client,
-    base: &'a str,
+pub(crate) struct Browser<'a> {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: &'a str,
 }
 
 impl Browser<'_> {
     /// Logs `username` in through the form; the session cookie's value.
-    async fn log_in(&self, username: &str) -> String {
+    pub(crate) async fn log_in(&self, username: &str) -> String {
         let form = self
             .http
             .get(format!("{}/login", self.base))
@@ -89,7 +89,7 @@ impl Browser<'_> {
 
     /// The authorization endpoint's answer to the browser with `session`:
     /// the code, or `None` if it sends the browser to log in.
-    async fn code(&self, session: &str) -> Option<String> {
+    pub(crate) async fn code(&self, session: &str) -> Option<String> {
         let response = self
             .http
             .get(format!("{}/auth/openid/login", self.base))
@@ -111,7 +111,7 @@ impl Browser<'_> {
             .map(|(_, code)| code.into_owned())
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> Response {
         self.http
             .post(format!("{}/auth/openid/token", self.base))
             .basic_auth(CLIENT, Some(SECRET))
@@ -122,7 +122,7 @@ impl Browser<'_> {
     }
 
     /// Logs `username` in and redeems a code: the token response.
-    async fn grant(&self, username: &str) -> (String, Value) {
+    pub(crate) async fn grant(&self, username: &str) -> (String, Value) {
         let session = self.log_in(username).await;
         let code = self.code(&session).await.expect("a code");
         let response = self
@@ -136,7 +136,7 @@ impl Browser<'_> {
         (session, response.json().await.unwrap())
     }
 
-    async fn userinfo(&self, tokens: &Value) -> StatusCode {
+    pub(crate) async fn userinfo(&self, tokens: &Value) -> StatusCode {
         self.http
             .get(format!("{}/auth/openid/userinfo", self.base))
             .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -146,7 +146,7 @@ impl Browser<'_> {
             .status()
     }
 
-    async fn refresh(&self, tokens: &Value) -> StatusCode {
+    pub(crate) async fn refresh(&self, tokens: &Value) -> StatusCode {
         let refresh_token = tokens["refresh_token"].as_str().unwrap();
         self.token(&[
             ("grant_type", "refresh_token"),
