@@ -20,7 +20,7 @@ use reqwest::header::COOKIE;
 
 use crate::revoke_user::{Browser, PASSWORD, REDIRECT_URI, config, cookie};
 use crate::serve::Running;
-use crate::{ConfigDir, SECRET, free_port, porthor};
+use crate::{ConfigDir, SECRET, free_port, porthor, run, stderr, stdout};
 
 /// The secret part of the webhook's URL, which must appear nowhere.
 const WEBHOOK_PATH: &str = "services/T0TEST/B0TEST/webhook-secret-path";
@@ -458,4 +458,40 @@ async fn a_corrupt_record_and_a_store_outage_are_posted() {
     );
     assert_eq!(posts.len(), 3, "{posts:#?}");
     no_secret(&server.logs(), &[]);
+}
+
+/// `check-config` shows `[alerts]` with the URL redacted, and names a bad
+/// webhook's key without quoting it.
+#[test]
+fn check_config_redacts_the_webhook_and_reports_its_problems() {
+    let dir = ConfigDir::new(TEST_ENCRYPTION_KEY);
+    let path = dir.write_config(&config(free_port(), "redis", "porthor-alerts-check"));
+    let check = |url: &str| {
+        run(
+            porthor()
+                .env("PORTHOR_ALERTS__SLACK_WEBHOOK_URL", url)
+                .env("PORTHOR_ALERTS__MIN_INTERVAL", "5m")
+                .args(["check-config", "--config"])
+                .arg(&path),
+            "",
+        )
+    };
+    let output = check(&format!("https://hooks.slack.com/{WEBHOOK_PATH}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    no_secret(&text, &[]);
+    let effective: toml::Value = toml::from_str(&text).unwrap();
+    let alerts = &effective["alerts"];
+    assert_eq!(alerts["slack_webhook_url"].as_str(), Some("<redacted>"));
+    assert_eq!(alerts["min_interval"].as_str(), Some("5m"));
+    assert_eq!(alerts["store_down_after"].as_str(), Some("30s"));
+
+    let output = check(&format!("http://hooks.slack.com/{WEBHOOK_PATH}"));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("alerts.slack_webhook_url: must be https (http only to a loopback address); the host is hooks.slack.com"),
+        "{message}"
+    );
+    no_secret(&message, &[]);
 }
