@@ -37,7 +37,7 @@ mod error;
 mod login;
 mod service;
 mod telemetry;
-pub use telemetry::AUDIT;
+pub use telemetry::{AUDIT, events};
 mod throttle;
 mod token;
 

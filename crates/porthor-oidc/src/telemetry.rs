@@ -11,7 +11,10 @@
 //! the one event per security-relevant outcome (logins, codes, tokens,
 //! refreshes, reuse revocations, revocations, logouts, `revoke-user`),
 //! each with its user, client, address where known, outcome and reason,
-//! never a secret.
+//! never a secret. The events a machine should recognise (the binary's
+//! alerts, a log processor) also carry an `event` field naming them with
+//! one of [`events`]: messages are for people and may be reworded, those
+//! names are not.
 //!
 //! It must not know how the numbers are exported or served, nor where the
 //! audit events are written.
@@ -23,6 +26,27 @@ use metrics::Counter;
 
 /// The `tracing` target of audit events.
 pub const AUDIT: &str = "porthor::audit";
+
+/// The values of the `event` field of the audit events that name one: a
+/// stable vocabulary, so that whatever watches the log (the binary's
+/// alerts) recognises an event without parsing its message.
+pub mod events {
+    /// The genuine authorization code was presented again after its
+    /// redemption: the tokens issued from it are revoked (WARN; `client.id`,
+    /// `user` when still known).
+    pub const CODE_REPLAYED: &str = "code_replayed";
+    /// A refresh-token family was revoked because a token of it was used
+    /// twice, concurrently, or by another client: a copy is loose (WARN;
+    /// `client.id`, `user`, `reason`).
+    pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
+    /// A refresh-token family was revoked by its client (RFC 7009).
+    pub const REFRESH_FAMILY_REVOKED: &str = "refresh_family_revoked";
+    /// A failed login reached a counter's limit: logins for the username
+    /// (`locked = "user"`) or from the address (`locked = "ip"`) are
+    /// refused until the lockout ends (WARN; `user`, `client.ip`,
+    /// `failures`, `lockout` in seconds).
+    pub const LOGIN_LOCKOUT: &str = "login_lockout";
+}
 
 thread_local! {
     /// This thread's counters by metric and label value: looked up in the

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use porthor_models::{Counter, CounterKind, CounterLimit, FailureCounters};
 
-use crate::telemetry::AUDIT;
+use crate::telemetry::{AUDIT, events};
 use crate::{OidcError, OidcService, Throttle};
 
 /// One login attempt, as the counters see it.
@@ -164,7 +164,9 @@ impl OidcService {
         let tallies = self.counters().add_failure(&counters).await?;
         for ((counter, limit), tally) in counters.iter().zip(tallies) {
             if tally.failures == u64::from(limit.failures) {
-                tracing::warn!(
+                tracing::warn!(target: AUDIT,
+                    event = events::LOGIN_LOCKOUT,
+                    outcome = "locked",
                     user = attempt.username,
                     client.ip = attempt.ip(),
                     locked = counter.kind.as_str(),

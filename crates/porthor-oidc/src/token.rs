@@ -10,7 +10,7 @@ use porthor_models::{
     RefreshToken, Scope, Scopes, Timestamp, TokenResponse, UserClaims,
 };
 
-use crate::telemetry::AUDIT;
+use crate::telemetry::{AUDIT, events};
 use crate::{ClientCredentials, IdTokenClaims, OidcError, OidcService};
 
 /// A token request's parameters as received. Empty values count as absent.
@@ -152,11 +152,14 @@ impl OidcService {
             None => return Err(refuse(UNKNOWN_CODE)),
             Some(CodeState::Issued(authorization)) => authorization,
             Some(previous @ CodeState::Redeemed { .. }) => {
-                return Err(if self.code_replayed(client, &code, previous).await? {
-                    refused(UNKNOWN_CODE)
-                } else {
-                    refuse(UNKNOWN_CODE)
-                });
+                let user = session.map(|session| session.username);
+                return Err(
+                    if self.code_replayed(client, &code, previous, user).await? {
+                        refused(UNKNOWN_CODE)
+                    } else {
+                        refuse(UNKNOWN_CODE)
+                    },
+                );
             }
         };
         if !authorization.secret_hash.verify(&code.secret_hash()) {
@@ -266,12 +269,15 @@ impl OidcService {
     /// A code presented again: if it is the genuine code, revoke what its
     /// first redemption issued. Either way put the first marker back, so
     /// that a forged presentation cannot erase what a later genuine replay
-    /// needs to revoke. Whether it was the genuine code.
+    /// needs to revoke. Whether it was the genuine code. `session_user` is
+    /// the user of the code's login session, if it still lives: the audit
+    /// event names the user from what is revoked, or else from it.
     async fn code_replayed(
         &self,
         client: &Client,
         code: &AuthorizationCode,
         first: CodeState,
+        session_user: Option<String>,
     ) -> Result<bool, OidcError> {
         let store = &self.inner.store;
         let key = code.key();
@@ -284,11 +290,17 @@ impl OidcService {
         };
         let genuine = secret_hash.verify(&code.secret_hash());
         if genuine {
-            tokio::try_join!(
-                store.access_tokens().delete(access_token),
-                store.refresh_families().delete(key),
+            // Taken rather than deleted (one command either way), to name
+            // their user in the audit event.
+            let (token, family) = tokio::try_join!(
+                store.access_tokens().take(access_token),
+                store.refresh_families().take(key),
             )?;
-            tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, "authorization code replayed; the tokens issued from it are revoked");
+            let user = token
+                .map(|token| token.username)
+                .or_else(|| family.map(|family| family.username))
+                .or(session_user);
+            tracing::warn!(target: AUDIT, event = events::CODE_REPLAYED, outcome = "revoked", client.id = %client.client_id, user = user.as_deref().unwrap_or("unknown"), "authorization code replayed; the tokens issued from it are revoked");
             crate::telemetry::code("replayed", self.client_label(&client.client_id));
         }
         store.codes().replace(key, &first, None).await?;
@@ -458,15 +470,26 @@ impl OidcService {
         client: &Client,
         reason: &'static str,
     ) -> Result<(), OidcError> {
-        self.inner.store.refresh_families().delete(key).await?;
-        tracing::warn!(target: AUDIT, outcome = "revoked", client.id = %client.client_id, reason, "refresh token family revoked");
-        crate::telemetry::family_revoked(match reason {
+        // Taken rather than deleted (one command either way), to name its
+        // user in the audit event.
+        let family = self.inner.store.refresh_families().take(key).await?;
+        let user = family
+            .as_ref()
+            .map_or("unknown", |family| family.username.as_str());
+        let label = match reason {
             "refresh token reused" => "reuse",
             "refresh token presented by another client" => "other_client",
             "refresh token used twice at once" => "concurrent_use",
             "revoked by its client" => "revocation",
             _ => "other",
-        });
+        };
+        let event = if label == "revocation" {
+            events::REFRESH_FAMILY_REVOKED
+        } else {
+            events::REFRESH_TOKEN_REUSED
+        };
+        tracing::warn!(target: AUDIT, event, outcome = "revoked", client.id = %client.client_id, user, reason, "refresh token family revoked");
+        crate::telemetry::family_revoked(label);
         Ok(())
     }
 

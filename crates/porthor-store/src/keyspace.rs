@@ -19,6 +19,12 @@ use crate::layout::{Namespace, record_tag};
 /// from overflow in both backends.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// The `event` field of the ERROR event logged for a corrupt record
+/// (with its `record.key` and the decryption or decoding error, never its
+/// content): a stable name for whatever watches the log, such as the
+/// binary's alerts, to recognise it by.
+pub const CORRUPT_RECORD_EVENT: &str = "corrupt_record";
+
 /// Whether a value that was read is still stored at its key: a plain read
 /// leaves it there, a take or the old value of a replace has already gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +95,7 @@ impl<T: DeserializeOwned> EncryptedKeyspace<T> {
             Ok(record) => return Some(record),
             Err(error) => error,
         };
-        tracing::error!(record.key = storage_key, error = %error, "corrupt record in the authorization store: treated as absent and deleted");
+        tracing::error!(event = CORRUPT_RECORD_EVENT, record.key = storage_key, error = %error, "corrupt record in the authorization store: treated as absent and deleted");
         metrics::counter!("porthor_store_errors_total", "kind" => "corrupt_record").increment(1);
         if read == Read::Kept
             && let Err(error) = self.backend.delete(storage_key).await

@@ -48,7 +48,9 @@
 //!   fresh random 96-bit nonce, then ciphertext and tag. The full storage key
 //!   is the associated data, so a record copied to another key does not
 //!   decrypt. A record that fails to decrypt or decode (wrong key, tampering,
-//!   unknown version, garbage) is logged, deleted and read as absent, never
+//!   unknown version, garbage) is logged (an ERROR event with
+//!   `event = `[`CORRUPT_RECORD_EVENT`], for whatever watches the log),
+//!   deleted and read as absent, never
 //!   an error for the caller to handle and never a panic. Every replica must
 //!   therefore share the encryption key: one with another key deletes what
 //!   it cannot read.
@@ -104,6 +106,7 @@ use porthor_models::{
 };
 
 pub use key::EncryptionKey;
+pub use keyspace::CORRUPT_RECORD_EVENT;
 #[cfg(feature = "redis")]
 pub use redis_backend::redact_redis_url;
 

@@ -16,6 +16,7 @@
 )]
 
 pub mod logs;
+mod redis_process;
 
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ use porthor_models::{
 };
 use porthor_store::{BackendConfig, EncryptionKey, Store, StoreConfig};
 use rand::RngCore as _;
+
+pub use redis_process::RedisProcess;
 
 /// The environment variable naming the test Redis.
 pub const REDIS_URL_ENV: &str = "PORTHOR_TEST_REDIS_URL";

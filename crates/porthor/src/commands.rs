@@ -15,7 +15,7 @@ use porthor_store::{BackendConfig, Store};
 
 use crate::cli::{ConfigArgs, InsecureArgs, RevokeUserArgs, ServeArgs};
 use crate::config::{self, Config, KeyFiles, Loaded, Settings, resolve};
-use crate::{demo, logging, reload, telemetry};
+use crate::{alerts, demo, logging, reload, telemetry};
 
 /// `porthor serve`.
 pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
@@ -43,7 +43,13 @@ pub async fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<()> {
     };
     let shutdown = config.shutdown;
     let demo = config.demo.clone();
+    let alerts = config.alerts.clone();
+    // A store in this process cannot stop answering: no probe.
+    let probe_store = !matches!(config.store.backend, BackendConfig::Memory);
     let service = open(config).await?;
+    if let Some(alerts) = alerts {
+        alerts::start(alerts, &service, probe_store)?;
+    }
     // Before anything is served, so that a SIGHUP never finds the default
     // action (ending the process) in place.
     let signals = reload::Signals::install()?;
@@ -302,6 +308,12 @@ fn redacted(loaded: &Loaded) -> Settings {
         if let Some(path) = &mut store.encryption_key_file {
             *path = resolve(base_dir, path);
         }
+    }
+    if settings.alerts.slack_webhook_url.is_some() {
+        settings.alerts.slack_webhook_url = Some(REDACTED.to_owned());
+    }
+    if let Some(path) = &mut settings.alerts.slack_webhook_url_file {
+        *path = resolve(base_dir, path);
     }
     if let Some(path) = settings
         .signing

@@ -68,6 +68,7 @@ pub fn init(format: LogFormat, audit_file: Option<&Path>) -> io::Result<()> {
     if tracing_subscriber::registry()
         .with(stderr.with_filter(filter))
         .with(audit)
+        .with(crate::alerts::layer())
         .try_init()
         .is_ok()
         && let Some(file) = file

@@ -4,22 +4,24 @@
 //! `PORTHOR_*` environment overrides (config-rs), turning them into the plain
 //! structs each library crate takes ([`config`]), the embedded demo defaults
 //! ([`demo`]), process-wide logging (tracing-subscriber), the metrics
-//! exporter ([`telemetry`]), the async runtime, the signals that stop
-//! `serve` (SIGTERM drains first, see `commands::serve`) and the reload on
-//! SIGHUP ([`reload`]), and the maintenance commands (`keygen`,
-//! `rotate-key`, `reload`, `hash-secret`, `hash-password`,
+//! exporter ([`telemetry`]), the Slack alerts ([`alerts`]: a `tracing`
+//! layer and the one HTTP client, to the webhook), the async runtime, the
+//! signals that stop `serve` (SIGTERM drains first, see `commands::serve`)
+//! and the reload on SIGHUP ([`reload`]), and the maintenance commands
+//! (`keygen`, `rotate-key`, `reload`, `hash-secret`, `hash-password`,
 //! `delete-all-codes`, `revoke-user`, `check-config`, `config-schema`,
 //! `healthcheck`,
 //! `client add`, `user add`). It reads key files
 //! into bytes, builds the store, the signer and the OIDC service, and hands
 //! them to the server.
 //!
-//! It must not know the protocol rules (`porthor-oidc`), HTTP or actix-web
-//! (`porthor-server`), the Redis client, key layout or record encryption
+//! It must not know the protocol rules (`porthor-oidc`), serving HTTP or
+//! actix-web (`porthor-server`), the Redis client, key layout or record encryption
 //! (`porthor-store`), or JWT internals (`porthor-signer`). Configuration
 //! structs with serde live here and nowhere else, and nothing here is a
 //! library for other crates.
 
+mod alerts;
 mod cli;
 mod commands;
 mod config;

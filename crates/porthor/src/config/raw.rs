@@ -71,6 +71,10 @@ pub(super) const ENV_KEYS: &[&str] = &[
     "metrics.listen",
     "metrics.per_client",
     "demo.enabled",
+    "alerts.slack_webhook_url",
+    "alerts.slack_webhook_url_file",
+    "alerts.store_down_after",
+    "alerts.min_interval",
 ];
 
 /// The variable that sets the dotted `key`: `store.redis_url` is
@@ -126,6 +130,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub demo: DemoSettings,
+    pub alerts: AlertsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -578,6 +583,44 @@ pub struct DemoSettings {
     pub enabled: Option<bool>,
 }
 
+/// Slack notices of what needs an operator: a corrupt store
+/// record, a store that stopped answering (and answers again), a code
+/// replay or refresh-token reuse that revoked a grant, a login lockout.
+/// Off unless a webhook is given. Messages name the event, client, user
+/// and address, never a secret.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSettings {
+    /// A Slack incoming-webhook URL to post alerts to: https (http only to
+    /// a loopback address). A secret (whoever has it can post to the
+    /// channel): prefer `slack_webhook_url_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_url: Option<String>,
+    /// A file holding the webhook URL, readable by its owner only (like
+    /// key files), relative to the configuration file's directory. Not
+    /// with `slack_webhook_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_url_file: Option<PathBuf>,
+    /// How long the store must fail to answer (probed as `/ready` does)
+    /// before the alert; another follows when it answers again.
+    pub store_down_after: String,
+    /// The least time between two alerts of one kind; the next message
+    /// says how many were suppressed meanwhile.
+    pub min_interval: String,
+}
+
+/// Alerts' defaults.
+impl Default for AlertsSettings {
+    fn default() -> Self {
+        Self {
+            slack_webhook_url: None,
+            slack_webhook_url_file: None,
+            store_down_after: "30s".to_owned(),
+            min_interval: "1m".to_owned(),
+        }
+    }
+}
+
 /// Logs and audit events (see [operations.md](operations.md#logs)).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -990,6 +1033,11 @@ mod tests {
             log: LogSettings {
                 audit_file: Some("a".into()),
                 ..LogSettings::default()
+            },
+            alerts: AlertsSettings {
+                slack_webhook_url: Some("https://hooks.example".into()),
+                slack_webhook_url_file: Some("w".into()),
+                ..AlertsSettings::default()
             },
             ..Settings::default()
         };

@@ -23,10 +23,11 @@ use zeroize::Zeroizing;
 
 use super::problem::{ConfigErrors, Problem, Problems};
 use super::raw::{
-    BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings, MetricsSettings,
-    ServerSettings, Settings, SigningSettings, StoreSettings, ThrottleSettings, TokenSettings,
-    UiSettings, UserSettings, resolve,
+    AlertsSettings, BackendKind, ClientSettings, LimitsSettings, Loaded, LoginSettings,
+    MetricsSettings, ServerSettings, Settings, SigningSettings, StoreSettings, ThrottleSettings,
+    TokenSettings, UiSettings, UserSettings, resolve,
 };
+use crate::alerts::{AlertsConfig, WebhookUrl};
 use crate::demo::{self, DemoCredentials};
 
 /// The longest authorization code lifetime accepted; RFC 6749 4.1.2
@@ -85,6 +86,8 @@ pub struct Config {
     /// Whether and where metrics are served; the binary installs the
     /// exporter only when they are.
     pub metrics: Option<Metrics>,
+    /// Where alerts go, if anywhere.
+    pub alerts: Option<AlertsConfig>,
     pub store: StoreConfig,
     pub signer: Signer,
     /// Set when running on the embedded defaults (no file): the generated
@@ -146,6 +149,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
     let password_queue_timeout = queue_timeout(&settings.login, &mut problems);
     let ui = ui(&settings.ui, base_dir, &mut problems);
     let metrics = metrics(&settings.metrics, listen, &mut problems);
+    let alerts = alerts(&settings.alerts, base_dir, reader, &mut problems);
     let store = store(
         settings.store.as_ref(),
         embedded,
@@ -222,6 +226,7 @@ pub fn validate(loaded: &Loaded, key_files: KeyFiles) -> Result<Config, ConfigEr
             shutdown,
             ui,
             metrics: metrics.flatten(),
+            alerts: alerts.flatten(),
             store,
             signer,
             demo,
@@ -527,6 +532,59 @@ fn throttle(settings: &ThrottleSettings, problems: &mut Problems) -> Option<Thro
         ip_failures: ip_failures?,
         client_failures: client_failures?,
     })
+}
+
+/// `[alerts]`: `Some(None)` without a webhook, `None` on a problem. The
+/// durations are checked either way, so that adding a webhook never
+/// uncovers a mistake. The URL is a secret: no message quotes it.
+fn alerts(
+    settings: &AlertsSettings,
+    base_dir: &Path,
+    reader: KeyReader,
+    problems: &mut Problems,
+) -> Option<Option<AlertsConfig>> {
+    let second = Duration::from_secs(1);
+    let store_down_after = duration(
+        problems,
+        "alerts.store_down_after",
+        &settings.store_down_after,
+        second,
+    );
+    let min_interval = duration(
+        problems,
+        "alerts.min_interval",
+        &settings.min_interval,
+        second,
+    );
+    let webhook = match (
+        &settings.slack_webhook_url,
+        &settings.slack_webhook_url_file,
+    ) {
+        (None, None) => return Some(None),
+        (Some(_), Some(_)) => {
+            problems.push(
+                "alerts.slack_webhook_url_file",
+                "set either alerts.slack_webhook_url or alerts.slack_webhook_url_file, not both",
+            );
+            None
+        }
+        (Some(url), None) => problems.check("alerts.slack_webhook_url", WebhookUrl::parse(url)),
+        (None, Some(path)) => {
+            let path = resolve(base_dir, path);
+            problems.check(
+                "alerts.slack_webhook_url_file",
+                reader.text(&path).and_then(|text| {
+                    WebhookUrl::parse(&text)
+                        .map_err(|error| format!("{}: the URL {error}", path.display()))
+                }),
+            )
+        }
+    };
+    Some(Some(AlertsConfig {
+        webhook: webhook?,
+        store_down_after: store_down_after?,
+        min_interval: min_interval?,
+    }))
 }
 
 /// `[metrics]`: `Some(None)` when off, `None` on a problem.

@@ -2,7 +2,8 @@
 //! `check-config`, `client add` and `user add`, `delete-all-codes` and
 //! `revoke-user` against the test Redis, `serve`, and `healthcheck` against
 //! it; `rotate-key`, and reloads of a running `serve` (SIGHUP, `reload`);
-//! three `serve` replicas on one Redis acting as one provider.
+//! three `serve` replicas on one Redis acting as one provider; and the
+//! alerts `serve` posts to a webhook.
 //!
 //! Tests needing Redis read `PORTHOR_TEST_REDIS_URL` (`cargo xtask test`
 //! sets it) and fail without it.
@@ -14,6 +15,7 @@
     reason = "test helpers outside #[test] functions fail loudly too"
 )]
 
+mod alerts;
 mod cli;
 mod healthcheck;
 mod reload;

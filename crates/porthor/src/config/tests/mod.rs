@@ -1,6 +1,7 @@
 //! Tests of the configuration through its public face, [`load`] then
 //! [`validate`]: one file per feature, the fixtures they share here.
 
+mod alerts;
 mod consent;
 mod demo;
 mod embedded;
