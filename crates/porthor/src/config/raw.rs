@@ -130,6 +130,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub demo: DemoSettings,
+    #[serde(default)]
     pub alerts: AlertsSettings,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSettings>,
