@@ -263,6 +263,15 @@ struct Plan {
 }
 
 impl Plan {
+    /// The load generator's runtime, on `client_threads` threads.
+    fn runtime(&self) -> Result<Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.client_threads)
+            .enable_all()
+            .build()
+            .context("could not start the load generator's runtime")
+    }
+
     fn new(args: &Cli) -> Result<Self> {
         let mut concurrency = args.concurrency.clone();
         concurrency.retain(|&c| c > 0);
@@ -377,13 +386,15 @@ impl Plan {
     }
 }
 
-/// Runs the hostile test (see [`hostile`]) as `args` says.
-fn run_hostile(args: &Cli) -> Result<()> {
+/// The release build's `porthor` next to this program, and the target
+/// directory above it, with its `bench` directory (results) made;
+/// `task` names the xtask command that builds them.
+fn release_build(task: &str) -> Result<(PathBuf, PathBuf)> {
     let release = release_dir()?;
     let porthor = release.join("porthor");
     if !porthor.is_file() {
         bail!(
-            "{} is missing; `cargo xtask hostile` builds it",
+            "{} is missing; `cargo xtask {task}` builds it",
             porthor.display()
         );
     }
@@ -391,7 +402,14 @@ fn run_hostile(args: &Cli) -> Result<()> {
         .parent()
         .context("the release directory has no parent")?
         .to_path_buf();
-    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
+    let out = target_dir.join("bench");
+    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
+    Ok((porthor, target_dir))
+}
+
+/// Runs the hostile test (see [`hostile`]) as `args` says.
+fn run_hostile(args: &Cli) -> Result<()> {
+    let (porthor, target_dir) = release_build("hostile")?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -406,24 +424,8 @@ fn run_hostile(args: &Cli) -> Result<()> {
 #[allow(clippy::print_stdout, reason = "the summary is this program's output")]
 fn metrics_overhead(args: &Cli, rounds: usize) -> Result<()> {
     let plan = Plan::new(args)?;
-    let release = release_dir()?;
-    let porthor = release.join("porthor");
-    if !porthor.is_file() {
-        bail!(
-            "{} is missing; `cargo xtask bench` builds it",
-            porthor.display()
-        );
-    }
-    let target_dir = release
-        .parent()
-        .context("the release directory has no parent")?
-        .to_path_buf();
-    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(plan.client_threads)
-        .enable_all()
-        .build()
-        .context("could not start the load generator's runtime")?;
+    let (porthor, target_dir) = release_build("bench")?;
+    let runtime = plan.runtime()?;
     let ticks = procfs::clock_ticks_per_second();
     let credentials = Credentials::generate(&porthor)?;
     let top = plan.concurrency.iter().copied().max().unwrap_or(1);
@@ -495,24 +497,8 @@ fn metrics_overhead(args: &Cli, rounds: usize) -> Result<()> {
 /// Runs each fault of `--chaos` (see [`chaos`]) as `args` says.
 fn run_chaos(args: &Cli) -> Result<()> {
     let plan = Plan::new(args)?;
-    let release = release_dir()?;
-    let porthor = release.join("porthor");
-    if !porthor.is_file() {
-        bail!(
-            "{} is missing; `cargo xtask bench` builds it",
-            porthor.display()
-        );
-    }
-    let target_dir = release
-        .parent()
-        .context("the release directory has no parent")?
-        .to_path_buf();
-    fs::create_dir_all(target_dir.join("bench")).context("could not create the bench directory")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(plan.client_threads)
-        .enable_all()
-        .build()
-        .context("could not start the load generator's runtime")?;
+    let (porthor, target_dir) = release_build("bench")?;
+    let runtime = plan.runtime()?;
     let credentials = Credentials::generate(&porthor)?;
     let env = chaos::Env {
         porthor: &porthor,
@@ -534,25 +520,9 @@ fn run_chaos(args: &Cli) -> Result<()> {
 /// Runs the bench as `args` says.
 fn bench(args: &Cli) -> Result<()> {
     let plan = Plan::new(args)?;
-    let release = release_dir()?;
-    let porthor = release.join("porthor");
-    if !porthor.is_file() {
-        bail!(
-            "{} is missing; `cargo xtask bench` builds it",
-            porthor.display()
-        );
-    }
-    let target_dir = release
-        .parent()
-        .context("the release directory has no parent")?
-        .to_path_buf();
+    let (porthor, target_dir) = release_build("bench")?;
     let out = target_dir.join("bench");
-    fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(plan.client_threads)
-        .enable_all()
-        .build()
-        .context("could not start the load generator's runtime")?;
+    let runtime = plan.runtime()?;
     let ticks = procfs::clock_ticks_per_second();
     let credentials = Credentials::generate(&porthor)?;
 
