@@ -44,6 +44,12 @@ use crate::cli::{Cli, ClientCommand, Command, UserCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every TLS client in the process (reqwest under the demo relying party
+    // and the alerts, redis under `rediss://`) runs on aws-lc-rs, the one
+    // crypto library the binary links (jsonwebtoken's): reqwest, built with
+    // rustls but no provider of its own, panics building a client without
+    // a process default. An error means one is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

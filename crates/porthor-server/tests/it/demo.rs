@@ -257,7 +257,7 @@ async fn the_whole_demo_from_the_landing_page_to_the_logout(backend: StoreKind) 
         assert!(claims.contains(shown), "{shown} not in {claims}");
     }
     assert_eq!(claims.matches("<td>alice@example.com</td>").count(), 2);
-    assert!(!claims.contains("refreshed"), "{claims}");
+    assert!(!claims.contains("Tokens refreshed"), "{claims}");
     assert!(!claims.contains("eyJ"), "a token on the page");
     // Shown again on a reload: nothing on the page is single-use.
     let again = page(browser.get(claims_url.as_str()).await, StatusCode::OK).await;

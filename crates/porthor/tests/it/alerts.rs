@@ -419,7 +419,10 @@ async fn a_corrupt_record_and_a_store_outage_are_posted() {
         "{posts:#?}"
     );
     assert!(
-        posts[0].contains(&format!("`{prefix}:v1:session:{}`", token.key())),
+        posts[0].contains(&format!(
+            "`{}`",
+            storage_key(&prefix, "session", token.key())
+        )),
         "{posts:#?}"
     );
     no_secret(&posts[0], &[session.rsplit('.').next().unwrap()]);
