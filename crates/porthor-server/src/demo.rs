@@ -333,17 +333,7 @@ async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     let Some(demo) = demo(&state) else {
         return HttpResponse::NotFound().finish();
     };
-    match redeem(&state, demo, &req).await {
-        Ok(session) => seal_and_go(
-            &state,
-            &req,
-            demo,
-            &DemoCookie::Session(session),
-            SESSION_LIFETIME,
-            &url(&state, CLAIMS_PATH),
-        ),
-        Err(failure) => failed(&state, &req, &failure),
-    }
+    to_claims(&state, &req, demo, redeem(&state, demo, &req).await)
 }
 
 async fn redeem(state: &AppState, demo: &Demo, req: &HttpRequest) -> Result<Session, Failure> {
@@ -468,6 +458,27 @@ async fn verify(
     verifier
         .verify(id_token, &expected)
         .map_err(|error| Failure::id_token(&error))
+}
+
+/// The claims page with `session` (a login's or a refresh's) in the demo's
+/// cookie, or the page of what failed.
+fn to_claims(
+    state: &AppState,
+    req: &HttpRequest,
+    demo: &Demo,
+    session: Result<Session, Failure>,
+) -> HttpResponse {
+    match session {
+        Ok(session) => seal_and_go(
+            state,
+            req,
+            demo,
+            &DemoCookie::Session(session),
+            SESSION_LIFETIME,
+            &url(state, CLAIMS_PATH),
+        ),
+        Err(failure) => failed(state, req, &failure),
+    }
 }
 
 /// The demo's session, or the failure of a browser without one.
@@ -609,17 +620,7 @@ async fn refresh(state: State, req: HttpRequest, body: FormBody) -> HttpResponse
         Ok(session)
     }
     .await;
-    match result {
-        Ok(session) => seal_and_go(
-            &state,
-            &req,
-            demo,
-            &DemoCookie::Session(session),
-            SESSION_LIFETIME,
-            &url(&state, CLAIMS_PATH),
-        ),
-        Err(failure) => failed(&state, &req, &failure),
-    }
+    to_claims(&state, &req, demo, result)
 }
 
 /// `POST /demo/logout`: forgets the tokens and sends the browser to the

@@ -123,32 +123,21 @@ impl Backchannel {
     /// authenticated with `client_secret_basic`.
     pub(super) async fn token(&self, form: &[(&str, &str)]) -> Result<Tokens, CallError> {
         const ENDPOINT: &str = "the token endpoint";
-        let response = self
-            .http
-            .post(self.url(TOKEN_PATH))
-            .header(reqwest::header::AUTHORIZATION, &self.basic)
-            .form(form)
-            .send()
-            .await
-            .map_err(|source| CallError::Unreachable {
-                endpoint: ENDPOINT,
-                source,
-            })?;
+        let response = send(
+            ENDPOINT,
+            self.http
+                .post(self.url(TOKEN_PATH))
+                .header(reqwest::header::AUTHORIZATION, &self.basic)
+                .form(form),
+        )
+        .await?;
         json(ENDPOINT, response).await
     }
 
     /// The JWKS document, as published.
     pub(super) async fn jwks(&self) -> Result<Vec<u8>, CallError> {
         const ENDPOINT: &str = "the JWKS endpoint";
-        let response = self
-            .http
-            .get(self.url(JWKS_PATH))
-            .send()
-            .await
-            .map_err(|source| CallError::Unreachable {
-                endpoint: ENDPOINT,
-                source,
-            })?;
+        let response = send(ENDPOINT, self.http.get(self.url(JWKS_PATH))).await?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(CallError::Malformed {
@@ -172,16 +161,13 @@ impl Backchannel {
         access_token: &str,
     ) -> Result<Map<String, Value>, CallError> {
         const ENDPOINT: &str = "the userinfo endpoint";
-        let response = self
-            .http
-            .get(self.url(USERINFO_PATH))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(|source| CallError::Unreachable {
-                endpoint: ENDPOINT,
-                source,
-            })?;
+        let response = send(
+            ENDPOINT,
+            self.http
+                .get(self.url(USERINFO_PATH))
+                .bearer_auth(access_token),
+        )
+        .await?;
         if response.status().as_u16() == 401 {
             // RFC 6750 3: the error is in WWW-Authenticate, not the body.
             let error = response
@@ -204,6 +190,18 @@ impl Backchannel {
 }
 
 /// A JSON answer of 200, or the OAuth error it carries.
+/// Sends `request` to `endpoint`; a request that gets no answer is
+/// [`CallError::Unreachable`].
+async fn send(
+    endpoint: &'static str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, CallError> {
+    request
+        .send()
+        .await
+        .map_err(|source| CallError::Unreachable { endpoint, source })
+}
+
 async fn json<T: for<'de> Deserialize<'de>>(
     endpoint: &'static str,
     response: reqwest::Response,
